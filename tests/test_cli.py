@@ -62,3 +62,52 @@ def test_demo_runs():
     res = json.loads(r.stdout)
     assert res['status'] == 'demo not built yet'
     assert res['datasets']['mnist']['n'] == 60000 and res['datasets']['fashion_mnist']['n'] == 60000
+
+
+def test_pretrain_then_sample(tmp_path):
+    "pretrain writes a resumable checkpoint and a release model; sample reads either, by path, to npz or a folder."
+    out = tmp_path/'run'
+    args = ['pretrain', '--out', str(out), '--dataset', 'digits', '--image-size', '8', '--preset', 'tiny',
+            '--steps', '3', '--batch-size', '8', '--sample-every', '0', '--json']
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res['finished'] and res['step'] == 3 and (out/'model.pt').exists() and len(res['release']['sha256']) == 64
+    r = run(*args[:-2], '--steps', '5', '--json')           # more steps: resumes from step 3
+    assert r.returncode == 0 and json.loads(r.stdout)['step'] == 5
+    r = run('sample', '--from', str(out/'model.pt'), '--n', '20', '--steps', '4', '--out', str(tmp_path/'s.npz'), '--json')
+    assert r.returncode == 0, r.stderr
+    import numpy as np
+    z = np.load(tmp_path/'s.npz')
+    assert z['images'].shape == (20, 1, 8, 8) and z['images'].dtype == np.uint8 and np.bincount(z['labels']).tolist() == [2] * 10
+    r = run('sample', '--from', str(out), '--n', '10', '--steps', '3', '--out', str(tmp_path/'folder'))
+    assert r.returncode == 0 and 'wrote 10 images' in r.stdout
+    from dp_synth.data import load_dataset
+    assert len(load_dataset(tmp_path/'folder')) == 10
+
+
+def test_pretrain_refuses_changed_config(tmp_path):
+    out = tmp_path/'run'
+    base = ['pretrain', '--out', str(out), '--dataset', 'digits', '--image-size', '8', '--preset', 'tiny', '--steps', '1', '--sample-every', '0']
+    assert run(*base).returncode == 0
+    r = run(*base, '--lr', '0.01')
+    assert r.returncode == 1 and 'trained with a different config (lr: 0.0005 → 0.01)' in r.stderr and '--no-resume' in r.stderr
+
+
+def test_bad_config_values_are_input_errors(tmp_path):
+    r = run('pretrain', '--out', str(tmp_path/'x'), '--channels', '2')
+    assert r.returncode == 1 and 'channels must be 0 (keep), 1 or 3, got 2' in r.stderr
+    (tmp_path/'c.json').write_text('{"batchsize": 3}')
+    r = run('pretrain', '--out', str(tmp_path/'x'), '--config', str(tmp_path/'c.json'))
+    assert r.returncode == 1 and "unknown fields ['batchsize']" in r.stderr
+
+
+def test_sample_unknown_model():
+    r = run('sample', '--from', 'no-such-model', '--out', 'x.npz')
+    assert r.returncode == 1 and 'is neither a shipped checkpoint' in r.stderr
+
+
+@pytest.mark.parametrize('cmd', ['pretrain', 'sample'])
+def test_more_subcommand_help(cmd):
+    r = run(cmd, '--help')
+    assert r.returncode == 0 and 'example' in r.stdout
