@@ -111,3 +111,57 @@ def test_sample_unknown_model():
 def test_more_subcommand_help(cmd):
     r = run(cmd, '--help')
     assert r.returncode == 0 and 'example' in r.stdout
+
+
+def test_budget_json_both_directions():
+    r = run('budget', '--epsilon', '10', '--delta', '1e-5', '--batch-size', '256', '--dataset-size', '60000', '--epochs', '10', '--json')
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    for k in ('epsilon', 'delta', 'sigma', 'sample_rate', 'steps'): assert k in res
+    assert res['epsilon'] <= 10 and res['steps'] == 2344
+    r2 = run('budget', '--sigma', str(res['sigma']), '--sample-rate', str(res['sample_rate']), '--steps', '2344', '--json')
+    assert json.loads(r2.stdout)['epsilon'] == pytest.approx(res['epsilon'], rel=1e-9)
+
+
+@pytest.mark.parametrize('args,msg', [
+    (['--epsilon', '0', '--sample-rate', '0.1', '--steps', '10'], '--epsilon must be positive'),
+    (['--epsilon', '-2', '--sample-rate', '0.1', '--steps', '10'], '--epsilon must be positive'),
+    (['--sigma', '1', '--delta', '1.5', '--sample-rate', '0.1', '--steps', '10'], '--delta must lie in (0, 1)'),
+    (['--sigma', '1', '--delta', '0', '--sample-rate', '0.1', '--steps', '10'], '--delta must lie in (0, 1)'),
+    (['--sigma', '1', '--sample-rate', '1.5', '--steps', '10'], 'the sample rate must lie in (0, 1]'),
+    (['--sigma', '1', '--sample-rate', '0', '--steps', '10'], 'the sample rate must lie in (0, 1]'),
+    (['--sigma', '1', '--steps', '10'], 'give --sample-rate, or --batch-size with --dataset-size'),
+    (['--sample-rate', '0.1', '--steps', '10'], 'give exactly one of --sigma'),
+])
+def test_budget_refuses_nonsense(args, msg):
+    r = run('budget', *args)
+    assert r.returncode == 1 and msg in r.stderr
+
+
+def test_budget_warns_when_delta_not_below_1_over_n():
+    r = run('budget', '--sigma', '1', '--batch-size', '10', '--dataset-size', '1000', '--steps', '10', '--delta', '0.01')
+    assert r.returncode == 0 and 'warning: delta=0.01 is not below 1/N=0.001' in r.stderr
+
+
+def test_finetune_cli_with_ledger(tmp_path):
+    "finetune a tiny public model on digits: the plan is checked, the ledger lands in the checkpoint, ε ≤ target."
+    pub = tmp_path/'pub'
+    assert run('pretrain', '--out', str(pub), '--dataset', 'digits', '--image-size', '8', '--preset', 'tiny', '--steps', '2',
+               '--sample-every', '0').returncode == 0
+    base = ['finetune', '--out', str(tmp_path/'ft'), '--model', str(pub), '--dataset', 'digits', '--epsilon', '5', '--steps', '4',
+            '--batch-size', '64', '--K', '2', '--json']
+    r = run(*base)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res['finished'] and res['steps'] == 4 and 0 < res['epsilon_spent'] <= 5 and (tmp_path/'ft'/'model.pt').exists()
+    r = run(*base[:-1], '--steps', '40', '--json')       # resuming with more steps at the same sigma would overspend
+    assert r.returncode == 1 and 'would spend epsilon=' in r.stderr
+    r = run('finetune', '--out', str(tmp_path/'ft2'), '--model', str(pub), '--dataset', 'digits', '--epsilon', '1',
+            '--noise-multiplier', '0.2', '--steps', '50', '--batch-size', '64')
+    assert r.returncode == 1 and 'would spend epsilon=' in r.stderr and not (tmp_path/'ft2'/'checkpoint.pt').exists()
+
+
+@pytest.mark.parametrize('cmd', ['finetune', 'budget'])
+def test_dp_subcommand_help(cmd):
+    r = run(cmd, '--help')
+    assert r.returncode == 0 and 'example' in r.stdout
