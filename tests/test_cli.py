@@ -73,7 +73,7 @@ def test_pretrain_then_sample(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res['finished'] and res['step'] == 3 and (out/'model.pt').exists() and len(res['release']['sha256']) == 64
-    r = run(*args[:-2], '--steps', '5', '--json')           # more steps: resumes from step 3
+    r = run(*args[:-1], '--steps', '5', '--json')           # more steps (the last --steps wins): resumes from step 3
     assert r.returncode == 0 and json.loads(r.stdout)['step'] == 5
     r = run('sample', '--from', str(out/'model.pt'), '--n', '20', '--steps', '4', '--out', str(tmp_path/'s.npz'), '--json')
     assert r.returncode == 0, r.stderr
