@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/finetune.html.md"""
 
 # %% ../nbs/08_finetune.ipynb #e5c1db82
 from __future__ import annotations
-import math, secrets, sys, time
+import json, math, secrets, sys, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -165,6 +165,11 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     bar.close()
     save_checkpoint(ckpt_path, **state())
     finished = step >= cfg.steps and not stopped
+    report = dict(epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta, target_epsilon=cfg.epsilon, steps=ledger.steps,
+                  ledger=ledger.state_dict()['entries'], max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size, n_private=len(ds),
+                  accountant='RDP (Mironov et al. 2019; Balle et al. 2020 conversion)', dataset=ds.name,
+                  declared_public=['dataset size N', 'class names'], not_covered=['training loss and gradient-norm history (not released)'])
+    (out/'privacy.json').write_text(json.dumps(report, indent=1))   # the run's privacy statement, rewritten every invocation
     res = dict(checkpoint=str(ckpt_path), step=step, finished=finished, epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta,
                sigma=sigma, sample_rate=q, steps=ledger.steps, planned_epsilon=plan['planned_epsilon'],
                seconds=round(elapsed + time.time() - t_start, 1))

@@ -154,6 +154,8 @@ def test_finetune_cli_with_ledger(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res['finished'] and res['steps'] == 4 and 0 < res['epsilon_spent'] <= 5 and (tmp_path/'ft'/'model.pt').exists()
+    report = json.loads((tmp_path/'ft'/'privacy.json').read_text())
+    assert report['steps'] == 4 and report['epsilon_spent'] == pytest.approx(res['epsilon_spent']) and report['ledger'][0][2] == 4
     r = run(*base[:-1], '--steps', '40', '--json')       # resuming with more steps at the same sigma would overspend
     assert r.returncode == 1 and 'would spend epsilon=' in r.stderr
     r = run('finetune', '--out', str(tmp_path/'ft2'), '--model', str(pub), '--dataset', 'digits', '--epsilon', '1',
