@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/accounting.html.md"""
 
 # %% ../nbs/06_accounting.ipynb #422483ad
 from __future__ import annotations
-import math
+import functools, math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,11 +45,12 @@ def rdp_subsampled_gaussian(q: float, sigma: float, orders) -> np.ndarray:
     if q == 0: return np.zeros_like(orders)
     if sigma == 0: return np.full_like(orders, np.inf)
     if q == 1: return orders / (2 * sigma ** 2)
-    out = []
-    for a in orders:
-        log_a = _log_a_int(q, sigma, int(a)) if float(a).is_integer() else _log_a_frac(q, sigma, a)
-        out.append(log_a / (a - 1))
-    return np.array(out)
+    return np.array(_rdp_orders(float(q), float(sigma), tuple(orders.tolist())))
+
+@functools.lru_cache(maxsize=1024)
+def _rdp_orders(q: float, sigma: float, orders: tuple) -> tuple:
+    "ε(α) at each order, memoised: a ledger re-evaluates the same (σ, q) at every log line and checkpoint."
+    return tuple((_log_a_int(q, sigma, int(a)) if float(a).is_integer() else _log_a_frac(q, sigma, a)) / (a - 1) for a in orders)
 
 # %% ../nbs/06_accounting.ipynb #887ae5f4
 DEFAULT_ORDERS = tuple([1 + x / 10 for x in range(1, 100)] + list(range(11, 64)) + [80, 96, 128, 192, 256, 512])

@@ -24,6 +24,10 @@ def _emit(result: dict, as_json: bool, lines):
     "Print `result` as one JSON object, or the human-readable `lines`."
     print(json.dumps(result) if as_json else '\n'.join(lines))
 
+def _command_line() -> str:
+    "The command as typed, recorded in checkpoints so a run can be reproduced."
+    return 'dp_synth ' + ' '.join(map(shlex.quote, sys.argv[1:]))
+
 # %% ../nbs/99_cli.ipynb #24f56e1d
 def cmd_data(args) -> int:
     "Fetch, verify, cache and summarise one dataset split."
@@ -83,8 +87,7 @@ def cmd_pretrain(args) -> int:
     "Pre-train a diffusion model on public data."
     from dp_synth.train import TrainConfig, release_checkpoint, train
     cfg = config_from_args(TrainConfig, args)
-    command = 'dp_synth ' + ' '.join(map(shlex.quote, sys.argv[1:])) if args.command_line is None else args.command_line
-    res = train(cfg, args.out, resume=args.resume, progress=not args.json, command=command)
+    res = train(cfg, args.out, resume=args.resume, progress=not args.json, command=_command_line())
     if res['finished']:
         res['release'] = release_checkpoint(res['checkpoint'], Path(args.out)/'model.pt')
     _emit(res, args.json, [f"{k}: {v}" for k, v in res.items()] +
@@ -138,8 +141,7 @@ def cmd_finetune(args) -> int:
     "DP fine-tune a public model on a private dataset."
     from dp_synth.finetune import FinetuneConfig, finetune
     cfg = config_from_args(FinetuneConfig, args)
-    command = 'dp_synth ' + ' '.join(map(shlex.quote, sys.argv[1:]))
-    res = finetune(cfg, args.out, resume=args.resume, progress=not args.json, command=command)
+    res = finetune(cfg, args.out, resume=args.resume, progress=not args.json, command=_command_line())
     _emit(res, args.json, [f"{k}: {v}" for k, v in res.items()] +
           ([] if res['finished'] else ['stopped before the last step; run the same command to continue (the ledger is kept)']))
     return EXIT_OK
@@ -223,7 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='examples:\n  dp_synth pretrain --out runs/fmnist --dataset fashion_mnist --steps 3000\n'
                '  dp_synth pretrain --out runs/cifar --dataset cifar10 --image-size 32 --preset base --device cuda')
     _run_dir_args(t)
-    t.add_argument('--command-line', default=None, help=argparse.SUPPRESS)
     add_config_args(t, TrainConfig)
     t.set_defaults(func=cmd_pretrain)
     from dp_synth.sampling import SAMPLERS

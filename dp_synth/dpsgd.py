@@ -31,8 +31,7 @@ def per_sample_grads(model: nn.Module, loss_fn: Callable, batch: Sequence[torch.
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     def one(p, *example):
         f = lambda *a, **kw: functional_call(model, ({**p, **frozen}, buffers), a, kw)
-        for attr in ('null_class',):
-            if hasattr(model, attr): setattr(f, attr, getattr(model, attr))
+        if hasattr(model, 'null_class'): f.null_class = model.null_class   # the objective reads it for label dropout
         return loss_fn(f, *[e.unsqueeze(0) for e in example]).sum()
     g = grad_and_value(one) if with_loss else grad(one)
     return vmap(g, in_dims=(None,) + (0,) * len(batch), randomness='different')(params, *batch)

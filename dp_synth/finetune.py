@@ -17,12 +17,12 @@ from .accounting import PrivacyLedger, calibrate_sigma, epsilon_curve
 from .data import DataError, load_dataset
 from .dpsgd import DPSGD, diffusion_loss_fn, poisson_sample
 from .objective import DiffusionObjective, timestep_sampler
-from .train import (CheckpointError, _device, _grid_png, check_resume_config, load_checkpoint, load_pretrained,
-                            make_ema, prepare_images, release_checkpoint, save_checkpoint)
+from .train import (CheckpointError, _checkpoint_on_interrupt, _device, _grid_png, _periodic, check_resume_config,
+                            load_checkpoint, load_pretrained, make_ema, prepare_images, release_checkpoint, save_checkpoint)
 
 # %% auto #0
-__all__ = ['FT_RESUMABLE', 'FinetuneConfig', 'BudgetExceededError', 'plan_budget', 'finetune', 'mnist_judge', 'digit_agreement',
-           'digit_confidence']
+__all__ = ['FT_RESUMABLE', 'ACCOUNTANT', 'FinetuneConfig', 'BudgetExceededError', 'plan_budget', 'finetune', 'mnist_judge',
+           'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 @dataclass
@@ -63,6 +63,8 @@ class FinetuneConfig:
                              "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)")
 
 FT_RESUMABLE = {'steps', 'device', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes', 'micro_batch_size'}
+
+ACCOUNTANT = 'RDP (Mironov et al. 2019; Balle et al. 2020 conversion)'
 
 class BudgetExceededError(DataError):
     "The planned training would spend more privacy than the target allows."
@@ -132,11 +134,11 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
                     train_config=base.checkpoint.get('train_config', {}), data=info, meta=meta, history=history,
                     ledger=ledger.state_dict(), privacy=dict(sigma=sigma, sample_rate=q, max_grad_norm=cfg.max_grad_norm,
                     planned_steps=cfg.steps, planned_epsilon=plan['planned_epsilon'], target_epsilon=cfg.epsilon, delta=cfg.delta,
-                    accountant='RDP (Mironov et al. 2019; Balle et al. 2020 conversion)'),
+                    accountant=ACCOUNTANT),
                     model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(), secret_seed=secret)
     bar = tqdm(total=cfg.steps, initial=step, desc=f'DP fine-tuning on {ds.name} (σ={sigma:.3g}, q={q:.3g})', disable=not progress)
     running, stopped, start_step = [], False, step
-    try:
+    with _checkpoint_on_interrupt(ckpt_path, state, bar, 'checkpoint (with its privacy ledger)'):
         while step < cfg.steps:
             if cfg.max_minutes and time.time() - t_start > 60 * cfg.max_minutes: stopped = True; break
             if stop_after is not None and step - start_step >= stop_after: stopped = True; break   # a simulated interruption
@@ -154,20 +156,13 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
                 history.append((step, *[float(v) for v in torch.tensor(running).nanmean(0)])); running = []
                 bar.set_postfix(eps=f'{ledger.epsilon(cfg.delta):.3g}')
             bar.update(1)
-            if cfg.sample_every and step % cfg.sample_every == 0:
-                _grid_png(ema.module, base.schedule, out/f'samples_{step:06d}.png', ds.classes, base.image_shape, title=f'EMA samples, step {step}')
-                model.train()
-            if step % cfg.ckpt_every == 0: save_checkpoint(ckpt_path, **state())
-    except KeyboardInterrupt:
-        save_checkpoint(ckpt_path, **state()); bar.close()
-        print(f'interrupted at step {step}; checkpoint (with its privacy ledger) saved to {ckpt_path}; run again to resume', file=sys.stderr)
-        raise
+            _periodic(step, cfg, out, ema, base.schedule, ds.classes, base.image_shape, model, ckpt_path, state)
     bar.close()
     save_checkpoint(ckpt_path, **state())
     finished = step >= cfg.steps and not stopped
     report = dict(epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta, target_epsilon=cfg.epsilon, steps=ledger.steps,
                   ledger=ledger.state_dict()['entries'], max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size, n_private=len(ds),
-                  accountant='RDP (Mironov et al. 2019; Balle et al. 2020 conversion)', dataset=ds.name,
+                  accountant=ACCOUNTANT, dataset=ds.name,
                   declared_public=['dataset size N', 'class names'], not_covered=['training loss and gradient-norm history (not released)'])
     (out/'privacy.json').write_text(json.dumps(report, indent=1))   # the run's privacy statement, rewritten every invocation
     res = dict(checkpoint=str(ckpt_path), step=step, finished=finished, epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta,

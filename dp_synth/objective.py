@@ -14,7 +14,7 @@ from torch import nn
 from .schedule import NoiseSchedule
 
 # %% auto #0
-__all__ = ['TIMESTEP_PRESETS', 'TimestepSampler', 'timestep_sampler', 'Draw', 'DiffusionObjective', 'per_example_grads']
+__all__ = ['TIMESTEP_PRESETS', 'TimestepSampler', 'timestep_sampler', 'Draw', 'DiffusionObjective']
 
 # %% ../nbs/03_objective.ipynb #b527668b
 @dataclass
@@ -102,15 +102,3 @@ class DiffusionObjective(nn.Module):
     def forward(self, model, x0, y, generator=None) -> torch.Tensor:
         "Per-example loss [B] with fresh randomness."
         return self.loss(model, x0, y, self.draw(x0, generator))
-
-# %% ../nbs/03_objective.ipynb #3421930d
-def per_example_grads(model: nn.Module, objective: DiffusionObjective, x0, y, d: Draw, params: dict = None) -> dict:
-    "Gradient of each example's loss with respect to each parameter: {name: B×(param shape)}, via torch.func."
-    from torch.func import functional_call, grad, vmap
-    params = params if params is not None else {k: v.detach() for k, v in model.named_parameters()}
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
-    def loss1(p, x, yy, t, noise, flip, drop):
-        f = lambda *a: functional_call(model, (p, buffers), a)
-        f.null_class = getattr(model, 'null_class', None)
-        return objective.loss(f, x[None], yy[None], Draw(t[None], noise[None], flip[None], drop[None]))[0]
-    return vmap(grad(loss1), in_dims=(None, 0, 0, 0, 0, 0, 0), randomness='different')(params, x0, y, d.t, d.noise, d.flip, d.drop)

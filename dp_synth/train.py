@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #e6e217ea
 from __future__ import annotations
-import json, math, os, platform, shlex, sys, time
+import contextlib, json, math, os, platform, shlex, sys, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -159,6 +159,22 @@ def _grid_png(model, schedule, path, classes, image_shape, n_per_class=4, seed=0
     ax.figure.savefig(path, dpi=90, bbox_inches='tight'); plt.close(ax.figure)
     return path
 
+def _periodic(step, cfg, out, ema, schedule, classes, image_shape, model, ckpt_path, state):
+    "After a step: a sample grid of the EMA model every `sample_every` steps, a checkpoint every `ckpt_every` steps."
+    if cfg.sample_every and step % cfg.sample_every == 0:
+        _grid_png(ema.module, schedule, out/f'samples_{step:06d}.png', classes, image_shape, title=f'EMA samples, step {step}')
+        model.train()
+    if step % cfg.ckpt_every == 0: save_checkpoint(ckpt_path, **state())
+
+@contextlib.contextmanager
+def _checkpoint_on_interrupt(ckpt_path, state, bar, what='checkpoint'):
+    "On Ctrl-C inside the block: save the checkpoint `state()` describes, say how to resume, and re-raise."
+    try: yield
+    except KeyboardInterrupt:
+        s = state(); save_checkpoint(ckpt_path, **s); bar.close()
+        print(f"interrupted at step {s['meta']['step']}; {what} saved to {ckpt_path}; run again to resume", file=sys.stderr)
+        raise
+
 def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True, command: str = None) -> dict:
     "Train (non-privately) as `cfg` says, checkpointing to `out_dir/checkpoint.pt`; resumes if that exists."
     from tqdm.auto import tqdm
@@ -194,7 +210,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f'pre-training {cfg.preset} on {ds.name}', disable=not progress)
     running, stopped = [], False
-    try:
+    with _checkpoint_on_interrupt(ckpt_path, state, bar):
         while step < cfg.steps:
             if cfg.max_minutes and time.time() - t_start > 60 * cfg.max_minutes: stopped = True; break
             torch.manual_seed(cfg.seed * 1_000_003 + step)                          # dropout
@@ -210,14 +226,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
                 history.append((step, sum(running) / len(running))); running = []
                 bar.set_postfix(loss=f'{history[-1][1]:.4f}')
             bar.update(1)
-            if cfg.sample_every and step % cfg.sample_every == 0:
-                _grid_png(ema.module, schedule, out/f'samples_{step:06d}.png', ds.classes, shape, title=f'EMA samples, step {step}')
-                model.train()
-            if step % cfg.ckpt_every == 0: save_checkpoint(ckpt_path, **state())
-    except KeyboardInterrupt:
-        save_checkpoint(ckpt_path, **state()); bar.close()
-        print(f'interrupted at step {step}; checkpoint saved to {ckpt_path}; run again to resume', file=sys.stderr)
-        raise
+            _periodic(step, cfg, out, ema, schedule, ds.classes, shape, model, ckpt_path, state)
     bar.close()
     save_checkpoint(ckpt_path, **state())
     return dict(checkpoint=str(ckpt_path), step=step, finished=step >= cfg.steps and not stopped,
