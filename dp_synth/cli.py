@@ -14,8 +14,8 @@ from .data import DATASETS, DataError, load_dataset
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_INPUT', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'cmd_data', 'cmd_demo', 'add_config_args',
-           'config_from_args', 'cmd_pretrain', 'write_samples', 'cmd_sample', 'cmd_finetune', 'cmd_budget',
-           'build_parser', 'main']
+           'config_from_args', 'cmd_pretrain', 'write_samples', 'cmd_sample', 'cmd_finetune', 'cmd_evaluate',
+           'cmd_budget', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #2a561705
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -146,6 +146,26 @@ def cmd_finetune(args) -> int:
           ([] if res['finished'] else ['stopped before the last step; run the same command to continue (the ledger is kept)']))
     return EXIT_OK
 
+# %% ../nbs/99_cli.ipynb #ff1f524f
+def cmd_evaluate(args) -> int:
+    "Evaluate synthetic data (or a model, sampled first) against the real dataset."
+    from dp_synth.evaluate import EvalConfig, evaluate
+    cfg = config_from_args(EvalConfig, args)
+    res = evaluate(args.source, cfg, args.out, progress=not args.json, command=_command_line())
+    res['run_dir'] = str(Path(args.out).resolve())
+    mem = res['memorisation']
+    lines = [f"evaluated {res['n_synthetic']} synthetic images ({res['source']}) against {res['dataset']}",
+             f"FID {res['fid']:.2f} at N={res['fid_n']} against {res['fid_reference']}"
+             + (f" (real held-out images at the same N: {res['fid_floor']:.2f})" if res['fid_floor'] is not None else ''),
+             f"accuracy of a {res['classifier']} trained on synthetic images, tested on real {res['dataset']} test images: "
+             f"{100*res['accuracy']:.2f}%"]
+    lines += ["more data: " + ', '.join(f"{m['n']} → {100*m['accuracy']:.1f}%" for m in res['more_data'])] if res['more_data'] else []
+    lines += [f"memorisation ({m['space']}): median nearest-private/nearest-held-out ratio {m['median_ratio']:.3f}, "
+              f"{100*m['frac_ratio_below_0_5']:.2f}% below 0.5" for m in mem]
+    lines += [f"report: {Path(args.out)/'evaluation.md'} (numbers in evaluation.json)"]
+    _emit(res, args.json, lines)
+    return EXIT_OK
+
 # %% ../nbs/99_cli.ipynb #6ab6d8d7
 def cmd_budget(args) -> int:
     "Print ε for a noise multiplier, or the noise multiplier for a target ε."
@@ -196,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
                     'and sampled as often as you like; the privacy guarantee covers everything it produces.',
         epilog='examples:\n  dp_synth demo                 run the main job\n'
                '  dp_synth data mnist --json    fetch, verify and summarise MNIST\n'
-               '  dp_synth sample --from fmnist-small --n 100 --out fmnist.npz\n\n'
+               '  dp_synth sample --from fmnist-small --n 100 --out fmnist.npz\n'
+               '  dp_synth evaluate --from fmnist.npz --dataset fashion_mnist --out eval\n\n'
                'Each command has its own help: dp_synth <command> --help')
     p.add_argument('--version', action='version', version=f'dp_synth {dp_synth.__version__}')
     sub = p.add_subparsers(dest='command', metavar='<command>')
@@ -256,6 +277,25 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument('--from', dest='model', metavar='MODEL', default=None, help='the same as --model (as in dp_synth sample)')
     add_config_args(f, FinetuneConfig)
     f.set_defaults(func=cmd_finetune)
+    from dp_synth.evaluate import EvalConfig
+    e = sub.add_parser('evaluate', parents=[common], formatter_class=fmt,
+        help='FID, downstream accuracy, more-data curve and memorisation check of synthetic data',
+        description='Measure how useful synthetic data is. SOURCE is a model (sampled first: --n-synthetic class-balanced\n'
+                    'images, saved as OUT/synthetic.npz and reused if the same command runs again) or a set of images.\n'
+                    'Writes OUT/evaluation.json, OUT/evaluation.md and figures: FID against the private dataset\'s training\n'
+                    'images (with N and the FID real held-out images reach at the same N), the accuracy on the real test\n'
+                    'split of a classifier trained only on the synthetic images, accuracy against the number of synthetic\n'
+                    'images, and nearest-neighbour distances to private versus held-out images (memorisation).\n'
+                    'These read private data: they are for the data owner and are not covered by the DP guarantee.',
+        epilog='examples:\n  dp_synth evaluate --from runs/mnist-eps10 --out runs/mnist-eps10/eval\n'
+               '  dp_synth evaluate --from synth.npz --dataset mnist --out eval --json\n'
+               '  dp_synth evaluate --from mnist:train --out eval-real   (real images as a stand-in: checks the path)')
+    e.add_argument('--from', required=True, dest='source', metavar='SOURCE',
+                   help='a model (shipped name, checkpoint file, or fine-tuning run directory), or images: an .npz\n'
+                        'written by `dp_synth sample`, an image folder (one subfolder per class), or DATASET:SPLIT')
+    e.add_argument('--out', required=True, metavar='DIR', help='output directory (created)')
+    add_config_args(e, EvalConfig)
+    e.set_defaults(func=cmd_evaluate)
     b = sub.add_parser('budget', formatter_class=fmt, help='epsilon for a noise level, or noise for a target epsilon',
         description='Privacy accounting without training: epsilon for --sigma, or the sigma that reaches --epsilon,\n'
                     'for a plan given as --sample-rate and --steps (or --batch-size, --dataset-size and --epochs).',
