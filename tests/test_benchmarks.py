@@ -11,3 +11,10 @@ def test_dp_step_benchmark_runs_small():
                         '--rows', '8', '--repeats', '1', '--no-write'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('dp_synth') == 2 and 'opacus hooks' in r.stdout
+
+
+def test_fid_features_benchmark_runs_small():
+    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'fid_features.py'), '--n', '12', '--batch', '6', '--no-bf16',
+                        '--no-write'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'clean-fid' in r.stdout and 'dp_synth batched' in r.stdout

