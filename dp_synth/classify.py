@@ -28,8 +28,8 @@ from .data import DataError, ImageDataset, train_valid_split
 
 # %% auto #0
 __all__ = ['ARCHS', 'Rescale', 'small_cnn', 'WideBlock', 'wide_resnet', 'make_classifier', 'BatchAugment', 'ClassifierConfig',
-           'train_classifier', 'predict', 'accuracy_on', 'downstream_accuracy', 'balanced_subset', 'more_data_curve',
-           'plot_more_data']
+           'train_classifier', 'predict', 'accuracy_on', 'check_matching', 'downstream_accuracy', 'balanced_subset',
+           'more_data_curve', 'plot_more_data']
 
 # %% ../nbs/10_classify.ipynb #917918f7
 class Rescale(nn.Module):
@@ -152,16 +152,20 @@ def accuracy_on(model, ds: ImageDataset, **kw) -> float:
     return float((predict(model, ds, **kw) == ds.labels).float().mean())
 
 # %% ../nbs/10_classify.ipynb #9de5f4a9
+def check_matching(synth: ImageDataset, test: ImageDataset, what: str = 'the test split'):
+    "Refuse synthetic data whose classes or image shape differ from the real data it is tested on."
+    if list(synth.classes) != list(test.classes):
+        raise DataError(f"The synthetic classes {synth.classes} differ from those of {what} ({test.classes}); "
+                        "evaluate against the dataset the model was fine-tuned on (--dataset).")
+    if tuple(synth.images.shape[1:]) != tuple(test.images.shape[1:]):
+        raise DataError(f"Synthetic images are {tuple(synth.images.shape[1:])} but those of {what} are "
+                        f"{tuple(test.images.shape[1:])}; resize one to the other (dp_synth.data.resize / pad_to).")
+
 def downstream_accuracy(synth: ImageDataset, test: ImageDataset, cfg: ClassifierConfig = None, seeds=(0,),
                         progress: bool = True, device=None) -> dict:
     "Train on `synth` once per seed, test on the real `test` split; mean, spread and everything needed to repeat it."
     cfg = cfg or ClassifierConfig()
-    if list(synth.classes) != list(test.classes):
-        raise DataError(f"The synthetic classes {synth.classes} differ from the test classes {test.classes}; "
-                        "evaluate against the dataset the model was fine-tuned on.")
-    if tuple(synth.images.shape[1:]) != tuple(test.images.shape[1:]):
-        raise DataError(f"Synthetic images are {tuple(synth.images.shape[1:])} but test images are "
-                        f"{tuple(test.images.shape[1:])}; resize one to the other (dp_synth.data.resize / pad_to).")
+    check_matching(synth, test)
     accs, t0 = [], time.time()
     for s in seeds:
         learn = train_classifier(synth, replace(cfg, seed=s), progress=progress, device=device)

@@ -13,15 +13,16 @@ import dp_synth
 from .data import DATASETS, DataError, load_dataset
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_INPUT', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'cmd_data', 'cmd_run', 'cmd_demo', 'add_config_args',
-           'config_from_args', 'cmd_pretrain', 'write_samples', 'cmd_sample', 'cmd_finetune', 'cmd_evaluate',
-           'cmd_budget', 'build_parser', 'main']
+__all__ = ['EXIT_OK', 'EXIT_INPUT', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'DISTRIBUTED_COMMANDS', 'cmd_data', 'cmd_run', 'cmd_demo',
+           'add_config_args', 'config_from_args', 'cmd_pretrain', 'write_samples', 'cmd_sample', 'cmd_finetune',
+           'cmd_evaluate', 'cmd_budget', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #2a561705
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def _emit(result: dict, as_json: bool, lines):
-    "Print `result` as one JSON object, or the human-readable `lines`."
+    "Print `result` as one JSON object, or the human-readable `lines` (under torchrun: rank 0 only)."
+    if int(os.environ.get('RANK', '0')) != 0: return
     print(json.dumps(result) if as_json else '\n'.join(lines))
 
 def _command_line() -> str:
@@ -57,21 +58,22 @@ def _summary_lines(res: dict, title: str) -> list:
             f"  synthetic     {out/'synthetic.npz'}",
             f"  report        {out/'report.html'} (and report.md)"]
 
+def _run_and_report(cfg, args, title: str) -> int:
+    from dp_synth.pipeline import run
+    res = run(cfg, args.out, progress=not args.json, command=_command_line())
+    _emit(res['summary'], args.json, _summary_lines(res, f"{title} in {args.out}"))
+    return EXIT_OK
+
 def cmd_run(args) -> int:
     "The main job: public model, DP fine-tuning, synthetic data, evaluation and report."
-    from dp_synth.pipeline import RunConfig, run
+    from dp_synth.pipeline import RunConfig
     cfg = config_from_args(RunConfig, args)
-    res = run(cfg, args.out, progress=not args.json, command=_command_line())
-    _emit(res['summary'], args.json, _summary_lines(res, f"dp_synth run: private synthetic {cfg.dataset} in {args.out}"))
-    return EXIT_OK
+    return _run_and_report(cfg, args, f"dp_synth run: private synthetic {cfg.dataset}")
 
 def cmd_demo(args) -> int:
     "Run the main job on the embedded demo settings (private MNIST, epsilon = 10)."
-    from dp_synth.pipeline import DEMO, run
-    cfg = dataclasses.replace(DEMO, device=args.device)
-    res = run(cfg, args.out, progress=not args.json, command=_command_line())
-    _emit(res['summary'], args.json, _summary_lines(res, f"dp_synth demo: private synthetic MNIST in {args.out}"))
-    return EXIT_OK
+    from dp_synth.pipeline import DEMO
+    return _run_and_report(dataclasses.replace(DEMO, device=args.device), args, "dp_synth demo: private synthetic MNIST")
 
 
 # %% ../nbs/99_cli.ipynb #6bb4b153
@@ -237,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                '  dp_synth data mnist --json    fetch, verify and summarise MNIST\n'
                '  dp_synth sample --from fmnist-small --n 100 --out fmnist.npz\n'
                '  dp_synth evaluate --from fmnist.npz --dataset fashion_mnist --out eval\n\n'
-               'Each command has its own help: dp_synth <command> --help')
+               'Each command has its own help: dp_synth <command> --help\n\n'
+               'exit codes: 0 done; 1 bad input or data (the message names the fix); 2 usage error;\n'
+               '130 interrupted (run the same command again: it resumes where it stopped)')
     p.add_argument('--version', action='version', version=f'dp_synth {dp_synth.__version__}')
     sub = p.add_subparsers(dest='command', metavar='<command>')
     common = argparse.ArgumentParser(add_help=False)
@@ -357,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/99_cli.ipynb #cc09fd70
+DISTRIBUTED_COMMANDS = ('finetune',)   # the DP step splits each logical batch across processes (chapter 07)
+
 def main(argv=None) -> int:
     "Entry point of the `dp_synth` command."
     p = build_parser()
@@ -364,6 +370,13 @@ def main(argv=None) -> int:
     if not getattr(args, 'func', None):
         p.print_help(); return EXIT_USAGE
     if getattr(args, 'root', None): os.environ['DP_SYNTH_DATA'] = args.root   # every load in this command uses it
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:   # started by torchrun: one process per GPU
+        if args.command not in DISTRIBUTED_COMMANDS:
+            print(f'dp_synth {args.command}: runs in one process; start it without torchrun '
+                  f'(commands that use several processes: {", ".join(DISTRIBUTED_COMMANDS)})', file=sys.stderr)
+            return EXIT_USAGE
+        import torch, torch.distributed as dist
+        if not dist.is_initialized(): dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
     try: return args.func(args)
     except KeyboardInterrupt:
         print(f'dp_synth {args.command}: interrupted; whatever was checkpointed is kept, run the same command to resume',

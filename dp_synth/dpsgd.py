@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['poisson_sample', 'per_sample_grads', 'clip_and_sum', 'DPSGD', 'diffusion_loss_fn']
+__all__ = ['poisson_sample', 'per_sample_grads', 'clip_and_sum', 'world_info', 'DPSGD', 'shard', 'broadcast_parameters',
+           'diffusion_loss_fn']
 
 # %% ../nbs/07_dpsgd.ipynb #ad9f1954
 def poisson_sample(n: int, q: float, generator: torch.Generator = None) -> torch.Tensor:
@@ -46,16 +47,23 @@ def clip_and_sum(grads: dict, max_grad_norm: float):
     return sums, norms, factors
 
 # %% ../nbs/07_dpsgd.ipynb #eb9ef6db
+def world_info() -> tuple:
+    "(rank, world size) of torch.distributed's default group; (0, 1) in a single process."
+    import torch.distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
 class DPSGD:
     "DP-SGD around a model and optimiser: clipped per-example gradients + N(0, σ²C²) once per logical step."
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, noise_multiplier: float, max_grad_norm: float,
-                 sample_rate: float, dataset_size: int, micro_batch_size: int = 32):
+                 sample_rate: float, dataset_size: int, micro_batch_size: int = 32, distributed: bool = None):
         if max_grad_norm <= 0: raise ValueError(f"max_grad_norm (C) must be positive, got {max_grad_norm}")
         if noise_multiplier < 0: raise ValueError(f"noise_multiplier must be non-negative, got {noise_multiplier}")
         if not 0 < sample_rate <= 1: raise ValueError(f"sample_rate must lie in (0, 1], got {sample_rate}")
         self.model, self.optimizer = model, optimizer
         self.sigma, self.C, self.q, self.N, self.micro = noise_multiplier, max_grad_norm, sample_rate, dataset_size, micro_batch_size
         self.params = {k: p for k, p in model.named_parameters() if p.requires_grad}
+        # several processes (torchrun): each holds a share of the logical batch; None = whenever torch.distributed is up
+        self.rank, self.world = world_info() if distributed is not False else (0, 1)
 
     @property
     def expected_batch_size(self) -> float: return self.q * self.N
@@ -71,14 +79,22 @@ class DPSGD:
             s, n, _ = clip_and_sum(G, self.C)
             for k in sums: sums[k] += s[k]
             norms.append(n); losses.append(loss.detach())
-        noisy = {}
-        for k, p in self.params.items():   # noise: once per logical step, N(0, σ²C²) per coordinate
-            z = torch.randn(p.shape, generator=generator, device=p.device, dtype=torch.float32)
-            noisy[k] = (sums[k].float() + self.sigma * self.C * z).to(p.dtype) / self.expected_batch_size
         norms, losses = (torch.cat(norms), torch.cat(losses)) if norms else (torch.zeros(0), torch.zeros(0))
-        return noisy, dict(batch_size=b, mean_loss=losses.float().mean().item() if b else float('nan'),
-                           mean_grad_norm=norms.mean().item() if b else float('nan'),
-                           clipped_fraction=(norms > self.C).float().mean().item() if b else float('nan'))
+        flat = torch.cat([sums[k].float().flatten() for k in self.params])         # fp32 whatever the model's dtype
+        if self.rank == 0:   # noise: once per logical step (on one process only), N(0, σ²C²) per coordinate
+            flat += self.sigma * self.C * torch.cat([torch.randn(p.shape, generator=generator, device=p.device,
+                                                                 dtype=torch.float32).flatten() for p in self.params.values()])
+        tally = torch.tensor([b, losses.double().sum().item(), norms.double().sum().item(), (norms > self.C).sum().item()],
+                             dtype=torch.float64, device=flat.device)
+        if self.world > 1:   # Σ over processes of (their clipped sums), plus the one noise draw: a single all-reduce each
+            import torch.distributed as dist
+            dist.all_reduce(flat); dist.all_reduce(tally)
+        noisy, i = {}, 0
+        for k, p in self.params.items():
+            noisy[k] = flat[i:i + p.numel()].view(p.shape).to(p.dtype) / self.expected_batch_size; i += p.numel()
+        B, L, G, K = tally.tolist()
+        return noisy, dict(batch_size=int(B), mean_loss=L / B if B else float('nan'),
+                           mean_grad_norm=G / B if B else float('nan'), clipped_fraction=K / B if B else float('nan'))
 
     def step(self, loss_fn: Callable, batch: Sequence[torch.Tensor], generator: torch.Generator = None) -> dict:
         "One logical DP-SGD step: set the noisy gradient and call the optimiser. Returns batch statistics."
@@ -87,6 +103,20 @@ class DPSGD:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return st
+
+# %% ../nbs/07_dpsgd.ipynb #606a3f95
+def shard(batch: Sequence[torch.Tensor], rank: int = None, world: int = None) -> list:
+    "This process's share of a logical batch: examples rank, rank+world, ... of every tensor in `batch`."
+    if rank is None: rank, world = world_info()
+    return [t[rank::world] for t in batch]
+
+def broadcast_parameters(model: nn.Module, src: int = 0):
+    "Copy rank `src`'s parameters and buffers to every process (a no-op in a single process)."
+    if world_info()[1] == 1: return model
+    import torch.distributed as dist
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()): dist.broadcast(t.data, src)
+    return model
 
 # %% ../nbs/07_dpsgd.ipynb #4bb9bc29
 def diffusion_loss_fn(objective) -> Callable:

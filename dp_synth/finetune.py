@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/finetune.html.md"""
 
 # %% ../nbs/08_finetune.ipynb #e5c1db82
 from __future__ import annotations
-import json, math, secrets, sys, time
+import contextlib, json, math, os, secrets, sys, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import torch
 import dp_synth
 from .accounting import PrivacyLedger, calibrate_sigma, epsilon_curve
 from .data import DataError, load_dataset
-from .dpsgd import DPSGD, diffusion_loss_fn, poisson_sample
+from .dpsgd import DPSGD, broadcast_parameters, diffusion_loss_fn, poisson_sample, shard, world_info
 from .objective import DiffusionObjective, timestep_sampler
 from .train import (CheckpointError, _checkpoint_on_interrupt, _device, _grid_png, _periodic, check_resume_config,
                             load_checkpoint, load_pretrained, make_ema, prepare_images, release_checkpoint, save_checkpoint)
@@ -62,6 +62,12 @@ class FinetuneConfig:
             raise ValueError("dp_synth's accounting treats the dataset size and class names as public; "
                              "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)")
 
+def _agree(flag: bool, world: int) -> bool:
+    "Rank 0's value of `flag` on every process (so that all stop at the same step)."
+    if world == 1: return bool(flag)
+    import torch.distributed as dist
+    box = [bool(flag)]; dist.broadcast_object_list(box, 0); return box[0]
+
 FT_RESUMABLE = {'steps', 'device', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes', 'micro_batch_size'}
 
 ACCOUNTANT = 'RDP (Mironov et al. 2019; Balle et al. 2020 conversion)'
@@ -97,6 +103,9 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     out, t_start = Path(out_dir), time.time()
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, dev = out/'checkpoint.pt', _device(cfg.device)
+    rank, world = world_info()                 # several processes under torchrun: rank 0 writes, all compute
+    if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank))); torch.cuda.set_device(dev)
+    progress = progress and rank == 0
     base = load_pretrained(cfg.model, device=str(dev))
     if base.checkpoint['meta'].get('private'):
         raise DataError(f"{cfg.model} was itself trained on private data; fine-tune from a public pre-trained model")
@@ -107,6 +116,7 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     if len(ds.classes) != model.config.n_classes:          # a new label set: fresh class embedding (public shape only)
         model.config.n_classes = len(ds.classes)
         model.class_emb = torch.nn.Embedding(len(ds.classes) + 1, model.class_emb.embedding_dim).to(dev)
+    broadcast_parameters(model)                # (several processes: rank 0's weights everywhere; else a no-op)
     model.train()
     ledger, step, history = PrivacyLedger(), 0, []
     secret = secret_seed if secret_seed is not None else secrets.randbits(62)
@@ -119,6 +129,9 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
         model.load_state_dict(ck['model']); ema.load_state_dict(ck['ema']); opt.load_state_dict(ck['optimizer'])
         ledger, step, history = PrivacyLedger.from_state(ck['ledger']), ck['meta']['step'], list(ck['history'])
         secret, elapsed = ck['secret_seed'], ck['meta']['seconds']
+    if world > 1:   # one secret (Poisson sampling and noise seeds) and one set of weights for every process
+        import torch.distributed as dist
+        box = [secret]; dist.broadcast_object_list(box, 0); secret = box[0]
     plan = plan_budget(cfg, len(ds), ledger)
     sigma, q = plan['sigma'], plan['sample_rate']
     dp = DPSGD(model, opt, sigma, cfg.max_grad_norm, q, len(ds), cfg.micro_batch_size)
@@ -138,16 +151,20 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
                     model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(), secret_seed=secret)
     bar = tqdm(total=cfg.steps, initial=step, desc=f'DP fine-tuning on {ds.name} (σ={sigma:.3g}, q={q:.3g})', disable=not progress)
     running, stopped, start_step = [], False, step
-    with _checkpoint_on_interrupt(ckpt_path, state, bar, 'checkpoint (with its privacy ledger)'):
+    guard = _checkpoint_on_interrupt(ckpt_path, state, bar, 'checkpoint (with its privacy ledger)') if rank == 0 else contextlib.nullcontext()
+    with guard:
         while step < cfg.steps:
-            if cfg.max_minutes and time.time() - t_start > 60 * cfg.max_minutes: stopped = True; break
-            if stop_after is not None and step - start_step >= stop_after: stopped = True; break   # a simulated interruption
+            stop = (cfg.max_minutes and time.time() - t_start > 60 * cfg.max_minutes) or \
+                   (stop_after is not None and step - start_step >= stop_after)              # (a simulated interruption)
+            if _agree(stop, world): stopped = True; break                               # rank 0 decides for all
             g_priv = torch.Generator().manual_seed(secret + step)                       # Poisson sampling + DP noise
             idx = poisson_sample(len(ds), q, g_priv)
             x0, y = data[idx].to(dev), labels[idx].to(dev)
             d = objective.draw(x0, torch.Generator(device=dev).manual_seed(cfg.seed * 7_919 + step))
             torch.manual_seed(cfg.seed * 1_000_003 + step)                              # dropout
-            st = dp.step(loss_fn, (x0, y, d.t, d.noise, d.flip, d.drop), torch.Generator(device=dev).manual_seed(secret ^ (step + 1)))
+            batch = (x0, y, d.t, d.noise, d.flip, d.drop)                               # every process drew the same batch;
+            st = dp.step(loss_fn, shard(batch) if world > 1 else batch,                 # each takes its share
+                         torch.Generator(device=dev).manual_seed(secret ^ (step + 1)))    # (noise: rank 0 only)
             ledger.record(sigma, q, 1)
             ema.update_parameters(model)
             step += 1
@@ -156,19 +173,19 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
                 history.append((step, *[float(v) for v in torch.tensor(running).nanmean(0)])); running = []
                 bar.set_postfix(eps=f'{ledger.epsilon(cfg.delta):.3g}')
             bar.update(1)
-            _periodic(step, cfg, out, ema, base.schedule, ds.classes, base.image_shape, model, ckpt_path, state)
+            if rank == 0: _periodic(step, cfg, out, ema, base.schedule, ds.classes, base.image_shape, model, ckpt_path, state)
     bar.close()
-    save_checkpoint(ckpt_path, **state())
+    if rank == 0: save_checkpoint(ckpt_path, **state())
     finished = step >= cfg.steps and not stopped
     report = dict(epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta, target_epsilon=cfg.epsilon, steps=ledger.steps,
                   ledger=ledger.state_dict()['entries'], max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size, n_private=len(ds),
                   accountant=ACCOUNTANT, dataset=ds.name,
                   declared_public=['dataset size N', 'class names'], not_covered=['training loss and gradient-norm history (not released)'])
-    (out/'privacy.json').write_text(json.dumps(report, indent=1))   # the run's privacy statement, rewritten every invocation
+    if rank == 0: (out/'privacy.json').write_text(json.dumps(report, indent=1))   # the privacy statement, rewritten every invocation
     res = dict(checkpoint=str(ckpt_path), step=step, finished=finished, epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta,
                sigma=sigma, sample_rate=q, steps=ledger.steps, planned_epsilon=plan['planned_epsilon'],
                seconds=round(elapsed + time.time() - t_start, 1))
-    if finished:
+    if finished and rank == 0:
         res['release'] = release_checkpoint(ckpt_path, out/'model.pt')
         _grid_png(ema.module, base.schedule, out/'samples_final.png', ds.classes, base.image_shape, title='DP fine-tuned samples (EMA)')
     return res

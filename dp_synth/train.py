@@ -32,6 +32,7 @@ class TrainConfig:
     dataset: str = 'fashion_mnist'   # dataset name or image folder (public data)
     split: str = 'train'
     image_size: int = 28             # images are padded (28→32) or resized to this side
+    frame: int = 0                   # >0: resize into a frame×frame box centred in image_size (MNIST's 20-in-28); 0: off
     channels: int = 0                # 1 or 3 to convert the data; 0 keeps the dataset's channels
     preset: str = 'small'            # UNet preset: tiny, small, base, large
     dropout: float = -1.0            # UNet dropout; -1 keeps the preset's
@@ -66,8 +67,11 @@ class TrainConfig:
 RESUMABLE_FIELDS = {'steps', 'device', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes'}
 
 # %% ../nbs/05_train.ipynb #6e712263
-def prepare_images(images: torch.Tensor, image_size: int, channels: int = 0) -> torch.Tensor:
-    "uint8 N×C×H×W → float N×C'×S×S in [-1, 1]: pad 28→32 (or resize), convert channels (0 keeps them)."
+def prepare_images(images: torch.Tensor, image_size: int, channels: int = 0, frame: int = 0) -> torch.Tensor:
+    "uint8 N×C×H×W → float N×C'×S×S in [-1, 1]: pad 28→32 (or resize, or `frame`), convert channels (0 keeps them)."
+    if frame:  # resize into a frame×frame box with black margins, as MNIST centres its digits in a 20-pixel box
+        if not 0 < frame <= image_size: raise ValueError(f"frame must lie in 1..image_size={image_size}, got {frame}")
+        images = pad_to(resize(images, frame), image_size)
     h = images.shape[-1]
     if h != image_size: images = pad_to(images, image_size) if 0 < image_size - h <= 4 else resize(images, image_size)
     if channels == 3: images = to_rgb(images)
@@ -182,7 +186,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, dev = out/'checkpoint.pt', _device(cfg.device)
     ds = load_dataset(cfg.dataset, cfg.split)
-    data = prepare_images(ds.images, cfg.image_size, cfg.channels)
+    data = prepare_images(ds.images, cfg.image_size, cfg.channels, cfg.frame)
     labels, shape = ds.labels, tuple(data.shape[1:])
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, shape[0], len(ds.classes)).to(dev)
