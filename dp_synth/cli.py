@@ -25,6 +25,8 @@ def _emit(result: dict, as_json: bool, lines):
     if int(os.environ.get('RANK', '0')) != 0: return
     print(json.dumps(result) if as_json else '\n'.join(lines))
 
+def _distributed() -> bool: return int(os.environ.get('WORLD_SIZE', '1')) > 1
+
 def _command_line() -> str:
     "The command as typed, recorded in checkpoints so a run can be reproduced."
     return 'dp_synth ' + ' '.join(map(shlex.quote, sys.argv[1:]))
@@ -142,14 +144,17 @@ def write_samples(batches, out, classes) -> dict:
 
 def cmd_sample(args) -> int:
     "Sample class-balanced images from a trained model."
-    from dp_synth.sampling import sample_batches
+    from dp_synth.sampling import gather_batches, sample_batches
     from dp_synth.train import load_pretrained
     if args.n < 1: raise DataError(f"--n must be at least 1, got {args.n}")
     p = load_pretrained(getattr(args, 'from'), device=args.device)
+    t0 = time.perf_counter()
     batches = sample_batches(p.model, p.schedule, args.n, p.image_shape, len(p.classes), sampler=args.sampler,
                              steps=args.steps, eta=args.eta, guidance=args.guidance, batch_size=args.batch_size,
                              seed=args.seed, progress=not args.json)
-    t0 = time.perf_counter()
+    if _distributed():   # each process made its share of the batches; rank 0 writes them all
+        batches = [gather_batches(list(batches))]
+        if int(os.environ['RANK']) != 0: return EXIT_OK
     res = write_samples(batches, args.out, p.classes)
     res.update(model=str(p.path), sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed,
                seconds=round(time.perf_counter() - t0, 1))
@@ -301,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='examples:\n  dp_synth sample --from fmnist-small --n 1000 --out fmnist_synth.npz\n'
                '  dp_synth sample --from runs/mnist/model.pt --n 600 --out synth_folder --sampler ddpm --steps 1000')
     s.add_argument('--from', required=True, metavar='MODEL', help='a shipped checkpoint name (e.g. fmnist-small) or a checkpoint path')
-    s.add_argument('--n', type=int, default=1000, help='number of images (default: 1000)')
+    s.add_argument('--n', '--n-images', dest='n', type=int, default=1000,
+                   help='number of images (default: 1000); under torchrun spell it --n-images (torchrun claims --n)')
     s.add_argument('--out', required=True, help='an .npz file, or a folder for PNG files in class subfolders')
     s.add_argument('--sampler', default='ddim', choices=list(SAMPLERS), help='sampler (default: ddim)')
     s.add_argument('--steps', type=int, default=50, help='sampling steps (default: 50)')
@@ -361,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/99_cli.ipynb #cc09fd70
-DISTRIBUTED_COMMANDS = ('finetune',)   # the DP step splits each logical batch across processes (chapter 07)
+DISTRIBUTED_COMMANDS = ('finetune', 'sample')   # DP steps split each logical batch (ch. 07); sampling splits batches (ch. 04)
 
 def main(argv=None) -> int:
     "Entry point of the `dp_synth` command."
@@ -370,7 +376,7 @@ def main(argv=None) -> int:
     if not getattr(args, 'func', None):
         p.print_help(); return EXIT_USAGE
     if getattr(args, 'root', None): os.environ['DP_SYNTH_DATA'] = args.root   # every load in this command uses it
-    if int(os.environ.get('WORLD_SIZE', '1')) > 1:   # started by torchrun: one process per GPU
+    if _distributed():   # started by torchrun: one process per GPU
         if args.command not in DISTRIBUTED_COMMANDS:
             print(f'dp_synth {args.command}: runs in one process; start it without torchrun '
                   f'(commands that use several processes: {", ".join(DISTRIBUTED_COMMANDS)})', file=sys.stderr)

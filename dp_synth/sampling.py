@@ -14,7 +14,7 @@ from .schedule import NoiseSchedule
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'step_schedule', 'ddpm_step', 'ddim_step', 'ddpm_sample', 'ddim_sample', 'gaussian_eps', 'balanced_labels',
-           'guided', 'sample_batches', 'sample_images']
+           'guided', 'sample_batches', 'gather_batches', 'sample_images']
 
 # %% ../nbs/04_sampling.ipynb #c5c90a17
 def step_schedule(n_steps: int, T: int = 1000, spacing: str = 'uniform') -> torch.Tensor:
@@ -116,8 +116,12 @@ def guided(model: Callable, scale: float, null_class: int) -> Callable:
 # %% ../nbs/04_sampling.ipynb #fa7b2975
 @torch.no_grad()
 def sample_batches(model, schedule: NoiseSchedule, n: int, image_shape, n_classes: int, labels=None, sampler='ddim',
-                   steps=50, eta=0.0, guidance=1.0, batch_size=256, seed=0, progress=True, device=None):
+                   steps=50, eta=0.0, guidance=1.0, batch_size=256, seed=0, progress=True, device=None, distributed=None):
     "Yield (images uint8 B×C×H×W, labels) batches until `n` images are made; see `sample_images`."
+    # Under torchrun (`distributed` None or True) process r makes batches r, r+world, ...: the very batches, labels and
+    # seeds one process would make, so `gather_batches` reassembles exactly the single-process result.
+    from dp_synth.dpsgd import world_info
+    rank, world = world_info() if distributed is not False else (0, 1)
     from tqdm.auto import tqdm
     from dp_synth.data import from_unit
     if sampler not in SAMPLERS: raise ValueError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
@@ -128,15 +132,28 @@ def sample_batches(model, schedule: NoiseSchedule, n: int, image_shape, n_classe
     eps_fn = guided(model, guidance, getattr(model, 'null_class', n_classes))
     kw = dict(eta=eta) if sampler == 'ddim' else {}
     steps = step_schedule(steps, sched.T) if isinstance(steps, int) else steps
-    with tqdm(total=n, desc=f'{sampler} sampling ({len(steps)} steps)', unit='img', disable=not progress) as bar:
-        for i in range(0, n, batch_size):
+    mine = [i for j, i in enumerate(range(0, n, batch_size)) if j % world == rank]
+    with tqdm(total=sum(len(labels[i:i + batch_size]) for i in mine), desc=f'{sampler} sampling ({len(steps)} steps)',
+              unit='img', disable=not progress) as bar:
+        for i in mine:
             y = labels[i:i + batch_size].to(device)
             gb = torch.Generator(device=device).manual_seed(seed * 1_000_003 + i)
             x = SAMPLERS[sampler](eps_fn, sched, (len(y), *image_shape), y, steps, generator=gb, device=device, **kw)
             bar.update(len(y))
             yield from_unit(x).cpu(), y.cpu()
 
+def gather_batches(batches, distributed=None) -> tuple:
+    "(images, labels): all the batches of `sample_batches`, from every process, in single-process order."
+    from dp_synth.dpsgd import world_info
+    xs, ys = map(list, zip(*batches)) if batches else ([], [])
+    rank, world = world_info() if distributed is not False else (0, 1)
+    if world > 1:   # batch j was made by process j % world, as its (j // world)-th batch
+        import torch.distributed as dist
+        parts = [None] * world; dist.all_gather_object(parts, (xs, ys))
+        order = [(j % world, j // world) for j in range(sum(len(p[0]) for p in parts))]
+        xs, ys = [parts[r][0][k] for r, k in order], [parts[r][1][k] for r, k in order]
+    return torch.cat(xs), torch.cat(ys)
+
 def sample_images(model, schedule: NoiseSchedule, n: int, image_shape, n_classes: int, **kwargs):
     "Sample `n` class-balanced images: returns (uint8 N×C×H×W, int64 labels). Keyword arguments as `sample_batches`."
-    xs, ys = zip(*sample_batches(model, schedule, n, image_shape, n_classes, **kwargs))
-    return torch.cat(xs), torch.cat(ys)
+    return gather_batches(list(sample_batches(model, schedule, n, image_shape, n_classes, **kwargs)), kwargs.get('distributed'))

@@ -57,3 +57,21 @@ def test_finetune_under_torchrun(tmp_path):
     priv = json.loads((tmp_path/'two'/'privacy.json').read_text())
     assert priv['steps'] == 3 and priv['epsilon_spent'] == ref['epsilon_spent']
     assert (tmp_path/'two'/'model.pt').is_file()
+
+
+def test_sample_under_torchrun(tmp_path):
+    "`torchrun ... dp_synth sample`: the processes share the batches, and rank 0 writes what one process would write."
+    import numpy as np
+    exe = Path(sys.executable).parent/'dp_synth'
+    flags = ['sample', '--from', 'fmnist-small', '--n-images', '30', '--steps', '3', '--batch-size', '8', '--device', 'cpu', '--json']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
+                          f'--master_port={_free_port()}', str(exe), *flags, '--out', str(tmp_path/'two.npz')],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    assert len([l for l in two.stdout.splitlines() if l.startswith('{')]) == 1
+    one = subprocess.run([str(exe), *flags, '--out', str(tmp_path/'one.npz')], capture_output=True, text=True, env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = np.load(tmp_path/'one.npz'), np.load(tmp_path/'two.npz')
+    assert np.array_equal(a['labels'], b['labels']) and a['images'].shape == (30, 1, 28, 28)
+    assert np.abs(a['images'].astype(int) - b['images'].astype(int)).max() <= 1   # same seeds: identical up to rounding
