@@ -55,13 +55,15 @@ def world_info() -> tuple:
 class DPSGD:
     "DP-SGD around a model and optimiser: clipped per-example gradients + N(0, σ²C²) once per logical step."
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, noise_multiplier: float, max_grad_norm: float,
-                 sample_rate: float, dataset_size: int, micro_batch_size: int = 32, distributed: bool = None):
+                 sample_rate: float, dataset_size: int, micro_batch_size: int = 32, distributed: bool = None,
+                 amp: bool = False):
         if max_grad_norm <= 0: raise ValueError(f"max_grad_norm (C) must be positive, got {max_grad_norm}")
         if noise_multiplier < 0: raise ValueError(f"noise_multiplier must be non-negative, got {noise_multiplier}")
         if not 0 < sample_rate <= 1: raise ValueError(f"sample_rate must lie in (0, 1], got {sample_rate}")
         self.model, self.optimizer = model, optimizer
         self.sigma, self.C, self.q, self.N, self.micro = noise_multiplier, max_grad_norm, sample_rate, dataset_size, micro_batch_size
         self.params = {k: p for k, p in model.named_parameters() if p.requires_grad}
+        self.amp = amp   # bf16 autocast for the network only: weights, per-example gradients, norms, clipping, noise stay fp32
         # several processes (torchrun): each holds a share of the logical batch; None = whenever torch.distributed is up
         self.rank, self.world = world_info() if distributed is not False else (0, 1)
 
@@ -73,9 +75,11 @@ class DPSGD:
         sums = {k: torch.zeros_like(p) for k, p in self.params.items()}
         b = len(batch[0]) if batch else 0
         norms, losses = [], []
+        dev_type = next(iter(self.params.values())).device.type
         for i in range(0, b, self.micro):
             chunk = [t[i:i + self.micro] for t in batch]
-            G, loss = per_sample_grads(self.model, loss_fn, chunk, {k: p.detach() for k, p in self.params.items()}, with_loss=True)
+            with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=self.amp):
+                G, loss = per_sample_grads(self.model, loss_fn, chunk, {k: p.detach() for k, p in self.params.items()}, with_loss=True)
             s, n, _ = clip_and_sum(G, self.C)
             for k in sums: sums[k] += s[k]
             norms.append(n); losses.append(loss.detach())

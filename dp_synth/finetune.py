@@ -46,6 +46,7 @@ class FinetuneConfig:
     micro_batch_size: int = 32       # physical batch (examples) for per-example gradients
     seed: int = 0                    # seeds the non-private randomness (timesteps, diffusion noise, flips)
     device: str = 'auto'
+    amp: bool = True                 # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
     public_dataset_size: bool = True # declare N public (needed for q = B/N)
     public_class_names: bool = True  # declare the class names public (label counts are never used)
     log_every: int = 10
@@ -68,7 +69,7 @@ def _agree(flag: bool, world: int) -> bool:
     import torch.distributed as dist
     box = [bool(flag)]; dist.broadcast_object_list(box, 0); return box[0]
 
-FT_RESUMABLE = {'steps', 'device', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes', 'micro_batch_size'}
+FT_RESUMABLE = {'steps', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes', 'micro_batch_size'}
 
 ACCOUNTANT = 'RDP (Mironov et al. 2019; Balle et al. 2020 conversion)'
 
@@ -134,7 +135,7 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
         box = [secret]; dist.broadcast_object_list(box, 0); secret = box[0]
     plan = plan_budget(cfg, len(ds), ledger)
     sigma, q = plan['sigma'], plan['sample_rate']
-    dp = DPSGD(model, opt, sigma, cfg.max_grad_norm, q, len(ds), cfg.micro_batch_size)
+    dp = DPSGD(model, opt, sigma, cfg.max_grad_norm, q, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda')
     objective = DiffusionObjective(base.schedule, cfg.K, timestep_sampler(cfg.timesteps, base.schedule.T), cfg.flip, cfg.p_uncond)
     loss_fn = diffusion_loss_fn(objective)
     info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(base.image_shape), n_train=len(ds),

@@ -18,3 +18,10 @@ def test_fid_features_benchmark_runs_small():
                         '--no-write'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'clean-fid' in r.stdout and 'dp_synth batched' in r.stdout
+
+
+def test_sampling_benchmark_runs_small():
+    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'sampling.py'), '--n', '4', '--batch', '4', '--ddim', '2',
+                        '--ddpm', '2', '--no-write'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'ddim    2 steps' in r.stdout and 'ddpm    2 steps' in r.stdout

@@ -1,0 +1,65 @@
+#!/usr/bin/env python
+"""Sampling throughput: images/s of the DDPM and DDIM samplers at several step counts.
+
+Times `dp_synth.sampling.sample_images` (the path `dp_synth sample`, `evaluate` and `run` use) on a trained model:
+class-balanced labels, one batch per call, uint8 out. Optional bf16 autocast and channels-last on a GPU. Appends a
+row to benchmarks/RESULTS.md (machine, date, command, figures).
+
+    python benchmarks/sampling.py                                  # CPU: fmnist-small, 64 images, DDIM 10/25/50, DDPM 50/100
+    python benchmarks/sampling.py --device cuda --n 2048 --batch 1024 --ddim 10 25 50 100 --ddpm 100 250 1000 --bf16
+"""
+import argparse, contextlib, datetime, os, platform, shlex, sys, time
+from pathlib import Path
+
+import torch
+
+from dp_synth.sampling import sample_images
+from dp_synth.train import load_pretrained
+from dp_synth.unet import count_params
+
+RESULTS = Path(__file__).parent/'RESULTS.md'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--model', default='fmnist-small', help='shipped checkpoint name or checkpoint path')
+    ap.add_argument('--n', type=int, default=64, help='images per measurement'); ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--ddim', type=int, nargs='*', default=[10, 25, 50]); ap.add_argument('--ddpm', type=int, nargs='*', default=[50, 100])
+    ap.add_argument('--device', default='cpu'); ap.add_argument('--bf16', action='store_true', help='bf16 autocast (CUDA)')
+    ap.add_argument('--channels-last', action='store_true')
+    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
+    a = ap.parse_args()
+    dev = torch.device(a.device)
+    p = load_pretrained(a.model, device=str(dev))
+    model = p.model.eval()
+    if a.channels_last: model = model.to(memory_format=torch.channels_last)
+    amp = torch.autocast('cuda', dtype=torch.bfloat16) if a.bf16 and dev.type == 'cuda' else contextlib.nullcontext()
+    rows = []
+    with amp:
+        sample_images(model, p.schedule, min(a.batch, a.n), p.image_shape, len(p.classes), steps=2, batch_size=a.batch,
+                      progress=False, device=dev)                       # warm-up
+        for sampler, counts in (('ddim', a.ddim), ('ddpm', a.ddpm)):
+            for s in counts:
+                if dev.type == 'cuda': torch.cuda.synchronize()
+                t = time.perf_counter()
+                x, _ = sample_images(model, p.schedule, a.n, p.image_shape, len(p.classes), sampler=sampler, steps=s,
+                                     batch_size=a.batch, progress=False, device=dev)
+                if dev.type == 'cuda': torch.cuda.synchronize()
+                dt = time.perf_counter() - t
+                rows.append(dict(sampler=sampler, steps=s, img_s=a.n / dt, net_s=a.n * s / dt))
+                print(f"{sampler} {s:4d} steps: {a.n / dt:8.2f} images/s ({a.n * s / dt:8.1f} network evaluations/s per image)", flush=True)
+    if a.no_write: return
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores" if dev.type == 'cpu' else torch.cuda.get_device_name(dev)
+    cmd = 'python benchmarks/sampling.py ' + ' '.join(map(shlex.quote, sys.argv[1:]))
+    with open(RESULTS, 'a') as f:
+        f.write(f"\n## Sampling throughput ({datetime.date.today()}, {machine}, torch {torch.__version__})\n\n"
+                f"`{cmd}`: model `{a.model}` ({count_params(model)/1e6:.2f}M parameters, {'×'.join(map(str, p.image_shape))}), "
+                f"{a.n} class-balanced images per measurement in batches of {a.batch}"
+                f"{', bf16 autocast' if a.bf16 and dev.type == 'cuda' else ''}{', channels-last' if a.channels_last else ''}.\n\n"
+                "| sampler | steps | images/s | image-steps/s |\n|---|---|---|---|\n")
+        for r in rows: f.write(f"| {r['sampler'].upper()} | {r['steps']} | {r['img_s']:.2f} | {r['net_s']:.0f} |\n")
+    print(f'appended to {RESULTS}')
+
+
+if __name__ == '__main__':
+    main()
