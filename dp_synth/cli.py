@@ -261,11 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument('name', help=f"a dataset name ({', '.join(DATASETS)}, camelyon17) or an image folder")
     d.add_argument('--split', default='train', help="which split (default: train)")
     d.set_defaults(func=cmd_data)
+    from dp_synth.pipeline import DEMO
+    from dp_synth.train import shipped_checkpoints
     m = sub.add_parser('demo', parents=[common], formatter_class=fmt, help='run the main job on private MNIST (about 15 minutes on a CPU)',
-        description='The end-to-end demo, offline: the shipped public model fmnist-small (trained on Fashion-MNIST) is\n'
-                    'fine-tuned with DP-SGD on MNIST, playing the private dataset, at epsilon = 10 and delta = 1e-5;\n'
-                    '1,000 class-balanced synthetic images are sampled and evaluated (FID on N = 1,000, accuracy of a CNN\n'
-                    'trained on them and tested on real MNIST, memorisation check), and a report is written.\n'
+        description=f'The end-to-end demo, offline: the shipped public model {DEMO.model} (trained on PUBLIC data:\n'
+                    f'{shipped_checkpoints()[DEMO.model]["dataset"]}) is fine-tuned with DP-SGD on MNIST, playing the private dataset,\n'
+                    f'at epsilon = {DEMO.epsilon:g} and delta = {DEMO.delta:g} ({DEMO.steps} steps); {DEMO.n_synthetic:,} class-balanced synthetic\n'
+                    f'images are sampled and evaluated (FID on N = {DEMO.fid_n:,}, accuracy of a CNN trained on them and tested\n'
+                    'on real MNIST, memorisation check), and a report is written.\n'
                     'Sized to finish within 15 minutes on 2 CPU cores. Interrupted? Run it again: it resumes.\n'
                     'The settings are dp_synth.pipeline.DEMO; `dp_synth run` takes any of them as flags.',
         epilog='examples:\n  dp_synth demo\n  dp_synth demo --out runs/demo --json\n  dp_synth demo --device cuda')

@@ -245,6 +245,6 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
     return res
 
 # %% ../nbs/14_pipeline.ipynb #f568454a
-DEMO = RunConfig(dataset='mnist', model='fmnist-small', epsilon=10.0, delta=1e-5, steps=60, batch_size=256,
-                 max_grad_norm=0.3, lr=2e-3, K=1, n_synthetic=1000, sample_steps=25, fid_n=1000,
-                 classifier_epochs=5, more_data='250,500', memorisation='pixel', device='auto')
+DEMO = RunConfig(dataset='mnist', model='fmnist-small', epsilon=10.0, delta=1e-5, steps=50, batch_size=256,
+                 max_grad_norm=0.3, lr=2e-3, K=1, n_synthetic=1000, sample_steps=20, fid_n=1000,
+                 classifier_epochs=5, more_data='', memorisation='pixel', device='auto')
