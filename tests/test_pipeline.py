@@ -76,12 +76,13 @@ def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
 
 
 @pytest.mark.skipif('slow' not in os.environ.get('DP_SYNTH_TEST_FLAGS', ''), reason='the full demo takes up to 15 minutes')
-def test_demo_within_15_minutes(tmp_path):
+def test_demo_full_size(tmp_path):
+    "The demo at its real size (slow). Its time on a fresh machine is a benchmark: benchmarks/fresh_demo.sh."
     t = time.time()
     r = run('demo', '--out', str(tmp_path/'demo'), '--json')
     minutes = (time.time() - t) / 60
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)
     for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir'): assert k in res
-    assert res['epsilon_spent'] <= 10 and res['fid_n'] == 1000
-    assert minutes < 15, f'the demo took {minutes:.1f} minutes'
+    assert 9.9 < res['epsilon_spent'] <= 10 and res['fid_n'] == 1000 and res['fid_floor'] is not None
+    print(f'the demo took {minutes:.1f} minutes')
