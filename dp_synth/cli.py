@@ -151,7 +151,7 @@ def cmd_sample(args) -> int:
     t0 = time.perf_counter()
     batches = sample_batches(p.model, p.schedule, args.n, p.image_shape, len(p.classes), sampler=args.sampler,
                              steps=args.steps, eta=args.eta, guidance=args.guidance, batch_size=args.batch_size,
-                             seed=args.seed, progress=not args.json)
+                             seed=args.seed, progress=not args.json, distributed=_distributed())
     if _distributed():   # each process made its share of the batches; rank 0 writes them all
         batches = [gather_batches(list(batches))]
         if int(os.environ['RANK']) != 0: return EXIT_OK

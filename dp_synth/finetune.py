@@ -63,6 +63,14 @@ class FinetuneConfig:
             raise ValueError("dp_synth's accounting treats the dataset size and class names as public; "
                              "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)")
 
+def _rank0_first(fn, rank: int, world: int):
+    "`fn()` on rank 0 first (it may download and cache), then on the other processes (which find the cache)."
+    if world == 1: return fn()
+    import torch.distributed as dist
+    out = fn() if rank == 0 else None
+    dist.barrier()
+    return out if rank == 0 else fn()
+
 def _agree(flag: bool, world: int) -> bool:
     "Rank 0's value of `flag` on every process (so that all stop at the same step)."
     if world == 1: return bool(flag)
@@ -110,7 +118,7 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     base = load_pretrained(cfg.model, device=str(dev))
     if base.checkpoint['meta'].get('private'):
         raise DataError(f"{cfg.model} was itself trained on private data; fine-tune from a public pre-trained model")
-    ds = load_dataset(cfg.dataset, cfg.split)
+    ds = _rank0_first(lambda: load_dataset(cfg.dataset, cfg.split), rank, world)   # one download, then the cache
     C_, S_ = base.image_shape[0], base.image_shape[-1]
     data, labels = prepare_images(ds.images, S_, C_), ds.labels
     model = base.model

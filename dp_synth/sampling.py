@@ -116,12 +116,12 @@ def guided(model: Callable, scale: float, null_class: int) -> Callable:
 # %% ../nbs/04_sampling.ipynb #fa7b2975
 @torch.no_grad()
 def sample_batches(model, schedule: NoiseSchedule, n: int, image_shape, n_classes: int, labels=None, sampler='ddim',
-                   steps=50, eta=0.0, guidance=1.0, batch_size=256, seed=0, progress=True, device=None, distributed=None):
+                   steps=50, eta=0.0, guidance=1.0, batch_size=256, seed=0, progress=True, device=None, distributed=False):
     "Yield (images uint8 B×C×H×W, labels) batches until `n` images are made; see `sample_images`."
-    # Under torchrun (`distributed` None or True) process r makes batches r, r+world, ...: the very batches, labels and
+    # With distributed=True (under torchrun) process r makes batches r, r+world, ...: the very batches, labels and
     # seeds one process would make, so `gather_batches` reassembles exactly the single-process result.
     from dp_synth.dpsgd import world_info
-    rank, world = world_info() if distributed is not False else (0, 1)
+    rank, world = world_info() if distributed else (0, 1)
     from tqdm.auto import tqdm
     from dp_synth.data import from_unit
     if sampler not in SAMPLERS: raise ValueError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
@@ -142,11 +142,11 @@ def sample_batches(model, schedule: NoiseSchedule, n: int, image_shape, n_classe
             bar.update(len(y))
             yield from_unit(x).cpu(), y.cpu()
 
-def gather_batches(batches, distributed=None) -> tuple:
+def gather_batches(batches, distributed=True) -> tuple:
     "(images, labels): all the batches of `sample_batches`, from every process, in single-process order."
     from dp_synth.dpsgd import world_info
     xs, ys = map(list, zip(*batches)) if batches else ([], [])
-    rank, world = world_info() if distributed is not False else (0, 1)
+    rank, world = world_info() if distributed else (0, 1)
     if world > 1:   # batch j was made by process j % world, as its (j // world)-th batch
         import torch.distributed as dist
         parts = [None] * world; dist.all_gather_object(parts, (xs, ys))
@@ -156,4 +156,4 @@ def gather_batches(batches, distributed=None) -> tuple:
 
 def sample_images(model, schedule: NoiseSchedule, n: int, image_shape, n_classes: int, **kwargs):
     "Sample `n` class-balanced images: returns (uint8 N×C×H×W, int64 labels). Keyword arguments as `sample_batches`."
-    return gather_batches(list(sample_batches(model, schedule, n, image_shape, n_classes, **kwargs)), kwargs.get('distributed'))
+    return gather_batches(list(sample_batches(model, schedule, n, image_shape, n_classes, **kwargs)), kwargs.get('distributed', False))
