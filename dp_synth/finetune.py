@@ -18,7 +18,8 @@ from .data import DataError, load_dataset
 from .dpsgd import DPSGD, broadcast_parameters, diffusion_loss_fn, poisson_sample, shard, world_info
 from .objective import DiffusionObjective, timestep_sampler
 from .train import (CheckpointError, _checkpoint_on_interrupt, _device, _grid_png, _periodic, check_resume_config,
-                            load_checkpoint, load_pretrained, make_ema, prepare_images, release_checkpoint, save_checkpoint)
+                            load_checkpoint, load_pretrained, make_ema, prepare_images, release_checkpoint, save_checkpoint,
+                            scratch_model)
 
 # %% auto #0
 __all__ = ['FT_RESUMABLE', 'ACCOUNTANT', 'FinetuneConfig', 'BudgetExceededError', 'plan_budget', 'finetune', 'mnist_judge',
@@ -28,7 +29,7 @@ __all__ = ['FT_RESUMABLE', 'ACCOUNTANT', 'FinetuneConfig', 'BudgetExceededError'
 @dataclass
 class FinetuneConfig:
     "A DP fine-tuning run."
-    model: str = 'fmnist-small'      # pre-trained (public) model: a shipped name or a checkpoint path
+    model: str = 'fmnist-small'      # pre-trained (public) model: a shipped name, a checkpoint path, or 'scratch[:PRESET]'
     dataset: str = 'mnist'           # the PRIVATE dataset: a name or an image folder
     split: str = 'train'
     epsilon: float = 10.0            # target ε: the run never spends more
@@ -115,10 +116,13 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     rank, world = world_info()                 # several processes under torchrun: rank 0 writes, all compute
     if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank))); torch.cuda.set_device(dev)
     progress = progress and rank == 0
-    base = load_pretrained(cfg.model, device=str(dev))
+    ds = _rank0_first(lambda: load_dataset(cfg.dataset, cfg.split), rank, world)   # one download, then the cache
+    if cfg.model.split(':')[0] == 'scratch':   # no public model: a fresh UNet ('scratch:PRESET') for the (public) image shape
+        base = scratch_model(tuple(ds.images.shape[1:]), ds.classes, (cfg.model.split(':') + ['small'])[1], seed=cfg.seed,
+                             device=str(dev))
+    else: base = load_pretrained(cfg.model, device=str(dev))
     if base.checkpoint['meta'].get('private'):
         raise DataError(f"{cfg.model} was itself trained on private data; fine-tune from a public pre-trained model")
-    ds = _rank0_first(lambda: load_dataset(cfg.dataset, cfg.split), rank, world)   # one download, then the cache
     C_, S_ = base.image_shape[0], base.image_shape[-1]
     data, labels = prepare_images(ds.images, S_, C_), ds.labels
     model = base.model

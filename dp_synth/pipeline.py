@@ -30,7 +30,7 @@ __all__ = ['DEMO', 'RunConfig', 'report_markdown', 'markdown_to_html', 'run']
 class RunConfig:
     "The whole job. Privacy settings first, then the synthetic data and its evaluation."
     dataset: str = 'mnist'               # the PRIVATE dataset: a name or an image folder (one subfolder per class)
-    model: str = 'fmnist-small'          # the PUBLIC pre-trained model: shipped name or checkpoint path, or 'pretrain'
+    model: str = 'fmnist-small'          # the PUBLIC pre-trained model: shipped name or checkpoint path, 'pretrain', or 'scratch' (none)
     public_dataset: str = 'fashion_mnist'   # with model='pretrain': the public dataset to pre-train on
     pretrain_steps: int = 4000           # with model='pretrain': optimiser steps
     preset: str = 'small'                # with model='pretrain': UNet size (tiny, small, base, large)

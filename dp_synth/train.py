@@ -23,7 +23,7 @@ from .unet import UNet, UNetConfig, count_params, unet_config
 # %% auto #0
 __all__ = ['RESUMABLE_FIELDS', 'CKPT_FORMAT', 'TrainConfig', 'prepare_images', 'make_ema', 'CheckpointError', 'save_checkpoint',
            'load_checkpoint', 'release_checkpoint', 'check_resume_config', 'build_model', 'train',
-           'shipped_checkpoints', 'Pretrained', 'load_pretrained']
+           'shipped_checkpoints', 'Pretrained', 'load_pretrained', 'scratch_model']
 
 # %% ../nbs/05_train.ipynb #4731cf78
 @dataclass
@@ -292,3 +292,17 @@ def load_pretrained(name_or_path, device: str = 'cpu') -> Pretrained:
     ema = {k.removeprefix('module.'): v for k, v in ck['ema'].items() if k != 'n_averaged'}
     model.load_state_dict(ema); model.eval()
     return Pretrained(model, NoiseSchedule(ck['schedule']['T'], ck['schedule']['kind']).to(device), ck, path)
+
+# %% ../nbs/05_train.ipynb #4538471f
+def scratch_model(image_shape, classes, preset: str = 'small', schedule: str = 'linear', T: int = 1000, seed: int = 0,
+                  device: str = 'cpu') -> Pretrained:
+    "An untrained UNet of `preset` for images of `image_shape` (C, H, W) and `classes`: the from-scratch baseline."
+    C, H, W = image_shape
+    if H != W: raise ValueError(f"dp_synth's UNet takes square images; got {H}×{W}. Resize the dataset first.")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = UNet(unet_config(preset, image_size=H, in_channels=C, n_classes=len(classes))).to(device)
+    ck = dict(unet_config=asdict(model.config), schedule=dict(T=T, kind=schedule), train_config={},
+              data=dict(classes=list(classes), image_shape=[C, H, W], public=True),
+              meta=dict(step=0, seed=seed, public=True, scratch=True, preset=preset))
+    return Pretrained(model.eval(), NoiseSchedule(T, schedule).to(device), ck, Path(f'scratch-{preset}'))
