@@ -16,7 +16,7 @@ benchmarks/RESULTS.md (machine, date, command, figures).
     python benchmarks/dp_step.py                       # CPU, small UNet, K = 1 4 16
     python benchmarks/dp_step.py --device cuda --batch 256 --rows 1024 --preset base
 """
-import argparse, datetime, os, platform, shlex, statistics, sys, time
+import argparse, statistics, sys, time
 from pathlib import Path
 
 import torch
@@ -26,7 +26,8 @@ from dp_synth.objective import DiffusionObjective
 from dp_synth.schedule import NoiseSchedule
 from dp_synth.unet import UNet, count_params, unet_config
 
-RESULTS = Path(__file__).parent/'RESULTS.md'
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import append_section, command  # noqa: E402
 
 
 def sync(dev):
@@ -99,20 +100,13 @@ def main():
         print(f"K={K:2d}  B={a.batch}  rows={a.batch*K:4d}  non-private {row['np_ex_s']:7.1f} ex/s | dp_synth {row['dp_ex_s']:7.1f} ex/s "
               f"({row['dp_ratio']:.2f}x) | opacus hooks {row['op_ex_s']:7.1f} ex/s ({row['op_ratio']:.2f}x)", flush=True)
     if a.no_write: return
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores" if dev.type == 'cpu' else torch.cuda.get_device_name(dev)
-    cmd = 'python benchmarks/dp_step.py ' + ' '.join(map(shlex.quote, sys.argv[1:]))
-    new = not RESULTS.exists()
-    with open(RESULTS, 'a') as f:
-        if new: f.write('# Benchmark results\n\nRows are appended by the scripts in this folder; each names its machine, date and command.\n')
-        f.write(f"\n## DP step throughput ({datetime.date.today()}, {machine}, torch {torch.__version__})\n\n"
-                f"`{cmd}`, UNet preset `{a.preset}` ({count_params(model)/1e6:.2f}M parameters), {a.image_size}×{a.image_size}, "
-                f"median of {a.repeats} steps after a warm-up. Ratios are time per step relative to the non-private step "
-                f"on the same B·K rows.\n\n| K | B | rows B·K | non-private ex/s | dp_synth ex/s | dp_synth / non-private | "
-                f"Opacus hooks ex/s | Opacus / non-private |\n|---|---|---|---|---|---|---|---|\n")
-        for r in rows:
-            f.write(f"| {r['K']} | {r['B']} | {r['rows']} | {r['np_ex_s']:.1f} | {r['dp_ex_s']:.1f} | {r['dp_ratio']:.2f}× | "
-                    f"{r['op_ex_s']:.1f} | {r['op_ratio']:.2f}× |\n")
-    print(f'appended to {RESULTS}')
+    body = (f"`{command()}`, UNet preset `{a.preset}` ({count_params(model)/1e6:.2f}M parameters), {a.image_size}×{a.image_size}, "
+            f"median of {a.repeats} steps after a warm-up. Ratios are time per step relative to the non-private step "
+            f"on the same B·K rows.\n\n| K | B | rows B·K | non-private ex/s | dp_synth ex/s | dp_synth / non-private | "
+            f"Opacus hooks ex/s | Opacus / non-private |\n|---|---|---|---|---|---|---|---|\n"
+            + ''.join(f"| {r['K']} | {r['B']} | {r['rows']} | {r['np_ex_s']:.1f} | {r['dp_ex_s']:.1f} | {r['dp_ratio']:.2f}× | "
+                      f"{r['op_ex_s']:.1f} | {r['op_ratio']:.2f}× |\n" for r in rows))
+    append_section('DP step throughput', dev, body)
 
 
 if __name__ == '__main__':

@@ -13,7 +13,7 @@ Anchors (DPDM, Dockhorn et al. 2023, trained from scratch with hours of GPU time
 FID 5.01 / 98.1%, ε = 1 FID 23.4 / 95.3%; Fashion-MNIST ε = 10 FID 18.6 / 86.2%. FIDs at different N are not
 comparable: each row states its N and the real-data floor at that N.
 """
-import argparse, datetime, json, os, platform, shlex, sys, time
+import argparse, datetime, json, sys, time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -21,15 +21,8 @@ import torch
 
 from dp_synth.pipeline import DEMO, RunConfig, run
 
-HERE = Path(__file__).parent
-RESULTS, RESULTS_JSON = HERE/'RESULTS.md', HERE/'results.json'
-
-ANCHORS = {  # (dataset, epsilon) -> DPDM's published figures (FID on 60k samples, CNN accuracy)
-    ('mnist', 10.0): dict(fid=5.01, accuracy=0.981, source='DPDM (Dockhorn et al. 2023)'),
-    ('mnist', 1.0): dict(fid=23.4, accuracy=0.953, source='DPDM (Dockhorn et al. 2023)'),
-    ('fashion_mnist', 10.0): dict(fid=18.6, accuracy=0.862, source='DPDM (Dockhorn et al. 2023)'),
-    ('fashion_mnist', 1.0): dict(fid=37.8, accuracy=0.794, source='DPDM (Dockhorn et al. 2023)'),
-}
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import ANCHORS, RESULTS_JSON, append_section, command, machine, save_rows  # noqa: E402
 
 # Rows: the private dataset, ε, and the PUBLIC model (never one trained on the private dataset itself).
 ROWS = {
@@ -40,11 +33,60 @@ ROWS = {
 
 SIZES = {   # everything but the row's dataset, ε and model
     'small': replace(DEMO, more_data='', memorisation='pixel'),                     # the demo's budget (CPU minutes)
-    'full': replace(DEMO, steps=1500, batch_size=2048, K=4, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000,
+    'full': replace(DEMO, steps=1500, batch_size=2048, K=4, lr=1e-3, max_grad_norm=1.0, micro_batch_size=512, n_synthetic=10000,
                     sample_steps=100, fid_n=10000, classifier_epochs=10, more_data='', memorisation='pixel'),  # GPU
     'dry-run': replace(DEMO, steps=3, batch_size=64, n_synthetic=40, sample_steps=3, fid_n=40, classifier_epochs=1,
                        more_data='', memorisation=''),
 }
+
+
+def _device(device: str) -> str: return 'cuda' if device in ('auto', 'cuda') and torch.cuda.is_available() else 'cpu'
+
+
+def fit_steps(cfg: RunConfig, minutes: float, repeats: int = 3) -> int:
+    """The number of DP steps of `cfg` that fit in `minutes` on this machine (at most `cfg.steps`, at least 10).
+
+    Times `repeats` steps (after a warm-up) of the real DP step (public model, B, K, micro-batches) on random data of the
+    private images' shape. It reads no private data, so choosing the step count from it costs no privacy budget."""
+    from dp_synth.dpsgd import DPSGD, diffusion_loss_fn
+    from dp_synth.objective import DiffusionObjective, timestep_sampler
+    from dp_synth.train import load_pretrained
+    dev = torch.device(_device(cfg.device))
+    base = load_pretrained(cfg.model, device=str(dev))
+    model = base.model.train()
+    dp = DPSGD(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), 1.0, cfg.max_grad_norm, cfg.batch_size / 60000, 60000,
+               cfg.micro_batch_size, amp=dev.type == 'cuda')
+    obj = DiffusionObjective(base.schedule, cfg.K, timestep_sampler(cfg.timesteps, base.schedule.T))
+    loss_fn, g = diffusion_loss_fn(obj), torch.Generator(device=dev).manual_seed(0)
+    x0 = torch.randn(cfg.batch_size, *base.image_shape, device=dev)
+    y = torch.randint(0, len(base.classes), (cfg.batch_size,), device=dev)
+    def step():
+        d = obj.draw(x0, g)
+        dp.step(loss_fn, (x0, y, d.t, d.noise, d.flip, d.drop), g)
+        if dev.type == 'cuda': torch.cuda.synchronize()
+    step()
+    t = time.perf_counter()
+    for _ in range(repeats): step()
+    per_step = (time.perf_counter() - t) / repeats
+    n = max(10, min(cfg.steps, int(minutes * 60 / per_step)))
+    print(f'one DP step of B = {cfg.batch_size}, K = {cfg.K} takes {per_step:.3f} s here: {n} steps fit in {minutes:g} min', flush=True)
+    return n
+
+
+def run_row(name: str, cfg: RunConfig, out_dir, size: str, group: str = 'end to end', **extra) -> dict:
+    "One complete `dp_synth run` at `cfg`, as a results row (figures, privacy, config, machine, seconds)."
+    t0 = time.time()
+    res = run(cfg, Path(out_dir), progress=True, command=f'{command()}  # row {name}')
+    s = res['summary']
+    dev = _device(cfg.device)
+    row = dict(row=name, group=group, size=size, dataset=cfg.dataset, epsilon=s['epsilon_spent'], target_epsilon=cfg.epsilon,
+               delta=s['delta'], sigma=s['sigma'], sample_rate=s['sample_rate'], steps=s['steps'], public_model=cfg.model,
+               fid=s['fid'], fid_n=s['fid_n'], fid_floor=s['fid_floor'], fid_reference=s['fid_reference'], accuracy=s['accuracy'],
+               classifier=s['classifier'], n_synthetic=s['n_synthetic'], seconds=round(time.time() - t0, 1),
+               stage_seconds=res['seconds'], machine=machine(dev), date=datetime.date.today().isoformat(), torch=torch.__version__,
+               config=asdict(cfg), anchor=ANCHORS.get((cfg.dataset, cfg.epsilon)), **extra)
+    print(json.dumps({k: row[k] for k in ('row', 'size', 'epsilon', 'fid', 'fid_n', 'fid_floor', 'accuracy', 'seconds')}), flush=True)
+    return row
 
 
 def main():
@@ -54,40 +96,26 @@ def main():
     ap.add_argument('--size', default='small', choices=[s for s in SIZES if s != 'dry-run'])
     ap.add_argument('--dry-run', action='store_true', help='a few steps and images per row; writes nothing to benchmarks/')
     ap.add_argument('--device', default='auto'); ap.add_argument('--out', default='runs/bench', help='parent of the run directories')
+    ap.add_argument('--finetune-minutes', type=float, default=0,
+                    help="fit the DP steps to this many minutes of fine-tuning (timed on random data first; 0: the size's steps)")
     a = ap.parse_args()
     size = 'dry-run' if a.dry_run else a.size
-    results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
     rows = []
     for name in a.rows:
         cfg = replace(SIZES[size], **ROWS[name], device=a.device)
-        t0 = time.time()
-        res = run(cfg, Path(a.out)/f'{name}-{size}', progress=True, command=f'benchmarks/end_to_end.py --rows {name} --size {size}')
-        s = res['summary']
-        dev = torch.device('cuda' if cfg.device in ('auto', 'cuda') and torch.cuda.is_available() else 'cpu')
-        row = dict(row=name, size=size, dataset=cfg.dataset, epsilon=s['epsilon_spent'], target_epsilon=cfg.epsilon, delta=s['delta'],
-                   sigma=s['sigma'], sample_rate=s['sample_rate'], steps=s['steps'], public_model=cfg.model, fid=s['fid'],
-                   fid_n=s['fid_n'], fid_floor=s['fid_floor'], fid_reference=s['fid_reference'], accuracy=s['accuracy'],
-                   classifier=s['classifier'], n_synthetic=s['n_synthetic'], seconds=round(time.time() - t0, 1),
-                   machine=(f"{platform.machine()}, {os.cpu_count()} CPU cores" if dev.type == 'cpu' else torch.cuda.get_device_name(dev)),
-                   date=datetime.date.today().isoformat(), torch=torch.__version__, config=asdict(cfg),
-                   anchor=ANCHORS.get((cfg.dataset, cfg.epsilon)))
-        rows.append(row)
-        print(json.dumps({k: row[k] for k in ('row', 'size', 'epsilon', 'fid', 'fid_n', 'fid_floor', 'accuracy', 'seconds')}), flush=True)
-        if size != 'dry-run': results[f'{name}/{size}/{row["machine"]}'] = row
+        if a.finetune_minutes: cfg = replace(cfg, steps=fit_steps(cfg, a.finetune_minutes))
+        rows.append(run_row(name, cfg, Path(a.out)/f'{name}-{size}', size))
     if size == 'dry-run': return
-    RESULTS_JSON.write_text(json.dumps(results, indent=1) + '\n')
-    cmd = 'python benchmarks/end_to_end.py ' + ' '.join(map(shlex.quote, sys.argv[1:]))
-    with open(RESULTS, 'a') as f:
-        f.write(f"\n## End to end against the anchors ({datetime.date.today()}, {rows[0]['machine']}, size {size})\n\n`{cmd}`\n\n"
-                "| row | public model | ε (δ) | steps, B, σ | FID (N; floor at N) | CNN accuracy | anchor FID / accuracy | seconds |\n"
-                "|---|---|---|---|---|---|---|---|\n")
-        for r in rows:
-            an = r['anchor']
-            f.write(f"| {r['row']} | {r['public_model']} | {r['epsilon']:.3f} ({r['delta']:g}) | {r['steps']}, "
-                    f"{r['config']['batch_size']}, {r['sigma']:.3f} | {r['fid']:.1f} ({r['fid_n']}; {r['fid_floor']}) | "
-                    f"{100 * r['accuracy']:.1f}% | " + (f"{an['fid']} / {100 * an['accuracy']:.1f}% ({an['source']}, N = 60k)" if an else '—')
-                    + f" | {r['seconds']:.0f} |\n")
-    print(f'appended to {RESULTS}; {RESULTS_JSON} holds {len(results)} rows')
+    results = save_rows({f'{r["row"]}/{size}/{r["machine"]}': r for r in rows})
+    body = (f"`{command()}`\n\n| row | public model | ε (δ) | steps, B, σ | FID (N; floor at N) | CNN accuracy | "
+            "anchor FID / accuracy | seconds |\n|---|---|---|---|---|---|---|---|\n")
+    for r in rows:
+        an = r['anchor']
+        body += (f"| {r['row']} | {r['public_model']} | {r['epsilon']:.3f} ({r['delta']:g}) | {r['steps']}, {r['config']['batch_size']}, "
+                 f"{r['sigma']:.3f} | {r['fid']:.1f} ({r['fid_n']}; {r['fid_floor']}) | {100 * r['accuracy']:.1f}% | "
+                 + (f"{an['fid']} / {100 * an['accuracy']:.1f}% ({an['source']}, N = 60k)" if an else '—') + f" | {r['seconds']:.0f} |\n")
+    append_section(f'End to end against the anchors, size {size}', _device(a.device), body)
+    print(f'{RESULTS_JSON} holds {len(results)} rows')
 
 
 if __name__ == '__main__':

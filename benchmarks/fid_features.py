@@ -7,7 +7,8 @@ Both paths use the 2015-12-05 Inception-v3 (the TorchScript from fid-helper-pyto
                 resize to 299 (float, per channel), its DataLoader batching, our network as `custom_feat_extractor`;
   dp_synth      `dp_synth.fid.inception_features`: uint8 tensors, one antialiased bicubic resize per batch,
                 channels-last, the same network;
-  dp_synth bf16 the batched path under bfloat16 autocast (reported only; not the default).
+  dp_synth bf16 the batched path under bfloat16 autocast (reported only; not the default);
+  int8          (--compact) the batched path through the int8 compact network that GPU bundles carry.
 
 For N real MNIST test images the script reports images/s, the largest feature difference, and the FID of each
 path's features against the shipped MNIST reference, with the relative FID difference to clean-fid's (the
@@ -15,23 +16,27 @@ acceptance bound is 0.5%). Appends a row to benchmarks/RESULTS.md.
 
     python benchmarks/fid_features.py --n 500                 # CPU
     python benchmarks/fid_features.py --n 5000 --device cuda --batch 250
+    python benchmarks/fid_features.py --n 300 --compact benchmarks/gpu_bundle/inception-int8.npz   # the bundle's FID error
 """
-import argparse, datetime, os, platform, shlex, sys, tempfile, time
+import argparse, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from dp_synth.data import load_dataset
-from dp_synth.fid import FIDStats, fid_from_stats, inception, inception_features, reference_stats
+from dp_synth.fid import FIDStats, InceptionFeatures, fid_from_stats, fid_preprocess, inception, inception_features, reference_stats
 
-RESULTS = Path(__file__).parent/'RESULTS.md'
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import append_section, command  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--n', type=int, default=500); ap.add_argument('--batch', type=int, default=50)
     ap.add_argument('--device', default='cpu'); ap.add_argument('--no-bf16', action='store_true')
+    ap.add_argument('--compact', metavar='NPZ', help='also time and score the int8 compact network in this file '
+                    '(written by dp_synth.fid.compact_inception, as benchmarks/make_bundle.py does)')
     ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
     a = ap.parse_args()
     from cleanfid.fid import get_files_features
@@ -56,6 +61,13 @@ def main():
         with torch.autocast(dev.type, dtype=torch.bfloat16):
             f_bf = inception_features(x, batch_size=a.batch, device=dev, progress=False)
         rows.append(('dp_synth batched, bf16 autocast', time.perf_counter() - t, f_bf))
+    if a.compact:
+        net8 = InceptionFeatures(a.compact).to(dev)
+        t = time.perf_counter()
+        with torch.no_grad():
+            f_8 = np.concatenate([net8(fid_preprocess(x[i:i + a.batch].to(dev)).contiguous(memory_format=torch.channels_last)).cpu().numpy()
+                                  for i in range(0, len(x), a.batch)])
+        rows.append(('dp_synth batched, int8 compact network', time.perf_counter() - t, f_8))
     base = fid_from_stats(FIDStats.from_features(f_clean), ref)
     out = []
     for name, secs, f in rows:
@@ -63,15 +75,12 @@ def main():
         out.append((name, a.n / secs, float(np.abs(f - f_clean).max()), fd, abs(fd - base) / base))
         print(f'{name:34s} {a.n / secs:7.1f} img/s  max |Δfeature| {out[-1][2]:.1e}  FID {fd:.4f}  ({100 * out[-1][4]:.3f}% from clean-fid)')
     if a.no_write: return
-    dev_name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{platform.machine()}, {os.cpu_count()} CPU cores'
-    with open(RESULTS, 'a') as fh:
-        fh.write(f'\n## FID feature extraction ({datetime.date.today()}, {dev_name}, torch {torch.__version__})\n\n'
-                 f'`python benchmarks/{Path(__file__).name} {shlex.join(sys.argv[1:])}`: N = {a.n} real MNIST test images, '
-                 f'batch {a.batch}; FID against the shipped reference mnist-train-n10000-seed0.\n\n'
-                 '| path | images/s | max feature difference to clean-fid | FID | relative FID difference |\n|---|---|---|---|---|\n')
-        for name, ips, dmax, fd, rel in out:
-            fh.write(f'| {name} | {ips:.1f} | {dmax:.1e} | {fd:.4f} | {100 * rel:.3f}% |\n')
-    print(f'appended to {RESULTS}')
+    body = (f'`{command()}`: N = {a.n} real MNIST test images, batch {a.batch}; FID against the shipped reference '
+            f"mnist-train-n10000-seed0. Network: {'the int8 compact form (no fp32 file here)' if net.compact else 'fp32, hash-checked'}"
+            '; each row is compared with the clean-fid row.\n\n| path | images/s | max feature difference to clean-fid | FID | relative FID difference |\n'
+            '|---|---|---|---|---|\n' + ''.join(f'| {name} | {ips:.1f} | {dmax:.1e} | {fd:.4f} | {100 * rel:.3f}% |\n'
+                                                 for name, ips, dmax, fd, rel in out))
+    append_section('FID feature extraction', dev, body)
 
 
 if __name__ == '__main__': main()

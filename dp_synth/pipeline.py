@@ -43,11 +43,13 @@ class RunConfig:
     lr: float = 2e-4                     # Adam learning rate of fine-tuning
     K: int = 4                           # augmentation multiplicity
     timesteps: str = 'uniform'           # timestep sampling during fine-tuning: uniform or biased
+    micro_batch_size: int = 32           # examples per per-example-gradient chunk (memory, not privacy; raise it on a GPU)
     n_synthetic: int = 5000              # synthetic images to generate
     sampler: str = 'ddim'                # ddim or ddpm
     sample_steps: int = 50               # sampling steps
     guidance: float = 1.0                # classifier-free guidance scale (1: none)
     fid_n: int = 2000                    # synthetic images used for FID
+    fid_reference_n: int = 10000         # real training images in the FID reference statistics
     classifier_epochs: int = 5           # downstream classifier epochs
     more_data: str = '500,1000,2000'     # sizes for the more-data curve ('' skips it)
     memorisation: str = 'pixel,inception'  # memorisation check spaces ('' skips it)
@@ -58,11 +60,13 @@ class RunConfig:
         return FinetuneConfig(model=model or self.model, dataset=self.dataset, epsilon=self.epsilon, delta=self.delta,
                               steps=self.steps, batch_size=self.batch_size, noise_multiplier=self.noise_multiplier,
                               max_grad_norm=self.max_grad_norm, lr=self.lr, K=self.K, timesteps=self.timesteps,
+                              micro_batch_size=self.micro_batch_size,
                               seed=self.seed, device=self.device)
 
     def eval_config(self) -> EvalConfig:
         dev = self.device if self.device != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
         return EvalConfig(dataset=self.dataset, n_synthetic=self.n_synthetic, fid_n=min(self.fid_n, self.n_synthetic),
+                          fid_reference_n=self.fid_reference_n,
                           classifier_epochs=self.classifier_epochs, more_data=self.more_data, memorisation=self.memorisation,
                           sampler=self.sampler, steps=self.sample_steps, guidance=self.guidance, seed=self.seed, device=dev)
 

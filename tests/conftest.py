@@ -1,5 +1,4 @@
 "Shared pytest fixtures for dp_synth."
-import os
 from pathlib import Path
 
 import pytest

@@ -25,3 +25,29 @@ def test_sampling_benchmark_runs_small():
                         '--ddpm', '2', '--no-write'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'ddim    2 steps' in r.stdout and 'ddpm    2 steps' in r.stdout
+
+
+def test_ablations_dry_run():
+    "The ablation runner's plumbing (rows sharing the base run, RunConfig changes, results rows) at toy size."
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'ablations.py'), '--groups', 'timesteps', '--dry-run', '--out', d],
+                           capture_output=True, text=True, cwd=REPO)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+        assert r.stdout.count('"row": ') == 2 and '"row": "timesteps-biased"' in r.stdout
+
+
+def test_gpu_run_dry_run(tmp_path):
+    """benchmarks/gpu_run.sh --dry-run: builds the offline bundle, installs its wheels first on the path, and runs every step
+    through it (MNIST from the bundle's IDX files, FID through the int8 network) at toy sizes on the CPU."""
+    import json, os
+    bundle = tmp_path/'bundle'
+    b = subprocess.run([sys.executable, str(REPO/'benchmarks'/'make_bundle.py'), '--out', str(bundle)], capture_output=True, text=True)
+    assert b.returncode == 0, b.stdout[-2000:] + b.stderr[-3000:]
+    manifest = json.loads((bundle/'MANIFEST.json').read_text())
+    assert sum(m['bytes'] for m in manifest.values()) < 40 * 2**20          # leaves room for the repository in 64 MiB
+    env = {**os.environ, 'PYTHON': sys.executable, 'DP_SYNTH_BUNDLE': str(bundle), 'OUT': str(tmp_path/'out')}
+    r = subprocess.run(['bash', str(REPO/'benchmarks'/'gpu_run.sh'), '--dry-run'], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert 'DP_SYNTH_INCEPTION' not in r.stderr and r.stdout.count('== [') == 6
+    assert '"row": "mnist-eps10"' in r.stdout

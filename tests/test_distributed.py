@@ -75,3 +75,22 @@ def test_sample_under_torchrun(tmp_path):
     a, b = np.load(tmp_path/'one.npz'), np.load(tmp_path/'two.npz')
     assert np.array_equal(a['labels'], b['labels']) and a['images'].shape == (30, 1, 28, 28)
     assert np.abs(a['images'].astype(int) - b['images'].astype(int)).max() <= 1   # same seeds: identical up to rounding
+
+
+def test_evaluate_under_torchrun(tmp_path):
+    "`torchrun ... dp_synth evaluate`: sampling and Inception features split across processes give one process's FID."
+    exe = Path(sys.executable).parent/'dp_synth'
+    flags = ['evaluate', '--from', 'fmnist-small', '--dataset', 'mnist', '--n-synthetic', '24', '--fid-n', '24', '--steps', '2',
+             '--batch-size', '8', '--classifier-epochs', '1', '--more-data', '', '--memorisation', '', '--device', 'cpu', '--json']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
+                          f'--master_port={_free_port()}', str(exe), *flags, '--out', str(tmp_path/'two')],
+                         capture_output=True, text=True, env=env, timeout=900)
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    lines = [l for l in two.stdout.splitlines() if l.startswith('{')]
+    assert len(lines) == 1, two.stdout[-2000:]                        # rank 0 alone scores and reports
+    one = subprocess.run([str(exe), *flags, '--out', str(tmp_path/'one')], capture_output=True, text=True, env=env, timeout=900)
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = json.loads(one.stdout.strip().splitlines()[-1]), json.loads(lines[0])
+    assert a['fid_n'] == b['fid_n'] == 24 and a['n_synthetic'] == b['n_synthetic'] == 24
+    assert abs(a['fid'] - b['fid']) <= 1e-3 * a['fid'], (a['fid'], b['fid'])     # same images, same features, same FID

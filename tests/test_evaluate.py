@@ -1,6 +1,5 @@
 "Evaluation from the command line and the library: sampling, FID, accuracy, memorisation, the JSON contract."
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,8 +85,7 @@ def test_inception_weights_missing_is_clear(tmp_path, monkeypatch):
 
 
 def test_shipped_fid_stats_match_manifest():
-    from dp_synth.data import file_hash
-    from dp_synth.fid import FIDStats, reference_stats, shipped_stats
+    from dp_synth.fid import reference_stats, shipped_stats
     ships = shipped_stats()
     assert 'mnist-train-n10000-seed0' in ships
     s = reference_stats('mnist', 'train')
