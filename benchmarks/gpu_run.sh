@@ -8,15 +8,15 @@
 #
 #   bash benchmarks/gpu_run.sh --dry-run     # on CPU: the same steps at toy sizes, through the bundle (tests/test_benchmarks.py)
 #
-# Budget on the H200 (seconds, each step killed at its limit so the rest still runs): install 15, DP step throughput 60,
-# sampling throughput 60, FID features 60, end to end MNIST eps=10 at full size 390 (fine-tuning fitted to 3.5 minutes
-# by timing the real step first, then 10,000 samples, FID on 10,000, CNN): about 8.5 minutes in all.
+# Budget on the H200 (seconds; each step is killed at its limit so the rest still runs): install 15, DP step throughput 45,
+# sampling throughput 45, FID features 45, end to end MNIST eps=10 at full size 360 (fine-tuning fitted to 3 minutes by
+# timing the real step first, then 10,000 samples, FID on 10,000, CNN, memorisation): at most 8.5 minutes in all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=${DP_SYNTH_BUNDLE:-benchmarks/gpu_bundle}
 PY=${PYTHON:-python3}
 DRY=0; [ "${1:-}" = "--dry-run" ] && DRY=1
-OUTDIR=${OUT:-runs/gpu}; mkdir -p "$OUTDIR"
+OUTDIR=${OUT:-runs/gpu}; RUNS=${DP_SYNTH_GPU_RUNS:-runs/gpu/runs}; mkdir -p "$OUTDIR" "$RUNS"   # $OUT gets 4 files back: keep run folders apart
 [ -f $BUNDLE/MANIFEST.json ] || { echo "no $BUNDLE: run python benchmarks/make_bundle.py first (where PyPI is reachable)"; exit 1; }
 t0=$(date +%s)
 step() { echo "== [$(( $(date +%s) - t0 )) s] $*"; }
@@ -36,14 +36,14 @@ if [ $DRY = 1 ]; then
 else
   DEV=cuda; W=
   DP="--batch 256 --rows 1024 --K 1 4 16 --repeats 3"; SA="--n 2048 --batch 1024 --ddim 10 25 50 100 --ddpm 100 250 --bf16 --channels-last"
-  FI="--n 2000 --batch 250"; E2E="--rows mnist-eps10 --size full --finetune-minutes 3.5"; T=60; TE=390
+  FI="--n 2000 --batch 250"; E2E="--rows mnist-eps10 --size full --finetune-minutes 3"; T=45; TE=360
 fi
 step "DP step throughput";   timeout $T $PY benchmarks/dp_step.py --device $DEV $DP $W
 step "sampling throughput";  timeout $T $PY benchmarks/sampling.py --device $DEV $SA $W
 step "FID features";         timeout $T $PY benchmarks/fid_features.py --device $DEV $FI $W
-step "end to end";           timeout $TE $PY benchmarks/end_to_end.py --device $DEV $E2E --out "$OUTDIR/runs"
+step "end to end";           timeout $TE $PY benchmarks/end_to_end.py --device $DEV $E2E --out "$RUNS"
 rc=$?
 cp benchmarks/RESULTS.md benchmarks/results.json "$OUTDIR/" 2>/dev/null
-[ -f "$OUTDIR/runs/mnist-eps10-full/report.md" ] && cp "$OUTDIR/runs/mnist-eps10-full/report.md" "$OUTDIR/runs/mnist-eps10-full/samples.png" "$OUTDIR/" 2>/dev/null
+[ -f "$RUNS/mnist-eps10-full/report.md" ] && cp "$RUNS/mnist-eps10-full/report.md" "$RUNS/mnist-eps10-full/samples.png" "$OUTDIR/" 2>/dev/null
 step "done (end to end exit status $rc)"
 exit $rc

@@ -28,12 +28,14 @@ def main():
     ap.add_argument('--ddim', type=int, nargs='*', default=[10, 25, 50]); ap.add_argument('--ddpm', type=int, nargs='*', default=[50, 100])
     ap.add_argument('--device', default='cpu'); ap.add_argument('--bf16', action='store_true', help='bf16 autocast (CUDA)')
     ap.add_argument('--channels-last', action='store_true')
+    ap.add_argument('--compile', action='store_true', help='torch.compile the network (compile time is excluded by the warm-up)')
     ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
     a = ap.parse_args()
     dev = torch.device(a.device)
     p = load_pretrained(a.model, device=str(dev))
     model = p.model.eval()
     if a.channels_last: model = model.to(memory_format=torch.channels_last)
+    if a.compile: model = torch.compile(model)
     amp = torch.autocast('cuda', dtype=torch.bfloat16) if a.bf16 and dev.type == 'cuda' else contextlib.nullcontext()
     rows = []
     with amp:
@@ -52,7 +54,7 @@ def main():
     if a.no_write: return
     body = (f"`{command()}`: model `{a.model}` ({count_params(model)/1e6:.2f}M parameters, {'×'.join(map(str, p.image_shape))}), "
             f"{a.n} class-balanced images per measurement in batches of {a.batch}"
-            f"{', bf16 autocast' if a.bf16 and dev.type == 'cuda' else ''}{', channels-last' if a.channels_last else ''}.\n\n"
+            f"{', bf16 autocast' if a.bf16 and dev.type == 'cuda' else ''}{', channels-last' if a.channels_last else ''}{', torch.compile' if a.compile else ''}.\n\n"
             "| sampler | steps | images/s | image-steps/s |\n|---|---|---|---|\n"
             + ''.join(f"| {r['sampler'].upper()} | {r['steps']} | {r['img_s']:.2f} | {r['net_s']:.0f} |\n" for r in rows))
     append_section('Sampling throughput', dev, body)

@@ -19,7 +19,7 @@ from .dpsgd import DPSGD, broadcast_parameters, diffusion_loss_fn, poisson_sampl
 from .objective import DiffusionObjective, timestep_sampler
 from .train import (CheckpointError, _checkpoint_on_interrupt, _device, _grid_png, _periodic, check_resume_config,
                             load_checkpoint, load_pretrained, make_ema, prepare_images, release_checkpoint, save_checkpoint,
-                            scratch_model)
+                            scratch_model, to_device_if_fits)
 
 # %% auto #0
 __all__ = ['FT_RESUMABLE', 'ACCOUNTANT', 'FinetuneConfig', 'BudgetExceededError', 'plan_budget', 'finetune', 'mnist_judge',
@@ -124,7 +124,7 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     if base.checkpoint['meta'].get('private'):
         raise DataError(f"{cfg.model} was itself trained on private data; fine-tune from a public pre-trained model")
     C_, S_ = base.image_shape[0], base.image_shape[-1]
-    data, labels = prepare_images(ds.images, S_, C_), ds.labels
+    data, labels = to_device_if_fits(prepare_images(ds.images, S_, C_), dev), to_device_if_fits(ds.labels, dev)
     model = base.model
     if len(ds.classes) != model.config.n_classes:          # a new label set: fresh class embedding (public shape only)
         model.config.n_classes = len(ds.classes)

@@ -21,8 +21,8 @@ from .schedule import NoiseSchedule
 from .unet import UNet, UNetConfig, count_params, unet_config
 
 # %% auto #0
-__all__ = ['RESUMABLE_FIELDS', 'CKPT_FORMAT', 'TrainConfig', 'prepare_images', 'make_ema', 'CheckpointError', 'save_checkpoint',
-           'load_checkpoint', 'release_checkpoint', 'check_resume_config', 'build_model', 'train',
+__all__ = ['RESUMABLE_FIELDS', 'CKPT_FORMAT', 'TrainConfig', 'prepare_images', 'to_device_if_fits', 'make_ema', 'CheckpointError',
+           'save_checkpoint', 'load_checkpoint', 'release_checkpoint', 'check_resume_config', 'build_model', 'train',
            'shipped_checkpoints', 'Pretrained', 'load_pretrained', 'scratch_model']
 
 # %% ../nbs/05_train.ipynb #4731cf78
@@ -77,6 +77,14 @@ def prepare_images(images: torch.Tensor, image_size: int, channels: int = 0, fra
     if channels == 3: images = to_rgb(images)
     elif channels == 1: images = to_gray(images)
     return to_unit(images)
+
+# %% ../nbs/05_train.ipynb #4b74d7bb
+def to_device_if_fits(t: torch.Tensor, device, fraction: float = 0.25) -> torch.Tensor:
+    "`t` moved to a CUDA `device` if it needs under `fraction` of the free GPU memory; otherwise (or on CPU) `t` itself."
+    dev = torch.device(device)
+    if dev.type != 'cuda': return t
+    free, _ = torch.cuda.mem_get_info(dev)
+    return t.to(dev) if t.numel() * t.element_size() < fraction * free else t
 
 # %% ../nbs/05_train.ipynb #6a82c259
 def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel:
@@ -186,8 +194,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, dev = out/'checkpoint.pt', _device(cfg.device)
     ds = load_dataset(cfg.dataset, cfg.split)
-    data = prepare_images(ds.images, cfg.image_size, cfg.channels, cfg.frame)
-    labels, shape = ds.labels, tuple(data.shape[1:])
+    data = to_device_if_fits(prepare_images(ds.images, cfg.image_size, cfg.channels, cfg.frame), dev)
+    labels, shape = to_device_if_fits(ds.labels, dev), tuple(data.shape[1:])
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, shape[0], len(ds.classes)).to(dev)
     schedule = NoiseSchedule(cfg.T, cfg.schedule).to(dev)

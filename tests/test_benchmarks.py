@@ -46,7 +46,8 @@ def test_gpu_run_dry_run(tmp_path):
     assert b.returncode == 0, b.stdout[-2000:] + b.stderr[-3000:]
     manifest = json.loads((bundle/'MANIFEST.json').read_text())
     assert sum(m['bytes'] for m in manifest.values()) < 40 * 2**20          # leaves room for the repository in 64 MiB
-    env = {**os.environ, 'PYTHON': sys.executable, 'DP_SYNTH_BUNDLE': str(bundle), 'OUT': str(tmp_path/'out')}
+    env = {**os.environ, 'PYTHON': sys.executable, 'DP_SYNTH_BUNDLE': str(bundle), 'OUT': str(tmp_path/'out'),
+           'DP_SYNTH_GPU_RUNS': str(tmp_path/'runs')}
     r = subprocess.run(['bash', str(REPO/'benchmarks'/'gpu_run.sh'), '--dry-run'], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert 'DP_SYNTH_INCEPTION' not in r.stderr and r.stdout.count('== [') == 6
