@@ -36,7 +36,7 @@ def machine(device) -> str:
 
 def command() -> str:
     "The command line that ran this script, as one would type it from the repository root."
-    return f"python benchmarks/{Path(sys.argv[0]).name} " + ' '.join(map(shlex.quote, sys.argv[1:]))
+    return ' '.join(['python', f'benchmarks/{Path(sys.argv[0]).name}', *map(shlex.quote, sys.argv[1:])])
 
 
 def append_section(title: str, device, body: str, path: Path = RESULTS) -> None:

@@ -68,7 +68,7 @@ def fit_steps(cfg: RunConfig, minutes: float, repeats: int = 3) -> int:
     t = time.perf_counter()
     for _ in range(repeats): step()
     per_step = (time.perf_counter() - t) / repeats
-    n = max(10, min(cfg.steps, int(minutes * 60 / per_step)))
+    n = min(cfg.steps, max(10, int(minutes * 60 / per_step)))
     print(f'one DP step of B = {cfg.batch_size}, K = {cfg.K} takes {per_step:.3f} s here: {n} steps fit in {minutes:g} min', flush=True)
     return n
 
@@ -81,7 +81,7 @@ def run_row(name: str, cfg: RunConfig, out_dir, size: str, group: str = 'end to 
     dev = _device(cfg.device)
     row = dict(row=name, group=group, size=size, dataset=cfg.dataset, epsilon=s['epsilon_spent'], target_epsilon=cfg.epsilon,
                delta=s['delta'], sigma=s['sigma'], sample_rate=s['sample_rate'], steps=s['steps'], public_model=cfg.model,
-               fid=s['fid'], fid_n=s['fid_n'], fid_floor=s['fid_floor'], fid_reference=s['fid_reference'], accuracy=s['accuracy'],
+               fid=s['fid'], fid_network=res['evaluation'].get('fid_network', ''), fid_n=s['fid_n'], fid_floor=s['fid_floor'], fid_reference=s['fid_reference'], accuracy=s['accuracy'],
                classifier=s['classifier'], n_synthetic=s['n_synthetic'], seconds=round(time.time() - t0, 1),
                stage_seconds=res['seconds'], machine=machine(dev), date=datetime.date.today().isoformat(), torch=torch.__version__,
                config=asdict(cfg), anchor=ANCHORS.get((cfg.dataset, cfg.epsilon)), **extra)

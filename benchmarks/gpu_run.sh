@@ -38,12 +38,14 @@ else
   DP="--batch 256 --rows 1024 --K 1 4 16 --repeats 3"; SA="--n 2048 --batch 1024 --ddim 10 25 50 100 --ddpm 100 250 --bf16 --channels-last"
   FI="--n 2000 --batch 250"; E2E="--rows mnist-eps10 --size full --finetune-minutes 3"; T=45; TE=360
 fi
-step "DP step throughput";   timeout $T $PY benchmarks/dp_step.py --device $DEV $DP $W
-step "sampling throughput";  timeout $T $PY benchmarks/sampling.py --device $DEV $SA $W
-step "FID features";         timeout $T $PY benchmarks/fid_features.py --device $DEV $FI $W
-step "end to end";           timeout $TE $PY benchmarks/end_to_end.py --device $DEV $E2E --out "$RUNS"
-rc=$?
+failed=""
+check() { local rc=$?; [ $rc = 0 ] || { failed="$failed $1(exit $rc)"; echo "!! $1 failed with exit status $rc"; }; }
+step "DP step throughput";   timeout $T $PY benchmarks/dp_step.py --device $DEV $DP $W;                    check dp_step
+step "sampling throughput";  timeout $T $PY benchmarks/sampling.py --device $DEV $SA $W;                   check sampling
+step "FID features";         timeout $T $PY benchmarks/fid_features.py --device $DEV $FI $W;               check fid_features
+step "end to end";           timeout $TE $PY benchmarks/end_to_end.py --device $DEV $E2E --out "$RUNS";    check end_to_end
 cp benchmarks/RESULTS.md benchmarks/results.json "$OUTDIR/" 2>/dev/null
 [ -f "$RUNS/mnist-eps10-full/report.md" ] && cp "$RUNS/mnist-eps10-full/report.md" "$RUNS/mnist-eps10-full/samples.png" "$OUTDIR/" 2>/dev/null
-step "done (end to end exit status $rc)"
-exit $rc
+rm -rf "$SITE" "$DP_SYNTH_DATA"
+if [ -n "$failed" ]; then step "done; failed:$failed"; exit 3; fi   # 3, not timeout's 124: the device tool reads 124 as its own limit
+step "done; every step succeeded"

@@ -388,7 +388,9 @@ def main(argv=None) -> int:
                   f'(commands that use several processes: {", ".join(DISTRIBUTED_COMMANDS)})', file=sys.stderr)
             return EXIT_USAGE
         import torch, torch.distributed as dist
-        if not dist.is_initialized(): dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+        gpu = torch.cuda.is_available() and getattr(args, 'device', 'auto') in ('auto', 'cuda')
+        if gpu: torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))   # 'cuda' then means this process's own GPU
+        if not dist.is_initialized(): dist.init_process_group('nccl' if gpu else 'gloo')
     try: return args.func(args)
     except KeyboardInterrupt:
         print(f'dp_synth {args.command}: interrupted; whatever was checkpointed is kept, run the same command to resume',

@@ -18,7 +18,7 @@ import torch
 import dp_synth
 from .classify import ClassifierConfig, balanced_subset, check_matching, downstream_accuracy, more_data_curve, plot_more_data
 from .data import DataError, ImageDataset, atomic_path, load_dataset, show_grid
-from .fid import fid, inception_features, reference_features, reference_stats, subset_indices
+from .fid import features_id, fid, inception_features, reference_features, reference_stats, subset_indices
 from .memorise import memorisation, plot_ratios, show_closest
 
 # %% auto #0
@@ -182,8 +182,10 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     out = Path(out_dir or 'evaluation'); out.mkdir(parents=True, exist_ok=True)
     t_start = time.time(); timings = {}
     def tick(k, t0): timings[k] = round(time.time() - t0, 1)
-    test = load_dataset(cfg.dataset, 'test', root=root)
-    private = load_dataset(cfg.dataset, 'train', root=root)
+    from dp_synth.finetune import _rank0_first      # several processes: rank 0 downloads and caches, then the others read
+    world = world_info()[1] if distributed else 1
+    test = _rank0_first(lambda: load_dataset(cfg.dataset, 'test', root=root), rank, world)
+    private = _rank0_first(lambda: load_dataset(cfg.dataset, 'train', root=root), rank, world)
     t0 = time.time()
     if _is_model(source): synth, sampled = synthesise(source, cfg, out, progress, distributed)
     else: synth, sampled = load_images(source, root), None
@@ -245,7 +247,7 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
         source=str(source.name if isinstance(source, ImageDataset) else source), dataset=cfg.dataset,
         version=dp_synth.__version__, date=time.strftime('%Y-%m-%d %H:%M'), command=command,
         n_synthetic=len(synth), sampled=sampled,
-        fid=fr.fid, fid_n=fr.n, fid_reference=fr.reference, fid_reference_n=fr.reference_n, fid_floor=fr.floor,
+        fid=fr.fid, fid_n=fr.n, fid_reference=fr.reference, fid_reference_n=fr.reference_n, fid_floor=fr.floor, fid_network=features_id(),
         accuracy=acc['accuracy'], classifier=acc['classifier'],
         fid_result=fr.__dict__, accuracy_result=acc, more_data=curve, memorisation=mem,
         privacy=_privacy_of(source) if not isinstance(source, ImageDataset) else None,

