@@ -6,8 +6,9 @@ B·K = 256 rows (so K = 16 means B = 16 examples with 16 augmented copies each),
 Each group changes one thing against the base row (K = 1, public model fmnist-small, uniform timesteps):
 
   multiplicity   K = 1, 4, 16 at B·K = 256
-  public         the public pre-training: Fashion-MNIST (fmnist-small), scikit-learn digits (digits-small),
-                 CIFAR-10 in grayscale (pre-trained here), or none (a fresh UNet: DP training from scratch)
+  public         the public pre-training: Fashion-MNIST (fmnist-small, shipped: 4,000 steps), CIFAR-10 in grayscale
+                 (pre-trained here on public data, the size's pre-training steps), or none (a fresh UNet: DP training
+                 from scratch). (The shipped digits-small is compared in chapter 05.)
   timesteps      uniform against biased timestep sampling during fine-tuning
   cifar-proxy    the seed paper's transfer setting without ImageNet: pre-train on CIFAR-10's four vehicle classes
                  (public), DP fine-tune on its six animal classes (private); FID on animal images and WRN-16-4
@@ -39,7 +40,7 @@ SIZES = {
                                 more_data='', memorisation=''),
                   cifar=replace(DEMO, steps=20, batch_size=256, n_synthetic=300, fid_n=300, fid_reference_n=1000, sample_steps=20,
                                 classifier_epochs=5, more_data='', memorisation=''),
-                  pretrain_steps=300),
+                  pretrain_steps=250),
     'full': dict(mnist=replace(DEMO, steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
                                sample_steps=100, classifier_epochs=10, more_data='', memorisation=''),
                  cifar=replace(DEMO, steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
@@ -56,8 +57,7 @@ ROWS_PER_STEP = 256     # B·K, fixed across the MNIST rows at size small (full:
 # group -> rows; a row is (name, what changes against the base row). 'base' is shared by three groups and runs once.
 GROUPS = {
     'multiplicity': [('base', {}), ('K4', dict(K=4)), ('K16', dict(K=16))],
-    'public': [('base', {}), ('public-digits', dict(model='digits-small')), ('public-cifar10-gray', dict(model='@cifar10-gray')),
-               ('public-none', dict(model='scratch'))],
+    'public': [('base', {}), ('public-cifar10-gray', dict(model='@cifar10-gray')), ('public-none', dict(model='scratch'))],
     'timesteps': [('base', {}), ('timesteps-biased', dict(timesteps='biased'))],
     'cifar-proxy': [('cifar-transfer', dict(model='@cifar10-vehicles')), ('cifar-scratch', dict(model='scratch'))],
 }

@@ -33,7 +33,7 @@ def write_idx(arr: np.ndarray, path: Path) -> None:
     "Write `arr` (uint8) as a gzipped IDX file, the format MNIST is published in."
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
     header = bytes([0, 0, 0x08, arr.ndim]) + b''.join(int(d).to_bytes(4, 'big') for d in arr.shape)
-    with gzip.open(path, 'wb', compresslevel=9, mtime=0) as f: f.write(header + arr.tobytes())
+    with gzip.GzipFile(path, 'wb', compresslevel=9, mtime=0) as f: f.write(header + arr.tobytes())
 
 
 def main():

@@ -80,7 +80,7 @@ def test_sample_under_torchrun(tmp_path):
 def test_evaluate_under_torchrun(tmp_path):
     "`torchrun ... dp_synth evaluate`: sampling and Inception features split across processes give one process's FID."
     exe = Path(sys.executable).parent/'dp_synth'
-    flags = ['evaluate', '--from', 'fmnist-small', '--dataset', 'mnist', '--n-synthetic', '120', '--fid-n', '120', '--steps', '2',
+    flags = ['evaluate', '--from', 'fmnist-small', '--dataset', 'fashion_mnist', '--fid-reference-n', '200', '--n-synthetic', '120', '--fid-n', '120', '--steps', '2',
              '--batch-size', '40', '--classifier-epochs', '1', '--more-data', '', '--memorisation', '', '--device', 'cpu', '--json']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
