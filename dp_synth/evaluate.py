@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/evaluate.html.md"""
 
 # %% ../nbs/13_evaluate.ipynb #565dbd21
 from __future__ import annotations
-import json, time
+import json, os, time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -196,7 +196,11 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     fid_set = balanced_subset(synth, min(cfg.fid_n, len(synth)), seed=cfg.seed)
     feats = inception_features(fid_set, progress=progress, device=cfg.device, desc='Inception features (synthetic)',
                                distributed=distributed)
-    if rank > 0: return {}                                  # this process's share is done; rank 0 goes on alone
+    if world > 1:   # the shared part is done: leave the group, so that rank 0 goes on as one process (fastai gathers
+        import torch.distributed as dist   # metrics across an initialised group, which the others would never join)
+        dist.barrier(); dist.destroy_process_group()
+        os.environ.update(WORLD_SIZE='1', RANK='0', LOCAL_RANK='0')   # fastai reads these, not the group
+    if rank > 0: return {}                                  # this process's share is done
     ref = reference_stats(cfg.dataset, 'train', cfg.fid_reference_n, root=root, progress=progress, device=cfg.device)
     fr = fid(features=feats, reference=ref, progress=progress, device=cfg.device, root=root)
     tick('fid', t0)
