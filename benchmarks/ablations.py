@@ -36,21 +36,21 @@ from end_to_end import _device, run_row  # noqa: E402
 # Sizes: the shared run settings of the MNIST rows, the CIFAR rows, and the pre-training steps of the public models
 # trained here. 'small' fits a 2-core CPU; 'full' is the GPU size.
 SIZES = {
-    'small': dict(mnist=replace(DEMO, steps=25, batch_size=256, n_synthetic=500, fid_n=500, sample_steps=20, classifier_epochs=5,
+    'small': dict(mnist=replace(DEMO, steps=15, batch_size=256, n_synthetic=250, fid_n=250, sample_steps=20, classifier_epochs=3,
                                 more_data='', memorisation=''),
-                  cifar=replace(DEMO, steps=20, batch_size=256, n_synthetic=300, fid_n=300, fid_reference_n=1000, sample_steps=20,
+                  cifar=replace(DEMO, steps=20, batch_size=256, n_synthetic=300, fid_n=300, fid_reference_n=600, sample_steps=20,
                                 classifier_epochs=5, more_data='', memorisation=''),
-                  pretrain_steps=250),
+                  pretrain_steps={'cifar10-gray': 120, 'cifar10-vehicles': 250}),
     'full': dict(mnist=replace(DEMO, steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
                                sample_steps=100, classifier_epochs=10, more_data='', memorisation=''),
                  cifar=replace(DEMO, steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
                                sample_steps=100, classifier_epochs=20, more_data='', memorisation=''),
-                 pretrain_steps=20000),
+                 pretrain_steps={'cifar10-gray': 20000, 'cifar10-vehicles': 20000}),
     'dry-run': dict(mnist=replace(DEMO, steps=2, batch_size=64, n_synthetic=20, fid_n=20, sample_steps=2, classifier_epochs=1,
                                   more_data='', memorisation=''),
                     cifar=replace(DEMO, steps=2, batch_size=64, n_synthetic=12, fid_n=12, fid_reference_n=24, sample_steps=2,
                                   classifier_epochs=1, more_data='', memorisation=''),
-                    pretrain_steps=2),
+                    pretrain_steps={'cifar10-gray': 2, 'cifar10-vehicles': 2}),
 }
 ROWS_PER_STEP = 256     # B·K, fixed across the MNIST rows at size small (full: the size's batch_size)
 
@@ -86,7 +86,7 @@ def row_config(group: str, change: dict, size: str, out: Path, device: str):
     if size != 'full' and 'K' in change: change['batch_size'] = ROWS_PER_STEP // change['K']       # fixed B·K
     if size == 'full' and 'K' in change: change['batch_size'] = base.batch_size // change['K']
     if str(change.get('model', '')).startswith('@'):
-        change['model'] = public_model(change['model'][1:], SIZES[size]['pretrain_steps'], out, device)
+        change['model'] = public_model(change['model'][1:], SIZES[size]['pretrain_steps'][change['model'][1:]], out, device)
     return replace(base, **change, device=device)
 
 
@@ -112,7 +112,8 @@ def main():
         for name, change in GROUPS[group]:
             if name not in done:
                 cfg = row_config(group, change, size, out/size, a.device)
-                extra = dict(pretrain_steps=SIZES[size]['pretrain_steps']) if str(change.get('model', '')).startswith('@') else {}
+                pub = str(change.get('model', ''))
+                extra = dict(pretrain_steps=SIZES[size]['pretrain_steps'][pub[1:]]) if pub.startswith('@') else {}
                 done[name] = run_row(name, cfg, out/size/name, size, group=group, **extra)
             rows.append(dict(done[name], group=group))
         if size == 'dry-run': continue

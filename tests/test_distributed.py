@@ -23,6 +23,22 @@ def _launch(out, nproc):
     return torch.load(out, weights_only=False)
 
 
+def _cli_two_and_one(flags, out_two, out_one):
+    """Run `dp_synth *flags` under torchrun with 2 gloo processes (--out out_two), then in one process (--out out_one).
+    Both must succeed and the 2-process run must print exactly one JSON summary (rank 0's). Returns (two, one) summaries."""
+    exe = Path(sys.executable).parent/'dp_synth'
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
+                          f'--master_port={_free_port()}', str(exe), *flags, '--out', str(out_two)],
+                         capture_output=True, text=True, env=env, timeout=900)
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    lines = [l for l in two.stdout.splitlines() if l.startswith('{')]
+    assert len(lines) == 1, two.stdout[-2000:]            # one summary: rank 0's
+    one = subprocess.run([str(exe), *flags, '--out', str(out_one)], capture_output=True, text=True, env=env, timeout=900)
+    assert one.returncode == 0, one.stderr[-3000:]
+    return json.loads(lines[0]), json.loads(one.stdout.strip().splitlines()[-1])
+
+
 def test_two_gloo_processes_equal_one(tmp_path):
     one, two = _launch(tmp_path/'one.pt', 1), _launch(tmp_path/'two.pt', 2)
     assert one['world'] == 1 and two['world'] == 2
@@ -38,20 +54,9 @@ def test_two_gloo_processes_equal_one(tmp_path):
 
 def test_finetune_under_torchrun(tmp_path):
     "`torchrun ... dp_synth finetune`: two processes spend exactly the budget one process spends, and rank 0 alone writes."
-    exe = Path(sys.executable).parent/'dp_synth'
     flags = ['finetune', '--model', 'fmnist-small', '--dataset', 'mnist', '--epsilon', '10', '--steps', '3',
              '--batch-size', '16', '--max-grad-norm', '0.3', '--micro-batch-size', '8', '--device', 'cpu', '--json']
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
-                          f'--master_port={_free_port()}', str(exe), *flags, '--out', str(tmp_path/'two')],
-                         capture_output=True, text=True, env=env, timeout=900)
-    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
-    lines = [l for l in two.stdout.splitlines() if l.startswith('{')]
-    assert len(lines) == 1, two.stdout[-2000:]            # one summary: rank 0's
-    res = json.loads(lines[0])
-    one = subprocess.run([str(exe), *flags, '--out', str(tmp_path/'one')], capture_output=True, text=True, env=env, timeout=900)
-    assert one.returncode == 0, one.stderr[-3000:]
-    ref = json.loads(one.stdout)
+    res, ref = _cli_two_and_one(flags, tmp_path/'two', tmp_path/'one')
     assert res['finished'] and res['steps'] == ref['steps'] == 3
     for k in ('epsilon_spent', 'sigma', 'sample_rate'): assert res[k] == ref[k], (k, res[k], ref[k])
     priv = json.loads((tmp_path/'two'/'privacy.json').read_text())
@@ -62,16 +67,8 @@ def test_finetune_under_torchrun(tmp_path):
 def test_sample_under_torchrun(tmp_path):
     "`torchrun ... dp_synth sample`: the processes share the batches, and rank 0 writes what one process would write."
     import numpy as np
-    exe = Path(sys.executable).parent/'dp_synth'
     flags = ['sample', '--from', 'fmnist-small', '--n-images', '30', '--steps', '3', '--batch-size', '8', '--device', 'cpu', '--json']
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
-                          f'--master_port={_free_port()}', str(exe), *flags, '--out', str(tmp_path/'two.npz')],
-                         capture_output=True, text=True, env=env, timeout=600)
-    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
-    assert len([l for l in two.stdout.splitlines() if l.startswith('{')]) == 1
-    one = subprocess.run([str(exe), *flags, '--out', str(tmp_path/'one.npz')], capture_output=True, text=True, env=env)
-    assert one.returncode == 0, one.stderr[-3000:]
+    _cli_two_and_one(flags, tmp_path/'two.npz', tmp_path/'one.npz')
     a, b = np.load(tmp_path/'one.npz'), np.load(tmp_path/'two.npz')
     assert np.array_equal(a['labels'], b['labels']) and a['images'].shape == (30, 1, 28, 28)
     assert np.abs(a['images'].astype(int) - b['images'].astype(int)).max() <= 1   # same seeds: identical up to rounding
@@ -79,18 +76,9 @@ def test_sample_under_torchrun(tmp_path):
 
 def test_evaluate_under_torchrun(tmp_path):
     "`torchrun ... dp_synth evaluate`: sampling and Inception features split across processes give one process's FID."
-    exe = Path(sys.executable).parent/'dp_synth'
-    flags = ['evaluate', '--from', 'fmnist-small', '--dataset', 'fashion_mnist', '--fid-reference-n', '200', '--n-synthetic', '120', '--fid-n', '120', '--steps', '2',
-             '--batch-size', '40', '--classifier-epochs', '1', '--more-data', '', '--memorisation', '', '--device', 'cpu', '--json']
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
-                          f'--master_port={_free_port()}', str(exe), *flags, '--out', str(tmp_path/'two')],
-                         capture_output=True, text=True, env=env, timeout=900)
-    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
-    lines = [l for l in two.stdout.splitlines() if l.startswith('{')]
-    assert len(lines) == 1, two.stdout[-2000:]                        # rank 0 alone scores and reports
-    one = subprocess.run([str(exe), *flags, '--out', str(tmp_path/'one')], capture_output=True, text=True, env=env, timeout=900)
-    assert one.returncode == 0, one.stderr[-3000:]
-    a, b = json.loads(one.stdout.strip().splitlines()[-1]), json.loads(lines[0])
+    flags = ['evaluate', '--from', 'fmnist-small', '--dataset', 'fashion_mnist', '--fid-reference-n', '200', '--n-synthetic', '120',
+             '--fid-n', '120', '--steps', '2', '--batch-size', '40', '--classifier-epochs', '1', '--more-data', '', '--memorisation', '',
+             '--device', 'cpu', '--json']
+    b, a = _cli_two_and_one(flags, tmp_path/'two', tmp_path/'one')
     assert a['fid_n'] == b['fid_n'] == 120 and a['n_synthetic'] == b['n_synthetic'] == 120   # chunks of 50: both ranks extract
     assert abs(a['fid'] - b['fid']) <= 1e-3 * a['fid'], (a['fid'], b['fid'])     # same images, same features, same FID
