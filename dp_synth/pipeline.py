@@ -50,6 +50,7 @@ class RunConfig:
     guidance: float = 1.0                # classifier-free guidance scale (1: none)
     fid_n: int = 2000                    # synthetic images used for FID
     fid_reference_n: int = 10000         # real training images in the FID reference statistics
+    classifier: str = 'auto'             # downstream classifier: cnn, wrn16_4 or auto (cnn up to 28×28, else wrn16_4)
     classifier_epochs: int = 5           # downstream classifier epochs
     more_data: str = '500,1000,2000'     # sizes for the more-data curve ('' skips it)
     memorisation: str = 'pixel,inception'  # memorisation check spaces ('' skips it)
@@ -67,7 +68,7 @@ class RunConfig:
         dev = self.device if self.device != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
         return EvalConfig(dataset=self.dataset, n_synthetic=self.n_synthetic, fid_n=min(self.fid_n, self.n_synthetic),
                           fid_reference_n=self.fid_reference_n,
-                          classifier_epochs=self.classifier_epochs, more_data=self.more_data, memorisation=self.memorisation,
+                          classifier=self.classifier, classifier_epochs=self.classifier_epochs, more_data=self.more_data, memorisation=self.memorisation,
                           sampler=self.sampler, steps=self.sample_steps, guidance=self.guidance, seed=self.seed, device=dev)
 
 # %% ../nbs/14_pipeline.ipynb #40f61c92
