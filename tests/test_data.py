@@ -112,7 +112,8 @@ def test_no_route_camelyon(empty_root, monkeypatch):
 
 def test_unknown_dataset():
     with pytest.raises(DataError, match=r"Unknown dataset 'mnits': it is neither a known name \('mnist', "
-                                        r"'fashion_mnist', 'cifar10', 'digits', 'camelyon17'\) nor an existing folder"):
+                                        r"'fashion_mnist', 'cifar10', 'digits', 'cifar10_vehicles', 'cifar10_animals', "
+                                        r"'camelyon17'\) nor an existing folder\. Check the spelling"):
         load_dataset('mnits')
 
 
