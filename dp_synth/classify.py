@@ -6,7 +6,8 @@ Docs: https://dp-synth.github.io/dp_synth/classify.html.md"""
 
 # %% ../nbs/10_classify.ipynb #4e4d2c50
 from __future__ import annotations
-import math, time
+import math, os, time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 import matplotlib.pyplot as plt
@@ -28,8 +29,8 @@ from .data import DataError, ImageDataset, train_valid_split
 
 # %% auto #0
 __all__ = ['ARCHS', 'Rescale', 'small_cnn', 'WideBlock', 'wide_resnet', 'make_classifier', 'BatchAugment', 'ClassifierConfig',
-           'train_classifier', 'predict', 'accuracy_on', 'check_matching', 'downstream_accuracy', 'balanced_subset',
-           'more_data_curve', 'plot_more_data']
+           'one_process', 'train_classifier', 'predict', 'accuracy_on', 'check_matching', 'downstream_accuracy',
+           'balanced_subset', 'more_data_curve', 'plot_more_data']
 
 # %% ../nbs/10_classify.ipynb #917918f7
 class Rescale(nn.Module):
@@ -120,6 +121,18 @@ class ClassifierConfig:
 def _device(device):
     return torch.device(device) if device else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
+@contextmanager
+def one_process():
+    "fastai reads WORLD_SIZE and RANK from the environment, not from torch.distributed: hide a torchrun's values."
+    keys = ('WORLD_SIZE', 'RANK', 'LOCAL_RANK')
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(WORLD_SIZE='1', RANK='0', LOCAL_RANK='0')
+    try: yield
+    finally:
+        for k, v in saved.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
 def train_classifier(train: ImageDataset, cfg: ClassifierConfig = None, valid: ImageDataset = None,
                      progress: bool = True, device=None, **overrides) -> Learner:
     "Train `cfg.arch` on `train` with fastai's one-cycle policy; `valid` (default: 5% of `train`) is only for the log."
@@ -133,9 +146,10 @@ def train_classifier(train: ImageDataset, cfg: ClassifierConfig = None, valid: I
     cbs = [BatchAugment(pad=2 if train.images.shape[-1] <= 28 else 4, flip=train.images.shape[1] == 3)] if cfg.augment else []
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, wd=cfg.wd, cbs=cbs)
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / max(1, len(dls.train))))
-    if progress: learn.fit_one_cycle(epochs, cfg.lr)
-    else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, cfg.lr)
+    with one_process():   # one process trains; under torchrun fastai would otherwise gather metrics from absent ranks
+        if progress: learn.fit_one_cycle(epochs, cfg.lr)
+        else:
+            with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, cfg.lr)
     learn.dp_synth_config = dict(asdict(cfg), epochs_run=epochs, n_train=len(train), n_valid=len(valid))
     return learn
 

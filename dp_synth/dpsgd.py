@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['poisson_sample', 'per_sample_grads', 'clip_and_sum', 'world_info', 'DPSGD', 'shard', 'broadcast_parameters',
-           'diffusion_loss_fn']
+__all__ = ['poisson_sample', 'per_sample_grads', 'clip_and_sum', 'world_info', 'rank0_first', 'DPSGD', 'shard',
+           'broadcast_parameters', 'diffusion_loss_fn']
 
 # %% ../nbs/07_dpsgd.ipynb #ad9f1954
 def poisson_sample(n: int, q: float, generator: torch.Generator = None) -> torch.Tensor:
@@ -51,6 +51,15 @@ def world_info() -> tuple:
     "(rank, world size) of torch.distributed's default group; (0, 1) in a single process."
     import torch.distributed as dist
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+def rank0_first(fn, rank: int = None, world: int = None):
+    "`fn()` on rank 0 first (it may download and cache), then on the other processes (which find the cache)."
+    if rank is None: rank, world = world_info()
+    if world == 1: return fn()
+    import torch.distributed as dist
+    out = fn() if rank == 0 else None
+    dist.barrier()
+    return out if rank == 0 else fn()
 
 class DPSGD:
     "DP-SGD around a model and optimiser: clipped per-example gradients + N(0, σ²C²) once per logical step."

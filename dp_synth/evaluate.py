@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/evaluate.html.md"""
 
 # %% ../nbs/13_evaluate.ipynb #565dbd21
 from __future__ import annotations
-import json, os, time
+import json, time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -98,26 +98,22 @@ def synthesise(model_spec, cfg: EvalConfig, out_dir, progress=True, distributed:
             return load_images(out), dict(meta, reused=True, seconds=0.0)
     t0 = time.time()
     rank, world = world_info() if distributed else (0, 1)
+    batches = sample_batches(p.model, p.schedule, cfg.n_synthetic, p.image_shape, len(p.classes), sampler=cfg.sampler,
+                             steps=cfg.steps, guidance=cfg.guidance, batch_size=cfg.batch_size, seed=cfg.seed,
+                             progress=progress and rank == 0, device=cfg.device, distributed=world > 1)
+    if world > 1: x, y = gather_batches(list(batches))   # every process's share, in single-process order
+    else:
+        x = torch.empty((cfg.n_synthetic, *p.image_shape), dtype=torch.uint8)
+        y = torch.empty(cfg.n_synthetic, dtype=torch.long)
+        i = 0
+        for xb, yb in batches:   # written into place: memory is the uint8 result only
+            x[i:i + len(yb)], y[i:i + len(yb)] = xb, yb; i += len(yb)
+    if rank == 0:
+        with atomic_path(out) as tmp, open(tmp, 'wb') as f:
+            np.savez_compressed(f, images=x.numpy(), labels=y.numpy(), classes=np.array(p.classes), meta=json.dumps(meta))
     if world > 1:
         import torch.distributed as dist
-        x, y = gather_batches(list(sample_batches(p.model, p.schedule, cfg.n_synthetic, p.image_shape, len(p.classes),
-                                                  sampler=cfg.sampler, steps=cfg.steps, guidance=cfg.guidance,
-                                                  batch_size=cfg.batch_size, seed=cfg.seed, progress=progress and rank == 0,
-                                                  device=cfg.device, distributed=True)))
-        if rank == 0:
-            with atomic_path(out) as tmp, open(tmp, 'wb') as f:
-                np.savez_compressed(f, images=x.numpy(), labels=y.numpy(), classes=np.array(p.classes), meta=json.dumps(meta))
-        dist.barrier()
-        return load_images(out), dict(meta, reused=False, seconds=round(time.time() - t0, 1))
-    x = torch.empty((cfg.n_synthetic, *p.image_shape), dtype=torch.uint8)
-    y = torch.empty(cfg.n_synthetic, dtype=torch.long)
-    i = 0
-    for xb, yb in sample_batches(p.model, p.schedule, cfg.n_synthetic, p.image_shape, len(p.classes), sampler=cfg.sampler,
-                                 steps=cfg.steps, guidance=cfg.guidance, batch_size=cfg.batch_size, seed=cfg.seed,
-                                 progress=progress, device=cfg.device):
-        x[i:i + len(yb)], y[i:i + len(yb)] = xb, yb; i += len(yb)   # written into place: memory is the uint8 result only
-    with atomic_path(out) as tmp, open(tmp, 'wb') as f:
-        np.savez_compressed(f, images=x.numpy(), labels=y.numpy(), classes=np.array(p.classes), meta=json.dumps(meta))
+        dist.barrier()   # the others read the file that rank 0 wrote
     return load_images(out), dict(meta, reused=False, seconds=round(time.time() - t0, 1))
 
 # %% ../nbs/13_evaluate.ipynb #69d6980a
@@ -175,17 +171,16 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     """Evaluate a model (name or checkpoint) or a set of images; write the JSON, markdown and figures to `out_dir`.
     `distributed` (under torchrun): sampling and the synthetic images' Inception features are split across the
     processes; rank 0 then scores, trains the classifiers and writes, and the other processes return `{}`."""
-    from dp_synth.dpsgd import world_info
-    rank = world_info()[0] if distributed else 0
+    from dp_synth.dpsgd import rank0_first, world_info
+    rank, world = world_info() if distributed else (0, 1)
     progress = progress and rank == 0
     cfg = cfg or EvalConfig()
     out = Path(out_dir or 'evaluation'); out.mkdir(parents=True, exist_ok=True)
     t_start = time.time(); timings = {}
     def tick(k, t0): timings[k] = round(time.time() - t0, 1)
-    from dp_synth.finetune import _rank0_first      # several processes: rank 0 downloads and caches, then the others read
-    world = world_info()[1] if distributed else 1
-    test = _rank0_first(lambda: load_dataset(cfg.dataset, 'test', root=root), rank, world)
-    private = _rank0_first(lambda: load_dataset(cfg.dataset, 'train', root=root), rank, world)
+    # several processes: rank 0 downloads and caches, then the others read the cache
+    test = rank0_first(lambda: load_dataset(cfg.dataset, 'test', root=root), rank, world)
+    private = rank0_first(lambda: load_dataset(cfg.dataset, 'train', root=root), rank, world)
     t0 = time.time()
     if _is_model(source): synth, sampled = synthesise(source, cfg, out, progress, distributed)
     else: synth, sampled = load_images(source, root), None
@@ -196,10 +191,9 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     fid_set = balanced_subset(synth, min(cfg.fid_n, len(synth)), seed=cfg.seed)
     feats = inception_features(fid_set, progress=progress, device=cfg.device, desc='Inception features (synthetic)',
                                distributed=distributed)
-    if world > 1:   # the shared part is done: leave the group, so that rank 0 goes on as one process (fastai gathers
-        import torch.distributed as dist   # metrics across an initialised group, which the others would never join)
+    if world > 1:   # the shared part is done: leave the group; rank 0 goes on as one process (the classifiers
+        import torch.distributed as dist   # train in one process whatever the environment says: classify.one_process)
         dist.barrier(); dist.destroy_process_group()
-        os.environ.update(WORLD_SIZE='1', RANK='0', LOCAL_RANK='0')   # fastai reads these, not the group
     if rank > 0: return {}                                  # this process's share is done
     ref = reference_stats(cfg.dataset, 'train', cfg.fid_reference_n, root=root, progress=progress, device=cfg.device)
     fr = fid(features=feats, reference=ref, progress=progress, device=cfg.device, root=root)

@@ -15,7 +15,7 @@ import torch
 import dp_synth
 from .accounting import PrivacyLedger, calibrate_sigma, epsilon_curve
 from .data import DataError, load_dataset
-from .dpsgd import DPSGD, broadcast_parameters, diffusion_loss_fn, poisson_sample, shard, world_info
+from .dpsgd import DPSGD, broadcast_parameters, diffusion_loss_fn, poisson_sample, rank0_first, shard, world_info
 from .objective import DiffusionObjective, timestep_sampler
 from .train import (CheckpointError, _checkpoint_on_interrupt, _device, _grid_png, _periodic, check_resume_config,
                             load_checkpoint, load_pretrained, make_ema, prepare_images, release_checkpoint, save_checkpoint,
@@ -64,14 +64,6 @@ class FinetuneConfig:
             raise ValueError("dp_synth's accounting treats the dataset size and class names as public; "
                              "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)")
 
-def _rank0_first(fn, rank: int, world: int):
-    "`fn()` on rank 0 first (it may download and cache), then on the other processes (which find the cache)."
-    if world == 1: return fn()
-    import torch.distributed as dist
-    out = fn() if rank == 0 else None
-    dist.barrier()
-    return out if rank == 0 else fn()
-
 def _agree(flag: bool, world: int) -> bool:
     "Rank 0's value of `flag` on every process (so that all stop at the same step)."
     if world == 1: return bool(flag)
@@ -116,7 +108,7 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     rank, world = world_info()                 # several processes under torchrun: rank 0 writes, all compute
     if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank))); torch.cuda.set_device(dev)
     progress = progress and rank == 0
-    ds = _rank0_first(lambda: load_dataset(cfg.dataset, cfg.split), rank, world)   # one download, then the cache
+    ds = rank0_first(lambda: load_dataset(cfg.dataset, cfg.split), rank, world)   # one download, then the cache
     if cfg.model.split(':')[0] == 'scratch':   # no public model: a fresh UNet ('scratch:PRESET') for the (public) image shape
         base = scratch_model(tuple(ds.images.shape[1:]), ds.classes, (cfg.model.split(':') + ['small'])[1], seed=cfg.seed,
                              device=str(dev))
