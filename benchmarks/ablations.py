@@ -2,10 +2,11 @@
 """Ablations on MNIST at ε = 10 at a fixed compute budget, and the CIFAR-10 transfer proxy.
 
 Every MNIST row spends the same ε = 10 (δ = 1e-5) and the same compute: the same number of DP steps, each on
-B·K = 256 rows (so K = 16 means B = 16 examples with 16 augmented copies each), the same sampler and evaluation.
+B·K rows, B·K being the base row's batch size (256 at size small, 1,024 at full: so K = 16 at size small means
+B = 16 examples with 16 augmented copies each), the same sampler and evaluation.
 Each group changes one thing against the base row (K = 1, public model fmnist-small, uniform timesteps):
 
-  multiplicity   K = 1, 4, 16 at B·K = 256
+  multiplicity   K = 1, 4, 16 at a fixed B·K
   public         the public pre-training: Fashion-MNIST (fmnist-small, shipped: 4,000 steps), CIFAR-10 in grayscale
                  (pre-trained here on public data, the size's pre-training steps), or none (a fresh UNet: DP training
                  from scratch). (The shipped digits-small is compared in chapter 05.)
@@ -53,7 +54,6 @@ SIZES = {
                                   classifier_epochs=1, more_data='', memorisation=''),
                     pretrain_steps={'cifar10-gray': 2, 'cifar10-vehicles': 2}),
 }
-ROWS_PER_STEP = 256     # B·K, fixed across the MNIST rows at size small (full: the size's batch_size)
 
 # group -> rows; a row is (name, what changes against the base row). 'base' is shared by three groups and runs once.
 GROUPS = {
@@ -84,8 +84,7 @@ def row_config(group: str, change: dict, size: str, out: Path, device: str):
     base = SIZES[size]['cifar' if group == 'cifar-proxy' else 'mnist']
     change = dict(change)
     if group == 'cifar-proxy': change['dataset'] = 'cifar10-animals'
-    if size != 'full' and 'K' in change: change['batch_size'] = ROWS_PER_STEP // change['K']       # fixed B·K
-    if size == 'full' and 'K' in change: change['batch_size'] = base.batch_size // change['K']
+    if 'K' in change: change['batch_size'] = base.batch_size // change['K']   # B·K fixed at the base row's batch size
     if str(change.get('model', '')).startswith('@'):
         change['model'] = public_model(change['model'][1:], SIZES[size]['pretrain_steps'][change['model'][1:]], out, device)
     return replace(base, **change, device=device)
