@@ -1,6 +1,6 @@
-"""What every benchmark script shares: the machine string, the command line, and appending a section to RESULTS.md
+"""What every benchmark script shares: the machine string, the command line, timing, and appending a section to RESULTS.md
 (and, for the quality benchmarks, rows to results.json, which the results tutorial plots)."""
-import datetime, json, os, platform, shlex, sys
+import datetime, json, os, platform, shlex, statistics, sys, time
 from pathlib import Path
 
 import torch
@@ -26,6 +26,20 @@ OTHER_ANCHORS = [  # accuracy only, or another setting: shown beside the plots, 
     dict(dataset='cifar10', epsilon=10.0, fid=18.4, accuracy=0.701, source='PDP-Diffusion in DPImageBench (ImageNet32 pre-training)'),
 ]
 HEADER = '# Benchmark results\n\nRows are appended by the scripts in this folder; each names its machine, date and command.\n'
+
+
+def sync(device) -> None:
+    "Wait for the GPU's queued work, so that a wall-clock time covers it (nothing to wait for on a CPU)."
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize()
+
+
+def timed(fn, device, repeats: int) -> float:
+    "Median seconds of `repeats` calls of `fn()`, after one warm-up call."
+    fn(); sync(device)
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter(); fn(); sync(device); ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
 
 
 def machine(device) -> str:

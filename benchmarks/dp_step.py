@@ -16,7 +16,7 @@ benchmarks/RESULTS.md (machine, date, command, figures).
     python benchmarks/dp_step.py                       # CPU, small UNet, K = 1 4 16
     python benchmarks/dp_step.py --device cuda --batch 256 --rows 1024 --preset base
 """
-import argparse, statistics, sys, time
+import argparse, sys
 from pathlib import Path
 
 import torch
@@ -27,19 +27,7 @@ from dp_synth.schedule import NoiseSchedule
 from dp_synth.unet import UNet, count_params, unet_config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import append_section, command  # noqa: E402
-
-
-def sync(dev):
-    if dev.type == 'cuda': torch.cuda.synchronize()
-
-
-def timed(fn, dev, repeats):
-    fn(); sync(dev)                                            # warm-up
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter(); fn(); sync(dev); ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+from _results import append_section, command, timed  # noqa: E402
 
 
 def main():

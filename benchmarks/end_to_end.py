@@ -22,7 +22,7 @@ import torch
 from dp_synth.pipeline import DEMO, RunConfig, run
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import ANCHORS, RESULTS_JSON, append_section, command, machine, save_rows  # noqa: E402
+from _results import ANCHORS, RESULTS_JSON, append_section, command, machine, save_rows, timed  # noqa: E402
 
 # Rows: the private dataset, ε, and the PUBLIC model (never one trained on the private dataset itself).
 ROWS = {
@@ -46,7 +46,7 @@ def _device(device: str) -> str: return 'cuda' if device in ('auto', 'cuda') and
 def fit_steps(cfg: RunConfig, minutes: float, repeats: int = 3) -> int:
     """The number of DP steps of `cfg` that fit in `minutes` on this machine (at most `cfg.steps`, at least 10).
 
-    Times `repeats` steps (after a warm-up) of the real DP step (public model, B, K, micro-batches) on random data of the
+    The median of `repeats` timed steps (after a warm-up) of the real DP step (public model, B, K, micro-batches) on random data of the
     private images' shape. It reads no private data, so choosing the step count from it costs no privacy budget."""
     from dp_synth.dpsgd import DPSGD, diffusion_loss_fn
     from dp_synth.objective import DiffusionObjective, timestep_sampler
@@ -63,11 +63,7 @@ def fit_steps(cfg: RunConfig, minutes: float, repeats: int = 3) -> int:
     def step():
         d = obj.draw(x0, g)
         dp.step(loss_fn, (x0, y, d.t, d.noise, d.flip, d.drop), g)
-        if dev.type == 'cuda': torch.cuda.synchronize()
-    step()
-    t = time.perf_counter()
-    for _ in range(repeats): step()
-    per_step = (time.perf_counter() - t) / repeats
+    per_step = timed(step, dev, repeats)
     n = min(cfg.steps, max(10, int(minutes * 60 / per_step)))
     print(f'one DP step of B = {cfg.batch_size}, K = {cfg.K} takes {per_step:.3f} s here: {n} steps fit in {minutes:g} min', flush=True)
     return n
