@@ -49,7 +49,11 @@ def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
     assert straight.returncode == 0, straight.stderr[-3000:]
     ref = json.loads(straight.stdout)
     out = tmp_path/'killed'
-    p = subprocess.Popen([str(EXE), 'run', '--out', str(out), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell that starts a job with `&` (as `nohup bash .ci/run &` does) leaves it ignoring SIGINT, and Python then
+    # installs no KeyboardInterrupt handler: restore the default in the child so that Ctrl-C means what it does in a
+    # terminal. stdout is not read here, so it goes nowhere rather than into a pipe that could fill and block the run.
+    p = subprocess.Popen([str(EXE), 'run', '--out', str(out), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     def watch():
         for chunk in iter(lambda: p.stderr.read(64), ''): seen.append(chunk)
