@@ -52,9 +52,8 @@ def world_info() -> tuple:
     import torch.distributed as dist
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
-def rank0_first(fn, rank: int = None, world: int = None):
+def rank0_first(fn, rank: int, world: int):
     "`fn()` on rank 0 first (it may download and cache), then on the other processes (which find the cache)."
-    if rank is None: rank, world = world_info()
     if world == 1: return fn()
     import torch.distributed as dist
     out = fn() if rank == 0 else None
