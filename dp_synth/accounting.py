@@ -14,7 +14,8 @@ from scipy import integrate, optimize, special
 
 # %% auto #0
 __all__ = ['DEFAULT_ORDERS', 'rdp_subsampled_gaussian', 'rdp_to_dp', 'PrivacyLedger', 'epsilon_for', 'calibrate_sigma',
-           'opacus_epsilon', 'dp_accounting_epsilon', 'epsilon_curve', 'prv_epsilon', 'budget_view', 'epsilon_sliders']
+           'opacus_epsilon', 'dp_accounting_epsilon', 'epsilon_curve', 'prv_epsilon', 'delta_warning', 'budget_view',
+           'epsilon_sliders']
 
 # %% ../nbs/06_accounting.ipynb #ab2f7631
 def _log_a_int(q: float, sigma: float, alpha: int) -> float:
@@ -118,9 +119,9 @@ def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=D
 
 # %% ../nbs/06_accounting.ipynb #d6977f7a
 def _grid(n=150, seed=0):
-    "Random (σ, q, steps, δ) settings for cross-checks."
+    "Random (σ, q, steps, δ) settings for cross-checks: σ from 0.3 (below the demo's 0.39) to 4."
     rng = np.random.default_rng(seed)
-    return [(float(rng.uniform(0.5, 4)), float(10 ** rng.uniform(-3, np.log10(0.2))), int(10 ** rng.uniform(1, np.log10(20000))),
+    return [(float(rng.uniform(0.3, 4)), float(10 ** rng.uniform(-3, np.log10(0.2))), int(10 ** rng.uniform(1, np.log10(20000))),
              float(10 ** rng.uniform(-7, -3))) for _ in range(n)]
 
 def opacus_epsilon(sigma, q, steps, delta, orders=DEFAULT_ORDERS) -> float:
@@ -150,6 +151,10 @@ def prv_epsilon(sigma: float, q: float, steps: int, delta: float, eps_error: flo
     return float(acc.get_epsilon(delta=delta, eps_error=eps_error))
 
 # %% ../nbs/06_accounting.ipynb #d2c65f33
+def delta_warning(delta: float, n: int) -> str:
+    "A warning when δ is not well below 1/N (δ ≥ 1/N allows releasing one whole record in the clear); else ''."
+    return f"delta={delta:g} is not below 1/N = {1/n:.3g}: choose delta well below 1/N (e.g. 1/(N ln N))" if delta >= 1 / n else ''
+
 def budget_view(noise_multiplier: float = 1.0, batch_size: int = 256, epochs: float = 10, dataset_size: int = 60000,
                 delta: float = 1e-5, target_epsilon: float = None, points: int = 40) -> dict:
     "ε (or, given `target_epsilon`, the σ that reaches it) for a training plan, with the ε-vs-steps curve and warnings."
@@ -162,7 +167,7 @@ def budget_view(noise_multiplier: float = 1.0, batch_size: int = 256, epochs: fl
     curve_steps = np.unique(np.linspace(0, steps, points).round().astype(int))
     curve = epsilon_curve(sigma, q, curve_steps, delta)
     warnings = []
-    if delta >= 1 / dataset_size: warnings.append(f"delta={delta:g} is not below 1/N = {1/dataset_size:.3g}: choose delta well below 1/N")
+    if delta_warning(delta, dataset_size): warnings.append(delta_warning(delta, dataset_size))
     if sigma < 0.5: warnings.append(f"sigma={sigma:.3g} is small: the RDP bound is loose and training noisy-free in effect; check epsilon")
     return dict(epsilon=float(curve[-1]), delta=delta, sigma=float(sigma), sample_rate=q, steps=steps,
                 curve_steps=curve_steps.tolist(), curve_epsilon=curve.tolist(), warnings=warnings)

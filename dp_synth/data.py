@@ -21,8 +21,9 @@ __all__ = ['PYPI_SIMPLE', 'MNIST_CLASSES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASH
            'CorruptImageError', 'SplitError', 'EmptyDatasetError', 'RouteUnavailable', 'ImageDataset', 'data_dir',
            'offline', 'file_hash', 'check_hash', 'atomic_path', 'array_digest', 'read_idx', 'Route', 'fetch_pypi_file',
            'tree_digest', 'DatasetSpec', 'read_images', 'load_image_folder', 'is_camelyon17_dir', 'load_camelyon17',
-           'load_dataset', 'class_subset', 'split_indices', 'train_valid_split', 'to_unit', 'from_unit', 'pad_to',
-           'resize', 'to_rgb', 'to_gray', 'class_grid', 'show_grid']
+           'load_dataset', 'class_subset', 'dataset_family', 'image_digests', 'OverlapError', 'check_disjoint',
+           'split_indices', 'train_valid_split', 'to_unit', 'from_unit', 'pad_to', 'resize', 'to_rgb', 'to_gray',
+           'class_grid', 'show_grid']
 
 # %% ../nbs/00_data.ipynb #d6d851e7
 class DataError(Exception):
@@ -129,15 +130,15 @@ def check_hash(path, expected: str, algo='sha256', data: bytes = None):
 
 # %% ../nbs/00_data.ipynb #0cf79610
 @contextlib.contextmanager
-def atomic_path(dest):
-    "Yield a temporary path beside `dest`; on success it is renamed to `dest`, on error removed."
+def atomic_path(dest, mode: int = None):
+    "Yield a temporary path beside `dest`; on success it is renamed to `dest` (with permissions `mode`, if given), on error removed."
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.part')
     os.close(fd)
     try:
         yield Path(tmp)
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)    # mkstemp creates 0600; give the file the permissions of a normal one
+        if mode is None: umask = os.umask(0); os.umask(umask); mode = 0o666 & ~umask   # a normal file's permissions
+        os.chmod(tmp, mode)              # (mkstemp created it 0600, so a secret written into it was never readable by others)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
@@ -606,6 +607,38 @@ def class_subset(ds: ImageDataset, classes, name: str = None) -> ImageDataset:
     remap[old] = torch.arange(len(classes))
     keep = remap[ds.labels] >= 0
     return ImageDataset(ds.images[keep], remap[ds.labels[keep]], classes, name or f"{ds.name}-subset", ds.split, ds.source)
+
+# %% ../nbs/00_data.ipynb #ovcode01
+def dataset_family(name) -> str:
+    "The collection a dataset name belongs to: its parent for a class subset (cifar10-animals → cifar10), else itself."
+    key = str(name).lower().replace('-', '_')
+    if key in SUBSETS: return SUBSETS[key][0]
+    p = Path(str(name)).expanduser()
+    return str(p.resolve()) if p.exists() else key
+
+def image_digests(images) -> np.ndarray:
+    "Sorted 64-bit BLAKE2b digests of the non-constant images of a uint8 N×C×H×W array (for overlap checks)."
+    x = np.ascontiguousarray(np.asarray(images, np.uint8)).reshape(len(images), -1)
+    keep = (x.min(1) != x.max(1)) if len(x) else np.zeros(0, bool)
+    return np.sort(np.array([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), 'little')
+                             for r in x[keep]], dtype=np.uint64))
+
+class OverlapError(DataError):
+    "The public (pre-training) data and the private data overlap."
+
+def check_disjoint(public_name, private_name, public_digests=None, private_images=None):
+    "Refuse (OverlapError) when public and private data share a name, a parent dataset, or any non-constant image."
+    pub, priv = dataset_family(public_name), dataset_family(private_name)
+    if pub == priv:
+        raise OverlapError(f"the public data ({public_name}) and the private data ({private_name}) come from the same "
+                           f"dataset ({pub}): pre-training on it is not private. Pre-train on a different public dataset "
+                           "(e.g. --public-dataset fashion_mnist for private MNIST), or fine-tune from scratch (--model scratch).")
+    if public_digests is not None and private_images is not None and len(public_digests):
+        shared = np.intersect1d(np.asarray(public_digests, np.uint64), image_digests(private_images))
+        if len(shared):
+            raise OverlapError(f"{len(shared)} private images of {private_name} also appear in the public data "
+                               f"({public_name}) the model was pre-trained on: that pre-training was not private. Remove "
+                               "them from one of the two sets, or pre-train on other public data.")
 
 # %% ../nbs/00_data.ipynb #cb0d2c45
 def split_indices(labels, valid_frac=0.1, seed=0, stratify=True):

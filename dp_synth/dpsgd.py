@@ -6,21 +6,58 @@ Docs: https://dp-synth.github.io/dp_synth/dpsgd.html.md"""
 
 # %% ../nbs/07_dpsgd.ipynb #a993022a
 from __future__ import annotations
-import math
+import hashlib, math, secrets, struct
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['poisson_sample', 'per_sample_grads', 'clip_and_sum', 'world_info', 'rank0_first', 'DPSGD', 'shard',
-           'broadcast_parameters', 'diffusion_loss_fn']
+__all__ = ['PURPOSES', 'poisson_sample', 'SecretRandom', 'per_sample_grads', 'clip_and_sum', 'world_info', 'rank0_first', 'DPSGD',
+           'shard', 'broadcast_parameters', 'diffusion_loss_fn']
 
 # %% ../nbs/07_dpsgd.ipynb #ad9f1954
-def poisson_sample(n: int, q: float, generator: torch.Generator = None) -> torch.Tensor:
-    "Indices of a Poisson-sampled batch: each of `n` examples is included independently with probability `q`."
+def poisson_sample(n: int, q: float, generator=None) -> torch.Tensor:
+    "Indices of a Poisson-sampled batch: each of `n` examples joins independently with probability `q` (numpy or torch generator)."
     if not 0 < q <= 1: raise ValueError(f"sample rate q must lie in (0, 1], got {q}")
-    return torch.nonzero(torch.rand(n, generator=generator) < q).flatten()
+    u = torch.from_numpy(generator.random(n)) if isinstance(generator, np.random.Generator) else torch.rand(n, generator=generator)
+    return torch.nonzero(u < q).flatten()
+
+# %% ../nbs/07_dpsgd.ipynb #secret01
+PURPOSES = {'sampling': 1, 'noise': 2, 'diffusion': 3, 'dropout': 4, 'audit': 5}   # one key space per purpose
+
+class SecretRandom:
+    "Independent secret random streams per (purpose, step[, example]), keyed from one ≥128-bit secret."
+    def __init__(self, secret: int = None):
+        self.secret = secrets.randbits(128) if secret is None else int(secret)
+        if not 0 <= self.secret < 2 ** 512: raise ValueError("the secret must be a non-negative integer below 2**512")
+        self._k = self.secret.to_bytes(64, 'little')
+
+    def key(self, purpose: str, step: int) -> bytes:
+        "The 128-bit key of `purpose` at `step`: BLAKE2b keyed with the secret (no arithmetic on seeds)."
+        if purpose not in PURPOSES: raise ValueError(f"unknown purpose {purpose!r}: one of {', '.join(PURPOSES)}")
+        if step < 0: raise ValueError(f"step must be non-negative, got {step}")
+        return hashlib.blake2b(struct.pack('<QQ', PURPOSES[purpose], step), key=self._k, digest_size=16,
+                               person=b'dp_synth.rand').digest()
+
+    def generator(self, purpose: str, step: int, stream: int = 0) -> np.random.Generator:
+        "A numpy Generator (Philox, 128-bit key) for `purpose` at `step`; `stream` selects an independent sub-stream."
+        k = np.frombuffer(self.key(purpose, step), dtype='<u8')
+        return np.random.Generator(np.random.Philox(key=k, counter=[0, 0, 0, int(stream)]))
+
+    def seed_torch(self, purpose: str, step: int, device='cpu'):
+        "Seed torch's global generator on `device` from the stream (for draws torch makes itself, e.g. dropout)."
+        g = self.generator(purpose, step)
+        if torch.device(device).type == 'cuda':   # Philox on CUDA takes a 64-bit seed
+            torch.cuda.manual_seed(int(g.integers(0, 2 ** 63))); return
+        # mt19937's whole 19,937-bit state from the stream (manual_seed would keep 32 bits of any seed)
+        state = bytearray(torch.get_rng_state().numpy().tobytes())
+        state[24:24 + 624 * 8] = g.integers(0, 2 ** 32, 624, dtype=np.uint64).astype('<u8').tobytes()
+        struct.pack_into('<QiiQ', state, 0, 0, 1, 1, 0)     # seed field unused; left = 1: twist before the first draw
+        torch.set_rng_state(torch.frombuffer(state, dtype=torch.uint8).clone())
+
+    def __repr__(self): return 'SecretRandom(<secret>)'   # never print the secret
 
 # %% ../nbs/07_dpsgd.ipynb #1cf56d37
 def per_sample_grads(model: nn.Module, loss_fn: Callable, batch: Sequence[torch.Tensor], params: dict = None,
@@ -42,8 +79,10 @@ def clip_and_sum(grads: dict, max_grad_norm: float):
     "Clip each example's gradient (over all parameters) to norm ≤ C and sum: returns (sums, norms, factors)."
     names = list(grads)
     norms = torch.sqrt(sum(grads[k].flatten(1).float().pow(2).sum(1) for k in names))
-    factors = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-    sums = {k: torch.einsum('b,b...->...', factors.to(grads[k].dtype), grads[k]) for k in names}
+    finite = torch.isfinite(norms)            # an inf or NaN anywhere in an example's gradient: it contributes zero
+    factors = torch.where(finite, (max_grad_norm / (norms + 1e-6)).clamp(max=1.0), torch.zeros_like(norms))
+    def keep(g): return g if bool(finite.all()) else torch.where(finite.view(-1, *[1] * (g.dim() - 1)), g, torch.zeros_like(g))
+    sums = {k: torch.einsum('b,b...->...', factors.to(grads[k].dtype), keep(grads[k])) for k in names}
     return sums, norms, factors
 
 # %% ../nbs/07_dpsgd.ipynb #eb9ef6db
@@ -78,7 +117,7 @@ class DPSGD:
     @property
     def expected_batch_size(self) -> float: return self.q * self.N
 
-    def noisy_gradient(self, loss_fn: Callable, batch: Sequence[torch.Tensor], generator: torch.Generator = None) -> tuple:
+    def noisy_gradient(self, loss_fn: Callable, batch: Sequence[torch.Tensor], generator=None) -> tuple:
         "The privatised gradient {name: tensor} for one logical step, and statistics of the batch."
         sums = {k: torch.zeros_like(p) for k, p in self.params.items()}
         b = len(batch[0]) if batch else 0
@@ -94,26 +133,39 @@ class DPSGD:
         norms, losses = (torch.cat(norms), torch.cat(losses)) if norms else (torch.zeros(0), torch.zeros(0))
         flat = torch.cat([sums[k].float().flatten() for k in self.params])         # fp32 whatever the model's dtype
         if self.rank == 0:   # noise: once per logical step (on one process only), N(0, σ²C²) per coordinate
-            flat += self.sigma * self.C * torch.cat([torch.randn(p.shape, generator=generator, device=p.device,
-                                                                 dtype=torch.float32).flatten() for p in self.params.values()])
-        tally = torch.tensor([b, losses.double().sum().item(), norms.double().sum().item(), (norms > self.C).sum().item()],
-                             dtype=torch.float64, device=flat.device)
+            flat += self.sigma * self.C * self.standard_normal(flat.numel(), generator, flat.device)
+        bad = ~torch.isfinite(norms)   # non-finite gradients contributed zero (clip_and_sum); counted, kept out of the means
+        tally = torch.tensor([b, losses[~bad].double().sum().item(), norms[~bad].double().sum().item(),
+                              (norms[~bad] > self.C).sum().item(), bad.sum().item()], dtype=torch.float64, device=flat.device)
         if self.world > 1:   # Σ over processes of (their clipped sums), plus the one noise draw: a single all-reduce each
             import torch.distributed as dist
             dist.all_reduce(flat); dist.all_reduce(tally)
         noisy, i = {}, 0
         for k, p in self.params.items():
             noisy[k] = flat[i:i + p.numel()].view(p.shape).to(p.dtype) / self.expected_batch_size; i += p.numel()
-        B, L, G, K = tally.tolist()
-        return noisy, dict(batch_size=int(B), mean_loss=L / B if B else float('nan'),
-                           mean_grad_norm=G / B if B else float('nan'), clipped_fraction=K / B if B else float('nan'))
+        n, loss_sum, norm_sum, n_clipped, n_bad = tally.tolist()
+        m = n - n_bad   # examples with a finite gradient
+        return noisy, dict(batch_size=int(n), mean_loss=loss_sum / m if m else float('nan'),
+                           mean_grad_norm=norm_sum / m if m else float('nan'),
+                           clipped_fraction=n_clipped / m if m else float('nan'), nonfinite=int(n_bad))
 
-    def step(self, loss_fn: Callable, batch: Sequence[torch.Tensor], generator: torch.Generator = None) -> dict:
-        "One logical DP-SGD step: set the noisy gradient and call the optimiser. Returns batch statistics."
-        noisy, st = self.noisy_gradient(loss_fn, batch, generator)
+    @staticmethod
+    def standard_normal(n: int, generator=None, device='cpu') -> torch.Tensor:
+        "n float32 N(0, 1) draws from a numpy Generator (secret streams: `SecretRandom`) or a torch generator."
+        if isinstance(generator, np.random.Generator):
+            return torch.from_numpy(generator.standard_normal(n, dtype=np.float32)).to(device)
+        return torch.randn(n, generator=generator, device=device, dtype=torch.float32)
+
+    def apply(self, noisy: dict):
+        "Hand the privatised gradient to the optimiser: the only line of the step that changes the model."
         for k, p in self.params.items(): p.grad = noisy[k]
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def step(self, loss_fn: Callable, batch: Sequence[torch.Tensor], generator=None) -> dict:
+        "One logical DP-SGD step: the noisy gradient, then `apply`. Returns batch statistics."
+        noisy, st = self.noisy_gradient(loss_fn, batch, generator)
+        self.apply(noisy)
         return st
 
 # %% ../nbs/07_dpsgd.ipynb #606a3f95

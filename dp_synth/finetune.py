@@ -6,23 +6,26 @@ Docs: https://dp-synth.github.io/dp_synth/finetune.html.md"""
 
 # %% ../nbs/08_finetune.ipynb #e5c1db82
 from __future__ import annotations
-import contextlib, json, math, os, secrets, sys, time
+import contextlib, json, math, os, secrets, sys, time, warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import dp_synth
-from .accounting import PrivacyLedger, calibrate_sigma, epsilon_curve
-from .data import DataError, load_dataset
-from .dpsgd import DPSGD, broadcast_parameters, diffusion_loss_fn, poisson_sample, rank0_first, shard, world_info
+from .accounting import PrivacyLedger, calibrate_sigma, delta_warning, epsilon_curve
+from .data import DATASETS, DataError, ImageDataset, atomic_path, check_disjoint, image_digests, load_dataset
+from .dpsgd import (DPSGD, SecretRandom, broadcast_parameters, diffusion_loss_fn, poisson_sample, rank0_first, shard,
+                            world_info)
 from .objective import DiffusionObjective, timestep_sampler
 from .train import (CheckpointError, _checkpoint_on_interrupt, _device, _grid_png, _periodic, check_resume_config,
-                            load_checkpoint, load_pretrained, make_ema, prepare_images, release_checkpoint, save_checkpoint,
-                            scratch_model, to_device_if_fits)
+                            deferred_signals, fault_point, load_checkpoint, load_pretrained, make_ema, prepare_images,
+                            release_checkpoint, save_checkpoint, scratch_model, to_device_if_fits)
 
 # %% auto #0
-__all__ = ['FT_RESUMABLE', 'ACCOUNTANT', 'FinetuneConfig', 'BudgetExceededError', 'plan_budget', 'finetune', 'mnist_judge',
+__all__ = ['FT_RESUMABLE', 'ACCOUNTANT', 'FinetuneConfig', 'BudgetExceededError', 'PrivacyWarning', 'plan_budget',
+           'private_batch', 'public_digests', 'privacy_statement', 'write_statement', 'finetune', 'mnist_judge',
            'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
@@ -45,7 +48,8 @@ class FinetuneConfig:
     p_uncond: float = 0.1            # label dropout for classifier-free guidance
     ema_decay: float = 0.999
     micro_batch_size: int = 32       # physical batch (examples) for per-example gradients
-    seed: int = 0                    # seeds the non-private randomness (timesteps, diffusion noise, flips)
+    dropout: float = 0.0             # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
+    seed: int = 0                    # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
     device: str = 'auto'
     amp: bool = True                 # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
     public_dataset_size: bool = True # declare N public (needed for q = B/N)
@@ -60,6 +64,7 @@ class FinetuneConfig:
         if not 0 < self.delta < 1: raise ValueError(f"delta must lie in (0, 1), got {self.delta}")
         if self.steps < 1 or self.batch_size < 1 or self.K < 1: raise ValueError("steps, batch_size and K must be at least 1")
         if self.max_grad_norm <= 0: raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
+        if not 0 <= self.dropout < 1: raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if not (self.public_dataset_size and self.public_class_names):
             raise ValueError("dp_synth's accounting treats the dataset size and class names as public; "
                              "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)")
@@ -77,18 +82,23 @@ ACCOUNTANT = 'RDP (Mironov et al. 2019; Balle et al. 2020 conversion)'
 class BudgetExceededError(DataError):
     "The planned training would spend more privacy than the target allows."
 
+class PrivacyWarning(UserWarning):
+    "A setting that weakens the guarantee (for example δ not well below 1/N)."
+
 # %% ../nbs/08_finetune.ipynb #4d98aa6f
-def plan_budget(cfg: FinetuneConfig, n: int, ledger: PrivacyLedger = None) -> dict:
-    "σ, q and the planned ε of `cfg` on a private dataset of size n, continuing `ledger`; raises if over budget."
+def plan_budget(cfg: FinetuneConfig, n: int, ledger: PrivacyLedger = None, done: int = None, sigma: float = None) -> dict:
+    """σ, q and the planned ε of `cfg` on a private dataset of size n, continuing `ledger` (whose DP-SGD steps number
+    `done`, by default all of them, run at `sigma`); raises if over budget."""
     ledger = ledger or PrivacyLedger()
+    done = ledger.steps if done is None else done
     if cfg.batch_size > n: raise DataError(f"batch_size {cfg.batch_size} exceeds the private dataset size {n}; use a smaller batch")
-    q, remaining = cfg.batch_size / n, cfg.steps - ledger.steps
-    if remaining < 0: raise BudgetExceededError(f"the ledger already holds {ledger.steps} steps, more than the planned {cfg.steps}")
-    if ledger.steps and remaining == 0:
-        return dict(sigma=ledger.entries[-1][0], sample_rate=q, steps=cfg.steps, planned_epsilon=ledger.epsilon(cfg.delta))
+    q, remaining = cfg.batch_size / n, cfg.steps - done
+    if remaining < 0: raise BudgetExceededError(f"the ledger already holds {done} steps, more than the planned {cfg.steps}")
+    if done and sigma is None: sigma = ledger.entries[-1][0]
+    if done and remaining == 0:
+        return dict(sigma=sigma, sample_rate=q, steps=cfg.steps, planned_epsilon=ledger.epsilon(cfg.delta))
     if cfg.noise_multiplier > 0: sigma = cfg.noise_multiplier
-    elif ledger.steps: sigma = ledger.entries[-1][0]                 # resuming: keep the σ the run was planned with
-    else: sigma = calibrate_sigma(cfg.epsilon, cfg.delta, q, cfg.steps)
+    elif not done: sigma = calibrate_sigma(cfg.epsilon, cfg.delta, q, cfg.steps)   # (resuming: keep the planned σ)
     plan = PrivacyLedger.from_state(ledger.state_dict()).record(sigma, q, remaining)
     eps = plan.epsilon(cfg.delta)
     if eps > cfg.epsilon * (1 + 1e-9):
@@ -97,10 +107,72 @@ def plan_budget(cfg: FinetuneConfig, n: int, ledger: PrivacyLedger = None) -> di
                                   "Raise the noise multiplier, take fewer steps or a smaller batch, or raise the target epsilon.")
     return dict(sigma=sigma, sample_rate=q, steps=cfg.steps, planned_epsilon=eps)
 
+# %% ../nbs/08_finetune.ipynb #fthelp01
+def private_batch(rand: SecretRandom, step: int, data: torch.Tensor, labels: torch.Tensor, q: float, objective,
+                  device='cpu') -> tuple:
+    """Step `step`'s Poisson-sampled batch (x0, y, t, noise, flip, drop). Who is in it, and each example's diffusion
+    randomness, come from the secret streams: example i's draw is keyed by (step, i), not by its place in the batch."""
+    idx = poisson_sample(len(data), q, rand.generator('sampling', step))
+    x0, y = data[idx].to(device), labels[idx].to(device)
+    d = objective.draw_keyed([rand.generator('diffusion', step, int(i)) for i in idx], tuple(data.shape[1:]), device)
+    return (x0, y, d.t, d.noise, d.flip, d.drop)
+
+def public_digests(base) -> np.ndarray:
+    "Digests of the images a public checkpoint was trained on: recorded in it, or recomputed from its named dataset."
+    data = base.checkpoint.get('data', {})
+    if data.get('image_digests') is not None: return np.asarray(data['image_digests']).view(np.uint64)
+    name = str(data.get('dataset', '')).lower().replace('-', '_')
+    if name in DATASETS:
+        try: return image_digests(load_dataset(name, data.get('split', 'train')).images.numpy())
+        except DataError: return None   # not available here: the name check still applies
+    return None
+
+def _sync_run_state(ck, secret, world: int):
+    "Under torchrun: rank 0's checkpoint (weights, ledger, step) and secret on every process, then a cross-check."
+    if world == 1: return ck, secret
+    import torch.distributed as dist
+    box = [ck, secret]; dist.broadcast_object_list(box, 0)
+    return box[0], box[1]
+
+def _check_same_state(model, ledger: PrivacyLedger, world: int):
+    "Under torchrun: refuse to go on unless every process holds the same ledger and weights."
+    if world == 1: return
+    import torch.distributed as dist
+    mine = (json.dumps(ledger.state_dict()['entries']), float(sum(p.double().sum() for p in model.parameters())))
+    every = [None] * world; dist.all_gather_object(every, mine)
+    if any(e != every[0] for e in every):
+        raise CheckpointError(f"the {world} processes disagree on the run's ledger or weights ({every}); "
+                              "every process must see the same run directory (a filesystem they share).")
+
+# %% ../nbs/08_finetune.ipynb #ftstmt01
+def privacy_statement(cfg: FinetuneConfig, ledger: PrivacyLedger, sigma: float, q: float, n: int, dataset: str,
+                      charges: list = (), not_private: bool = False) -> dict:
+    "The run's privacy statement: what was spent, by which mechanisms, and what is declared public or not covered."
+    scratch = cfg.model.split(':')[0] == 'scratch'
+    dpsgd_steps = ledger.steps - sum(c['steps'] for c in charges)
+    mechanisms = [dict(name='DP-SGD (Poisson-subsampled Gaussian, per-example clipping)', noise_multiplier=sigma,
+                       sample_rate=q, steps=dpsgd_steps, max_grad_norm=cfg.max_grad_norm, augmentation_multiplicity=cfg.K)]
+    mechanisms += [dict(c) for c in charges]
+    return dict(epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta, target_epsilon=cfg.epsilon, steps=ledger.steps,
+                sigma=sigma, sample_rate=q, ledger=ledger.state_dict()['entries'], mechanisms=mechanisms,
+                max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size, n_private=n, accountant=ACCOUNTANT,
+                dataset=dataset, private=not not_private, not_private_reason='DP turned off (audit control)' if not_private else None,
+                declared_public=['dataset size N', 'class names'] + (['image shape (C, H, W): the from-scratch model is built for it']
+                                                                      if scratch else []),
+                not_covered=['training loss, gradient-norm and non-finite-gradient statistics (kept in the owner-only checkpoint)',
+                             'the pre-flight check that no private image appears in the public pre-training data (refuses to run)'])
+
+def write_statement(out: Path, statement: dict) -> Path:
+    "Write privacy.json atomically (it is what a reader of the release trusts)."
+    with atomic_path(Path(out)/'privacy.json') as tmp: tmp.write_text(json.dumps(statement, indent=1))
+    return Path(out)/'privacy.json'
+
 # %% ../nbs/08_finetune.ipynb #42cef689
 def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool = True, command: str = None,
-             secret_seed: int = None, stop_after: int = None) -> dict:
-    "DP fine-tune `cfg.model` on the private `cfg.dataset` to (ε, δ); checkpoints (with the ledger) in `out_dir`."
+             secret_seed: int = None, stop_after: int = None, private_data: ImageDataset = None,
+             unsafe_no_dp: bool = False) -> dict:
+    """DP fine-tune `cfg.model` on the private `cfg.dataset` (or `private_data`) to (ε, δ); checkpoints with the
+    ledger in `out_dir`. `unsafe_no_dp` turns DP off (σ = 0, no clipping), for the privacy audit's control only."""
     from tqdm.auto import tqdm
     out, t_start = Path(out_dir), time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -108,90 +180,100 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     rank, world = world_info()                 # several processes under torchrun: rank 0 writes, all compute
     if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank))); torch.cuda.set_device(dev)
     progress = progress and rank == 0
-    ds = rank0_first(lambda: load_dataset(cfg.dataset, cfg.split), rank, world)   # one download, then the cache
-    if cfg.model.split(':')[0] == 'scratch':   # no public model: a fresh UNet ('scratch:PRESET') for the (public) image shape
+    ds = private_data if private_data is not None else rank0_first(lambda: load_dataset(cfg.dataset, cfg.split), rank, world)
+    if delta_warning(cfg.delta, len(ds)) and rank == 0: warnings.warn(delta_warning(cfg.delta, len(ds)), PrivacyWarning, stacklevel=2)
+    scratch = cfg.model.split(':')[0] == 'scratch'
+    if scratch:   # no public model: a fresh UNet ('scratch:PRESET') for the (public) image shape
         base = scratch_model(tuple(ds.images.shape[1:]), ds.classes, (cfg.model.split(':') + ['small'])[1], seed=cfg.seed,
                              device=str(dev))
     else: base = load_pretrained(cfg.model, device=str(dev))
     if base.checkpoint['meta'].get('private'):
         raise DataError(f"{cfg.model} was itself trained on private data; fine-tune from a public pre-trained model")
+    if not scratch: check_disjoint(base.checkpoint['data'].get('dataset', cfg.model), ds.name, public_digests(base), ds.images)
     C_, S_ = base.image_shape[0], base.image_shape[-1]
     data, labels = to_device_if_fits(prepare_images(ds.images, S_, C_), dev), to_device_if_fits(ds.labels, dev)
     model = base.model
     if len(ds.classes) != model.config.n_classes:          # a new label set: fresh class embedding (public shape only)
         model.config.n_classes = len(ds.classes)
         model.class_emb = torch.nn.Embedding(len(ds.classes) + 1, model.class_emb.embedding_dim).to(dev)
+    for m in model.modules():                              # fine-tuning's own dropout (default off)
+        if isinstance(m, torch.nn.Dropout): m.p = cfg.dropout
     broadcast_parameters(model)                # (several processes: rank 0's weights everywhere; else a no-op)
     model.train()
-    ledger, step, history = PrivacyLedger(), 0, []
-    secret = secret_seed if secret_seed is not None else secrets.randbits(62)
-    ema = make_ema(model, cfg.ema_decay)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    elapsed = 0.0
-    if resume and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path, dev)
-        check_resume_config(ck['finetune_config'], cfg, FT_RESUMABLE, ckpt_path)
+    ema, opt = make_ema(model, cfg.ema_decay), torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    ledger, history, charges, elapsed, secret, ck = PrivacyLedger(), [], [], 0.0, secret_seed, None
+    if rank == 0:
+        if resume and ckpt_path.exists():
+            ck = load_checkpoint(ckpt_path, 'cpu')
+            check_resume_config(ck['finetune_config'], cfg, FT_RESUMABLE, ckpt_path)
+            secret = ck.get('secret_seed')
+        if secret is None: secret = secrets.randbits(128)   # a fresh run (or more steps after a finished one, which erased its own)
+    ck, secret = _sync_run_state(ck, secret, world)        # rank 0's run state on every process
+    if ck is not None:
         model.load_state_dict(ck['model']); ema.load_state_dict(ck['ema']); opt.load_state_dict(ck['optimizer'])
-        ledger, step, history = PrivacyLedger.from_state(ck['ledger']), ck['meta']['step'], list(ck['history'])
-        secret, elapsed = ck['secret_seed'], ck['meta']['seconds']
-    if world > 1:   # one secret (Poisson sampling and noise seeds) and one set of weights for every process
-        import torch.distributed as dist
-        box = [secret]; dist.broadcast_object_list(box, 0); secret = box[0]
-    plan = plan_budget(cfg, len(ds), ledger)
+        ledger, history, charges = PrivacyLedger.from_state(ck['ledger']), list(ck['history']), list(ck.get('charges', []))
+        elapsed = ck['meta']['seconds']
+    _check_same_state(model, ledger, world)
+    n_charged = sum(c['steps'] for c in charges)           # post-training charges (tuning) share the ledger
+    if unsafe_no_dp: plan, C = dict(sigma=0.0, sample_rate=cfg.batch_size / len(ds), planned_epsilon=math.inf), 1e12
+    else: plan, C = plan_budget(cfg, len(ds), ledger, ledger.steps - n_charged, ck['privacy']['sigma'] if ck else None), cfg.max_grad_norm
     sigma, q = plan['sigma'], plan['sample_rate']
-    dp = DPSGD(model, opt, sigma, cfg.max_grad_norm, q, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda')
+    dp = DPSGD(model, opt, sigma, C, q, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda')
     objective = DiffusionObjective(base.schedule, cfg.K, timestep_sampler(cfg.timesteps, base.schedule.T), cfg.flip, cfg.p_uncond)
-    loss_fn = diffusion_loss_fn(objective)
+    loss_fn, rand = diffusion_loss_fn(objective), SecretRandom(secret)
     info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(base.image_shape), n_train=len(ds),
                 source=ds.source, private=True)
-    def state():
+    step = ledger.steps - n_charged                        # the loop is driven by the ledger: a step exists once recorded
+    def state(erase_secret=False):
         meta = dict(step=step, seed=cfg.seed, seconds=elapsed + time.time() - t_start, dp_synth=dp_synth.__version__,
                     torch=str(torch.__version__), device=str(dev), command=command or '', private=True,
-                    base_model=str(base.path), epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta)
+                    base_model=str(base.path), epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta, not_private=unsafe_no_dp)
         return dict(unet_config=asdict(model.config), schedule=base.checkpoint['schedule'], finetune_config=asdict(cfg),
                     train_config=base.checkpoint.get('train_config', {}), data=info, meta=meta, history=history,
-                    ledger=ledger.state_dict(), privacy=dict(sigma=sigma, sample_rate=q, max_grad_norm=cfg.max_grad_norm,
-                    planned_steps=cfg.steps, planned_epsilon=plan['planned_epsilon'], target_epsilon=cfg.epsilon, delta=cfg.delta,
-                    accountant=ACCOUNTANT),
-                    model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(), secret_seed=secret)
+                    ledger=ledger.state_dict(), charges=charges,
+                    privacy=dict(sigma=sigma, sample_rate=q, max_grad_norm=cfg.max_grad_norm, planned_steps=cfg.steps,
+                                 planned_epsilon=plan['planned_epsilon'], target_epsilon=cfg.epsilon, delta=cfg.delta,
+                                 accountant=ACCOUNTANT),
+                    model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(),
+                    secret_seed=None if erase_secret else secret)
+    if rank == 0 and ck is None: save_checkpoint(ckpt_path, private=True, **state())   # the secret is durable before first use
     bar = tqdm(total=cfg.steps, initial=step, desc=f'DP fine-tuning on {ds.name} (σ={sigma:.3g}, q={q:.3g})', disable=not progress)
     running, stopped, start_step = [], False, step
-    guard = _checkpoint_on_interrupt(ckpt_path, state, bar, 'checkpoint (with its privacy ledger)') if rank == 0 else contextlib.nullcontext()
+    guard = (_checkpoint_on_interrupt(ckpt_path, state, bar, 'checkpoint (with its privacy ledger)', private=True)
+             if rank == 0 else contextlib.nullcontext())
     with guard:
         while step < cfg.steps:
             stop = (cfg.max_minutes and time.time() - t_start > 60 * cfg.max_minutes) or \
                    (stop_after is not None and step - start_step >= stop_after)              # (a simulated interruption)
             if _agree(stop, world): stopped = True; break                               # rank 0 decides for all
-            g_priv = torch.Generator().manual_seed(secret + step)                       # Poisson sampling + DP noise
-            idx = poisson_sample(len(ds), q, g_priv)
-            x0, y = data[idx].to(dev), labels[idx].to(dev)
-            d = objective.draw(x0, torch.Generator(device=dev).manual_seed(cfg.seed * 7_919 + step))
-            torch.manual_seed(cfg.seed * 1_000_003 + step)                              # dropout
-            batch = (x0, y, d.t, d.noise, d.flip, d.drop)                               # every process drew the same batch;
-            st = dp.step(loss_fn, shard(batch) if world > 1 else batch,                 # each takes its share
-                         torch.Generator(device=dev).manual_seed(secret ^ (step + 1)))    # (noise: rank 0 only)
-            ledger.record(sigma, q, 1)
-            ema.update_parameters(model)
-            step += 1
-            running.append((st['mean_loss'], st['mean_grad_norm'], st['clipped_fraction'], st['batch_size']))
-            if step % cfg.log_every == 0 or step == cfg.steps:   # (step, loss, grad norm, clipped fraction, batch size): private diagnostics
-                history.append((step, *[float(v) for v in torch.tensor(running).nanmean(0)])); running = []
+            batch = private_batch(rand, step, data, labels, q, objective, dev)          # every process draws the same batch
+            if cfg.dropout: rand.seed_torch('dropout', step, dev)
+            noisy, st = dp.noisy_gradient(loss_fn, shard(batch) if world > 1 else batch,   # each takes its share
+                                          rand.generator('noise', step))                # (noise: rank 0 only)
+            fault_point('before_update', step)
+            with deferred_signals():            # (update, ledger, step) is one unit: Ctrl-C waits for its end
+                dp.apply(noisy)
+                fault_point('inside_update', step)
+                ema.update_parameters(model)
+                ledger.record(sigma, q, 1)
+                step = ledger.steps - n_charged
+            fault_point('after_update', step)
+            running.append((st['mean_loss'], st['mean_grad_norm'], st['clipped_fraction'], st['batch_size'], st['nonfinite']))
+            if step % cfg.log_every == 0 or step == cfg.steps:   # (step, loss, grad norm, clipped fraction, batch size,
+                r = torch.tensor(running, dtype=torch.float64)   #  non-finite examples): private diagnostics
+                history.append((step, *[float(v) for v in r[:, :4].nanmean(0)], float(r[:, 4].sum()))); running = []
                 bar.set_postfix(eps=f'{ledger.epsilon(cfg.delta):.3g}')
             bar.update(1)
-            if rank == 0: _periodic(step, cfg, out, ema, base.schedule, ds.classes, base.image_shape, model, ckpt_path, state)
+            if rank == 0: _periodic(step, cfg, out, ema, base.schedule, ds.classes, base.image_shape, model, ckpt_path, state, private=True)
     bar.close()
-    if rank == 0: save_checkpoint(ckpt_path, **state())
     finished = step >= cfg.steps and not stopped
-    report = dict(epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta, target_epsilon=cfg.epsilon, steps=ledger.steps,
-                  ledger=ledger.state_dict()['entries'], max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size, n_private=len(ds),
-                  accountant=ACCOUNTANT, dataset=ds.name,
-                  declared_public=['dataset size N', 'class names'] + (['image shape (C, H, W): the from-scratch model is built for it']
-                                                                        if cfg.model.split(':')[0] == 'scratch' else []),
-                  not_covered=['training loss and gradient-norm history (not released)'])
-    if rank == 0: (out/'privacy.json').write_text(json.dumps(report, indent=1))   # the privacy statement, rewritten every invocation
-    res = dict(checkpoint=str(ckpt_path), step=step, finished=finished, epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta,
+    statement = privacy_statement(cfg, ledger, sigma, q, len(ds), ds.name, charges, not_private=unsafe_no_dp)
+    if rank == 0:
+        save_checkpoint(ckpt_path, private=True, **state(erase_secret=finished))   # a finished run forgets its secret
+        write_statement(out, statement)
+    res = dict(checkpoint=str(ckpt_path), step=step, finished=finished, epsilon_spent=statement['epsilon_spent'], delta=cfg.delta,
                sigma=sigma, sample_rate=q, steps=ledger.steps, planned_epsilon=plan['planned_epsilon'],
-               seconds=round(elapsed + time.time() - t_start, 1))
+               nonfinite_examples=int(sum(h[5] for h in history if len(h) > 5)), seconds=round(elapsed + time.time() - t_start, 1))
     if finished and rank == 0:
         res['release'] = release_checkpoint(ckpt_path, out/'model.pt')
         _grid_png(ema.module, base.schedule, out/'samples_final.png', ds.classes, base.image_shape, title='DP fine-tuned samples (EMA)')

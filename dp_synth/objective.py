@@ -8,6 +8,7 @@ Docs: https://dp-synth.github.io/dp_synth/objective.html.md"""
 from __future__ import annotations
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -85,6 +86,20 @@ class DiffusionObjective(nn.Module):
         flip = rand(B, K) < 0.5 if self.flip else torch.zeros(B, K, dtype=torch.bool, device=dev)
         drop = rand(B, K) < self.p_uncond if self.p_uncond > 0 else torch.zeros(B, K, dtype=torch.bool, device=dev)
         return Draw(t, noise, flip, drop)
+
+    def draw_keyed(self, rngs, shape, device=None) -> Draw:
+        """The draw for len(rngs) examples of `shape` (C×H×W), example i's randomness from its own numpy Generator
+        `rngs[i]`: tied to the example, not to its position in the batch (DP-SGD draws it from secret streams)."""
+        K, p = self.K, self.timesteps.probs().numpy()
+        t = np.zeros((len(rngs), K), np.int64); noise = np.zeros((len(rngs), K, *shape), np.float32)
+        flip, drop = np.zeros((len(rngs), K), bool), np.zeros((len(rngs), K), bool)
+        for i, r in enumerate(rngs):   # a fixed order of draws per example
+            t[i] = r.choice(len(p), size=K, p=p)
+            noise[i] = r.standard_normal((K, *shape), dtype=np.float32)
+            u = r.random((2, K))
+            flip[i], drop[i] = (u[0] < 0.5) & self.flip, u[1] < self.p_uncond
+        to = lambda a: torch.from_numpy(a).to(device)
+        return Draw(to(t), to(noise), to(flip), to(drop))
 
     def loss(self, model: nn.Module, x0: torch.Tensor, y: torch.Tensor, d: Draw) -> torch.Tensor:
         "L_K(x_0) for each example: shape [B]."

@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #e6e217ea
 from __future__ import annotations
-import contextlib, json, math, os, platform, shlex, sys, time
+import contextlib, json, math, os, platform, shlex, signal, sys, threading, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 import dp_synth
-from .data import DataError, atomic_path, file_hash, load_dataset, pad_to, resize, to_gray, to_rgb, to_unit
+from .data import DataError, atomic_path, file_hash, image_digests, load_dataset, pad_to, resize, to_gray, to_rgb, to_unit
 from .objective import DiffusionObjective, timestep_sampler
 from .sampling import sample_images
 from .schedule import NoiseSchedule
@@ -22,8 +22,9 @@ from .unet import UNet, UNetConfig, count_params, unet_config
 
 # %% auto #0
 __all__ = ['RESUMABLE_FIELDS', 'CKPT_FORMAT', 'TrainConfig', 'prepare_images', 'to_device_if_fits', 'make_ema', 'CheckpointError',
-           'save_checkpoint', 'load_checkpoint', 'release_checkpoint', 'check_resume_config', 'build_model', 'train',
-           'shipped_checkpoints', 'Pretrained', 'load_pretrained', 'scratch_model']
+           'fault_point', 'deferred_signals', 'save_checkpoint', 'load_checkpoint', 'release_checkpoint',
+           'check_resume_config', 'build_model', 'train', 'shipped_checkpoints', 'Pretrained', 'load_pretrained',
+           'scratch_model']
 
 # %% ../nbs/05_train.ipynb #4731cf78
 @dataclass
@@ -100,10 +101,36 @@ CKPT_FORMAT = 'dp_synth.checkpoint/1'
 class CheckpointError(DataError):
     "A checkpoint file is missing, damaged, or not a dp_synth checkpoint."
 
-def save_checkpoint(path, **state) -> Path:
-    "Write `state` (tensors, dicts, numbers, strings) atomically as a dp_synth checkpoint."
+def fault_point(name: str, step: int = None):
+    """Fault injection for the crash tests: if $DP_SYNTH_FAULT is `name:step:KILL` (or `:INT`), send this process
+    SIGKILL (or SIGINT) here when `step` matches. A no-op otherwise (one environment lookup)."""
+    spec = os.environ.get('DP_SYNTH_FAULT')
+    if not spec: return
+    where, at, sig = spec.split(':')
+    if where == name and (step is None or int(at) == step):
+        os.environ.pop('DP_SYNTH_FAULT')   # once
+        os.kill(os.getpid(), signal.SIGKILL if sig == 'KILL' else signal.SIGINT)
+
+@contextlib.contextmanager
+def deferred_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+    "Run the block to its end even if Ctrl-C (or SIGTERM) arrives; the signal is delivered when the block exits."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    caught, old = [], {s: signal.getsignal(s) for s in signals}
+    for s in signals:
+        if old[s] not in (signal.SIG_IGN, None): signal.signal(s, lambda sig, frame: caught.append(sig))
+    try: yield
+    finally:
+        for s in signals:
+            if old[s] not in (signal.SIG_IGN, None): signal.signal(s, old[s])
+        for s in dict.fromkeys(caught): signal.raise_signal(s)   # now: e.g. KeyboardInterrupt, outside the block
+
+def save_checkpoint(path, private: bool = False, **state) -> Path:
+    """Write `state` (tensors, dicts, numbers, strings) atomically as a dp_synth checkpoint; `private`: readable
+    by its owner only (mode 0600 from the first byte), for checkpoints that hold a secret or private statistics."""
     path = Path(path)
-    with atomic_path(path) as tmp: torch.save({'format': CKPT_FORMAT, **state}, tmp)
+    with deferred_signals(), atomic_path(path, mode=0o600 if private else None) as tmp:
+        torch.save({'format': CKPT_FORMAT, **state}, tmp)
+        fault_point('checkpoint_write', state.get('meta', {}).get('step'))   # (a crash here must leave the old file whole)
     return path
 
 def load_checkpoint(path, map_location='cpu') -> dict:
@@ -171,19 +198,21 @@ def _grid_png(model, schedule, path, classes, image_shape, n_per_class=4, seed=0
     ax.figure.savefig(path, dpi=90, bbox_inches='tight'); plt.close(ax.figure)
     return path
 
-def _periodic(step, cfg, out, ema, schedule, classes, image_shape, model, ckpt_path, state):
-    "After a step: a sample grid of the EMA model every `sample_every` steps, a checkpoint every `ckpt_every` steps."
-    if cfg.sample_every and step % cfg.sample_every == 0:
+def _periodic(step, cfg, out, ema, schedule, classes, image_shape, model, ckpt_path, state, private=False):
+    """After a step: a checkpoint every `ckpt_every` steps, and a sample grid of the EMA model every `sample_every`
+    steps, written after a checkpoint of that step (no picture leaves the run from a state a crash could undo)."""
+    grid = cfg.sample_every and step % cfg.sample_every == 0
+    if step % cfg.ckpt_every == 0 or grid: save_checkpoint(ckpt_path, private=private, **state())
+    if grid:
         _grid_png(ema.module, schedule, out/f'samples_{step:06d}.png', classes, image_shape, title=f'EMA samples, step {step}')
         model.train()
-    if step % cfg.ckpt_every == 0: save_checkpoint(ckpt_path, **state())
 
 @contextlib.contextmanager
-def _checkpoint_on_interrupt(ckpt_path, state, bar, what='checkpoint'):
+def _checkpoint_on_interrupt(ckpt_path, state, bar, what='checkpoint', private=False):
     "On Ctrl-C inside the block: save the checkpoint `state()` describes, say how to resume, and re-raise."
     try: yield
     except KeyboardInterrupt:
-        s = state(); save_checkpoint(ckpt_path, **s); bar.close()
+        s = state(); save_checkpoint(ckpt_path, private=private, **s); bar.close()
         print(f"interrupted at step {s['meta']['step']}; {what} saved to {ckpt_path}; run again to resume", file=sys.stderr)
         raise
 
@@ -210,7 +239,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
         model.load_state_dict(ck['model']); ema.load_state_dict(ck['ema']); opt.load_state_dict(ck['optimizer'])
         lr_sched.load_state_dict(ck['lr_scheduler'])
         step, history, elapsed = ck['meta']['step'], list(ck['history']), ck['meta']['seconds']
-    info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(shape), n_train=len(ds), source=ds.source)
+    info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(shape), n_train=len(ds), source=ds.source,
+                image_digests=torch.from_numpy(image_digests(ds.images.numpy()).view('int64')))   # for overlap checks (ch. 00)
     def state():
         meta = dict(step=step, seed=cfg.seed, seconds=elapsed + time.time() - t_start, dp_synth=dp_synth.__version__,
                     torch=str(torch.__version__), machine=f"{platform.machine()} {platform.node()}", device=str(dev),
