@@ -22,7 +22,8 @@ from .dpsgd import DPSGD, poisson_sample
 # %% auto #0
 __all__ = ['DEFAULT_GUESS_FRACTIONS', 'BROKEN', 'CANARY_SEED', 'one_run_p_value', 'epsilon_lower_bound', 'guess_counts',
            'guess_and_bound', 'roc_summary', 'AuditResult', 'DiracCanaries', 'linear_loss', 'UnclippedDPSGD',
-           'audited_step', 'claimed_epsilon', 'whitebox_audit', 'canary_images', 'denoising_loss', 'blackbox_audit']
+           'audited_step', 'claimed_epsilon', 'whitebox_audit', 'canary_images', 'denoising_loss', 'blackbox_audit',
+           'add_audit_parser', 'cmd_audit']
 
 # %% ../nbs/15_audit.ipynb #af6e6c68
 def one_run_p_value(m: int,          # canaries, each included independently with probability 1/2
@@ -109,7 +110,7 @@ class AuditResult:
     correct: int                    # v
     auc: float                      # of the scores as a membership test
     tpr_at_1pct_fpr: float
-    broken: str = None              # None, or the deliberate bug that was audited ('no_clip', 'low_noise')
+    broken: str = None              # the deliberate bug audited ('no_clip', 'low_noise'), 'dp_off' (the black-box control), or None
     noise_multiplier: float = None  # the mechanism as claimed
     sample_rate: float = None
     steps: int = None
@@ -132,7 +133,8 @@ class AuditResult:
     def __str__(self):
         claim = 'none (ε = ∞)' if math.isinf(self.epsilon_claimed) else f"ε = {self.epsilon_claimed:.3g}"
         verdict = 'consistent' if self.consistent else 'VIOLATED: the mechanism leaks more than its accountant claims'
-        return (f"{self.mode} audit{f' of a broken step ({self.broken})' if self.broken else ''}: claimed {claim}, "
+        what = {None: '', 'dp_off': ' with DP off (control)'}.get(self.broken, f' of a broken step ({self.broken})')
+        return (f"{self.mode} audit{what}: claimed {claim}, "
                 f"proven ε ≥ {self.epsilon_lower:.3g} at {100 * self.confidence:g}% confidence ({self.correct}/{self.guesses} "
                 f"guesses right, {self.canaries} canaries; AUC {self.auc:.3f}, TPR@1%FPR {self.tpr_at_1pct_fpr:.3f}): {verdict}")
 
@@ -221,9 +223,10 @@ def whitebox_audit(noise_multiplier: float,   # σ as claimed
 # %% ../nbs/15_audit.ipynb #e6d51486
 CANARY_SEED = 20230522   # public: the canary images are public, only which of them were used is secret
 
-def canary_images(n: int, shape, n_classes: int, block: int = 4, seed: int = CANARY_SEED) -> tuple:
+def canary_images(n: int, shape, n_classes: int, block: int = None, seed: int = CANARY_SEED) -> tuple:
     "n random black-and-white block patterns (uint8 n×C×H×W) with random labels: out-of-distribution canaries from a public seed."
     C, H, W = shape
+    block = block or max(1, H // 16)                      # pixel noise up to 31×31; 2×2 blocks at 32, 4×4 at 64, ...
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(n, C, -(-H // block), -(-W // block), generator=g) < 0.5
     images = coarse.repeat_interleave(block, 2).repeat_interleave(block, 3)[:, :, :H, :W]
@@ -234,18 +237,19 @@ def canary_images(n: int, shape, n_classes: int, block: int = 4, seed: int = CAN
 def denoising_loss(pretrained,                  # a `Pretrained` (load_pretrained / scratch_model): model, schedule, image shape
                    images: torch.Tensor,        # uint8 n×C×H×W
                    labels: torch.Tensor,        # n class labels
-                   timesteps=(50, 200, 400),    # fixed 0-based timesteps, averaged
+                   timesteps=(10, 50, 100, 200), # fixed 0-based timesteps, averaged
+                   draws: int = 4,              # fixed noise draws per timestep
                    seed: int = 0,               # public seed of the fixed noise
-                   batch_size: int = 256) -> torch.Tensor:
+                   batch_size: int = 128) -> torch.Tensor:
     "Per-image ε-prediction loss of `pretrained` at fixed timesteps with fixed noise: [n] (lower: denoised better)."
     from dp_synth.objective import DiffusionObjective, Draw
     from dp_synth.train import prepare_images
     C, S = pretrained.image_shape[0], pretrained.image_shape[-1]
     dev = next(pretrained.model.parameters()).device
     x0 = prepare_images(images, S, C)
-    n, K = len(x0), len(timesteps)
+    n, K = len(x0), len(timesteps) * draws
     noise = torch.randn((n, K, *x0.shape[1:]), generator=torch.Generator().manual_seed(seed))
-    t = torch.tensor(timesteps).expand(n, K)
+    t = torch.tensor(list(timesteps) * draws).expand(n, K)
     off = torch.zeros(n, K, dtype=torch.bool)
     objective = DiffusionObjective(pretrained.schedule, K=K, p_uncond=0.0)
     pretrained.model.eval()
@@ -268,7 +272,7 @@ def blackbox_audit(cfg,                          # a `FinetuneConfig`: the run t
                    canaries: int = 100,          # m image canaries
                    private: ImageDataset = None, # the private data (default: load cfg.dataset)
                    dp: bool = True,              # False: the control, DP off (finetune's unsafe_no_dp)
-                   timesteps=(50, 200, 400),     # fixed timesteps of the denoising-loss score
+                   timesteps=(10, 50, 100, 200), # fixed timesteps of the denoising-loss score (4 noise draws each)
                    seed: int = None,             # None: secret coin flips (and the run's own secret noise seed)
                    confidence: float = 0.95,
                    calibrate: bool = True,       # score = public model's loss - released model's loss
@@ -285,9 +289,9 @@ def blackbox_audit(cfg,                          # a `FinetuneConfig`: the run t
     members = rng.random(canaries) < 0.5                                  # the secret coin flips
     keep = torch.from_numpy(members)
     data = ImageDataset(torch.cat([private.images, x[keep]]), torch.cat([private.labels, y[keep]]), private.classes,
-                        name=f'{private.name} + canaries', split=private.split, source=private.source)
+                        name=private.name, split=private.split, source=f'{private.source} + audit canaries')
     run = finetune(cfg, out, resume=False, progress=progress, private_data=data, unsafe_no_dp=not dp,
-                   secret_seed=None if seed is None else int(rng.integers(2 ** 62)))
+                   secret_seed=None if seed is None else int.from_bytes(rng.bytes(16), 'little'))
     if not run['finished']: raise RuntimeError(f"the audit's fine-tuning run in {out} stopped early; rerun the audit")
     loss = denoising_loss(load_pretrained(out/'model.pt'), x, y, timesteps)
     start = _public_start(cfg, private) if calibrate else None
@@ -303,3 +307,60 @@ def blackbox_audit(cfg,                          # a `FinetuneConfig`: the run t
                             loss_in=float(loss[keep].mean()) if keep.any() else None,
                             loss_out=float(loss[~keep].mean()) if (~keep).any() else None, out_dir=str(out)),
                        scores, members)
+
+# %% ../nbs/15_audit.ipynb #beea49e9
+def _run_file(run, name: str) -> Path:
+    "RUN/name, or RUN/finetune/name (where `dp_synth run` keeps its fine-tuning run)."
+    for p in (Path(run)/name, Path(run)/'finetune'/name):
+        if p.is_file(): return p
+    raise DataError(f"no {name} in {run} or {Path(run)/'finetune'}: pass the directory of a fine-tuning run "
+                    "(dp_synth finetune --out DIR) or of a whole run (dp_synth run --out DIR)")
+
+def add_audit_parser(sub, common) -> argparse.ArgumentParser:
+    "Add the `audit` sub-command to the sub-parsers `sub`; `common` is the parent parser with --json and --root."
+    a = sub.add_parser('audit', parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help='empirical privacy audit of a run: an epsilon it provably exceeds, against the epsilon it claims',
+        description='Measure privacy instead of computing it. Canaries are put in the training data by secret coin flips,\n'
+                    'an auditor guesses which were, and the one-run test of Steinke, Nasr & Jagielski (2023) turns its\n'
+                    'correct guesses into an epsilon the mechanism provably exceeds (at --confidence). A lower bound above the\n'
+                    'claimed epsilon means the implementation is broken; one below it is expected (one run cannot prove more\n'
+                    'than about 5 with 1,000 canaries).\n'
+                    '  white-box (default): the DP step itself, at the sigma, sample rate, steps and clipping norm of the\n'
+                    '    run\'s privacy statement (RUN/privacy.json), with gradient canaries. Seconds.\n'
+                    '  black-box: the run\'s fine-tuning again (its config from RUN/checkpoint.pt) with image canaries added,\n'
+                    '    scored by the released model\'s denoising loss. As long as the original run, on the private data.',
+        epilog='examples:\n  dp_synth audit --from runs/mnist-eps10\n  dp_synth audit --from runs/demo --json\n'
+               '  dp_synth audit --from runs/mnist-eps10 --broken no_clip     (a step broken on purpose: the audit must object)\n'
+               '  dp_synth audit --from runs/mnist-eps10 --mode black-box --canaries 200 --out runs/mnist-eps10-audit')
+    a.add_argument('--from', dest='run', required=True, metavar='RUN', help='a fine-tuning run directory, or a `dp_synth run` directory')
+    a.add_argument('--mode', choices=['white-box', 'black-box'], default='white-box', help='which audit (default: white-box)')
+    a.add_argument('--canaries', type=int, default=None, help='number of canaries m (default: 1000 white-box, 100 black-box)')
+    a.add_argument('--confidence', type=float, default=0.95, help='confidence of the lower bound (default: 0.95)')
+    a.add_argument('--broken', choices=['no_clip', 'low_noise'], default=None,
+                   help='white-box only: audit a deliberately broken step instead (a check that the audit has teeth)')
+    a.add_argument('--seed', type=int, default=None, help='seed of the coin flips and noise (default: a secret seed from the OS)')
+    a.add_argument('--out', metavar='DIR', default=None, help="black-box only: the audit's fine-tuning run directory (default: RUN/audit)")
+    a.set_defaults(func=cmd_audit)
+    return a
+
+# %% ../nbs/15_audit.ipynb #c5b42a6f
+def cmd_audit(args) -> int:
+    "`dp_synth audit`: the white-box audit of a run's DP step, or a black-box re-run of its fine-tuning with canaries."
+    if not 0 < args.confidence < 1: raise DataError(f"--confidence must lie in (0, 1), got {args.confidence}")
+    if args.canaries is not None and args.canaries < 2: raise DataError(f"--canaries must be at least 2, got {args.canaries}")
+    if args.mode == 'white-box':
+        st = json.loads(_run_file(args.run, 'privacy.json').read_text())
+        res = whitebox_audit(None, None, None, st['max_grad_norm'], args.canaries or 1000, st['delta'], args.broken, args.seed,
+                             args.confidence, ledger=st['ledger'])
+        res.details['run_epsilon_spent'] = st.get('epsilon_spent')
+    else:
+        if args.broken: raise DataError("--broken applies to the white-box audit only")
+        from dp_synth.finetune import FinetuneConfig
+        from dp_synth.train import load_checkpoint
+        ck = load_checkpoint(_run_file(args.run, 'checkpoint.pt'))
+        cfg = FinetuneConfig(**{k: v for k, v in ck['finetune_config'].items() if k in {f.name for f in fields(FinetuneConfig)}})
+        res = blackbox_audit(cfg, Path(args.out) if args.out else Path(args.run)/'audit', args.canaries or 100, seed=args.seed,
+                             confidence=args.confidence, progress=not args.json)
+    if args.json: print(json.dumps(res.to_dict()))
+    else: print(res)
+    return 0

@@ -25,8 +25,8 @@ from .train import (CheckpointError, _checkpoint_on_interrupt, _device, _grid_pn
 
 # %% auto #0
 __all__ = ['FT_RESUMABLE', 'ACCOUNTANT', 'FinetuneConfig', 'BudgetExceededError', 'PrivacyWarning', 'plan_budget',
-           'private_batch', 'public_digests', 'privacy_statement', 'write_statement', 'finetune', 'mnist_judge',
-           'digit_agreement', 'digit_confidence']
+           'private_batch', 'public_digests', 'privacy_statement', 'write_statement', 'finetune', 'charge_run',
+           'mnist_judge', 'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 @dataclass
@@ -203,6 +203,7 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     ema, opt = make_ema(model, cfg.ema_decay), torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ledger, history, charges, elapsed, secret, ck = PrivacyLedger(), [], [], 0.0, secret_seed, None
     if rank == 0:
+        for stale in out.glob('.checkpoint.pt.*.part'): stale.unlink()   # a write a crash cut short (the old file is whole)
         if resume and ckpt_path.exists():
             ck = load_checkpoint(ckpt_path, 'cpu')
             check_resume_config(ck['finetune_config'], cfg, FT_RESUMABLE, ckpt_path)
@@ -278,6 +279,25 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
         res['release'] = release_checkpoint(ckpt_path, out/'model.pt')
         _grid_png(ema.module, base.schedule, out/'samples_final.png', ds.classes, base.image_shape, title='DP fine-tuned samples (EMA)')
     return res
+
+# %% ../nbs/08_finetune.ipynb #chcode01
+def charge_run(run_dir, noise_multiplier: float, sample_rate: float, steps: int, mechanism: str) -> dict:
+    "Record `steps` Gaussian-mechanism steps (σ, q) in a fine-tuning run's ledger, durably; returns the new statement."
+    d = Path(run_dir)
+    d = d/'finetune' if (d/'finetune'/'checkpoint.pt').is_file() else d
+    if noise_multiplier <= 0: raise ValueError(f"a charged mechanism needs noise: noise_multiplier must be positive, got {noise_multiplier}")
+    ck = load_checkpoint(d/'checkpoint.pt')
+    cfg = FinetuneConfig(**ck['finetune_config'])
+    ledger = PrivacyLedger.from_state(ck['ledger']).record(noise_multiplier, sample_rate, steps)
+    charges = list(ck.get('charges', [])) + [dict(name=mechanism, noise_multiplier=float(noise_multiplier),
+                                                  sample_rate=float(sample_rate), steps=int(steps))]
+    ck.pop('format')
+    ck.update(ledger=ledger.state_dict(), charges=charges, meta={**ck['meta'], 'epsilon_spent': ledger.epsilon(cfg.delta)})
+    save_checkpoint(d/'checkpoint.pt', private=True, **ck)
+    statement = privacy_statement(cfg, ledger, ck['privacy']['sigma'], ck['privacy']['sample_rate'], ck['data']['n_train'],
+                                  ck['data']['dataset'], charges, ck['meta'].get('not_private', False))
+    write_statement(d, statement)
+    return statement
 
 # %% ../nbs/08_finetune.ipynb #efd4d709
 def mnist_judge(epochs: int = 1, seed: int = 0, progress: bool = False) -> torch.nn.Module:

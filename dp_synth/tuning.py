@@ -8,6 +8,7 @@ Docs: https://dp-synth.github.io/dp_synth/tuning.html.md"""
 from __future__ import annotations
 import itertools, math, secrets, time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,6 +18,7 @@ from scipy.stats import kendalltau
 from .accounting import PrivacyLedger
 from .classify import ClassifierConfig, accuracy_on, predict, train_classifier
 from .data import DataError, ImageDataset, train_valid_split
+from .finetune import charge_run
 
 # %% auto #0
 __all__ = ['DEFAULT_GRID', 'grid_candidates', 'PrivacyError', 'Selection', 'select_on_validation', 'TuningStudy', 'tuning_study',
@@ -60,9 +62,10 @@ def _check_valid_privacy(real_valid, privacy, ledger, z):
     if real_valid is None: return
     if privacy == 'public': return
     if privacy == 'charge':
-        if not isinstance(ledger, PrivacyLedger) or not z or z <= 0:
-            raise PrivacyError("real_valid_privacy='charge' needs the run's PrivacyLedger (ledger=...) and a noise "
-                               "multiplier > 0 (noise_multiplier=...); the charge is recorded in that ledger.")
+        if not isinstance(ledger, (PrivacyLedger, str, Path)) or not z or z <= 0:
+            raise PrivacyError("real_valid_privacy='charge' needs the run's directory (ledger='runs/x': the charge is written "
+                               "to its checkpoint and privacy.json) or a PrivacyLedger, and a noise multiplier > 0 "
+                               "(noise_multiplier=...).")
         return
     raise PrivacyError("Selecting hyper-parameters on a real validation split reads private data, which the synthetic "
                        "data's (ε, δ) guarantee does not cover. Either declare that split public "
@@ -70,7 +73,7 @@ def _check_valid_privacy(real_valid, privacy, ledger, z):
                        "ledger=..., noise_multiplier=...), or select on the synthetic validation split alone (real_valid=None).")
 
 def select_on_validation(synth: ImageDataset, grid: dict = None, real_valid: ImageDataset = None,
-                         real_valid_privacy: str = None, ledger: PrivacyLedger = None, noise_multiplier: float = None,
+                         real_valid_privacy: str = None, ledger=None, noise_multiplier: float = None,
                          valid_frac: float = 0.2, base: ClassifierConfig = None, seed: int = 0, progress: bool = True,
                          device=None) -> Selection:
     "Train every grid candidate on synthetic data; score it on a synthetic and (optionally) a real validation split."
@@ -87,8 +90,9 @@ def select_on_validation(synth: ImageDataset, grid: dict = None, real_valid: Ima
     rv = None
     if real_valid is not None:
         counts = np.array(correct, float)
-        if real_valid_privacy == 'charge':
-            ledger.record(noise_multiplier, 1.0, 1)   # recorded before the noisy answer exists
+        if real_valid_privacy == 'charge':   # recorded before the noisy answer exists (on disk, for a run directory)
+            if isinstance(ledger, PrivacyLedger): ledger.record(noise_multiplier, 1.0, 1)
+            else: charge_run(ledger, noise_multiplier, 1.0, 1, f'noisy selection of {len(counts)} classifiers on real validation data')
             g = torch.Generator().manual_seed(secrets.randbits(63))   # secret, like the training noise
             counts = counts + noise_multiplier * math.sqrt(len(counts)) * torch.randn(len(counts), generator=g, dtype=torch.float64).numpy()
         rv = (counts / len(real_valid)).tolist()
@@ -118,7 +122,7 @@ def _tau(a, b):
     return None if t is None or np.isnan(t) else float(t)
 
 def tuning_study(synth: ImageDataset, test: ImageDataset, grid: dict = None, real_valid: ImageDataset = None,
-                 real_valid_privacy: str = None, ledger: PrivacyLedger = None, noise_multiplier: float = None,
+                 real_valid_privacy: str = None, ledger=None, noise_multiplier: float = None,
                  valid_frac: float = 0.2, base: ClassifierConfig = None, seed: int = 0, progress: bool = True,
                  device=None) -> TuningStudy:
     "Select on validation splits (synthetic, and real if allowed), then score every candidate on the real `test` split."
