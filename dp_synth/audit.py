@@ -237,8 +237,8 @@ def canary_images(n: int, shape, n_classes: int, block: int = None, seed: int = 
 def denoising_loss(pretrained,                  # a `Pretrained` (load_pretrained / scratch_model): model, schedule, image shape
                    images: torch.Tensor,        # uint8 n×C×H×W
                    labels: torch.Tensor,        # n class labels
-                   timesteps=(10, 50, 100, 200), # fixed 0-based timesteps, averaged
-                   draws: int = 4,              # fixed noise draws per timestep
+                   timesteps=(200, 300, 400, 500), # fixed 0-based timesteps, averaged
+                   draws: int = 8,              # fixed noise draws per timestep
                    seed: int = 0,               # public seed of the fixed noise
                    batch_size: int = 128) -> torch.Tensor:
     "Per-image ε-prediction loss of `pretrained` at fixed timesteps with fixed noise: [n] (lower: denoised better)."
@@ -272,10 +272,10 @@ def blackbox_audit(cfg,                          # a `FinetuneConfig`: the run t
                    canaries: int = 100,          # m image canaries
                    private: ImageDataset = None, # the private data (default: load cfg.dataset)
                    dp: bool = True,              # False: the control, DP off (finetune's unsafe_no_dp)
-                   timesteps=(10, 50, 100, 200), # fixed timesteps of the denoising-loss score (4 noise draws each)
+                   timesteps=(200, 300, 400, 500), # fixed timesteps of the denoising-loss score (8 noise draws each)
                    seed: int = None,             # None: secret coin flips (and the run's own secret noise seed)
                    confidence: float = 0.95,
-                   calibrate: bool = True,       # score = public model's loss - released model's loss
+                   calibrate: bool = False,      # score = public model's loss - released model's loss (else: - loss)
                    guesses=None,                 # guess counts (default: the Bonferroni grid)
                    progress: bool = False) -> AuditResult:
     "Insert image canaries by coin flip, fine-tune through `finetune`, score them by the released model's denoising loss."

@@ -58,7 +58,8 @@ def _summary_lines(res: dict, title: str) -> list:
             f"({s['classifier']} trained on {s['n_synthetic']} synthetic images only)",
             f"  memorisation  {mem}",
             f"  synthetic     {out/'synthetic.npz'}",
-            f"  report        {out/'report.html'} (and report.md)"]
+            f"  release       {out/'release'} (publishable: DP model, synthetic data, privacy statement, epsilon curve)",
+            f"  report        {out/'report.html'} (and report.md): OWNER ONLY, it shows private images and statistics"]
 
 def _run_and_report(cfg, args, title: str) -> int:
     from dp_synth.pipeline import run
@@ -284,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
                     '     (trains one on --public-dataset first);\n'
                     '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step;\n'
                     '  3. --n-synthetic class-balanced samples (OUT/synthetic.npz) and their evaluation;\n'
-                    '  4. OUT/report.md and OUT/report.html (privacy statement, samples, curves, FID, accuracy, command).\n'
+                    '  4. OUT/release/: what may be published (the DP model, synthetic.npz, privacy.json, epsilon.png);\n'
+                    '     OUT/report.md and OUT/report.html: the OWNER-ONLY evaluation report (private images and statistics).\n'
                     'Each stage skips itself when its output exists, so an interrupted run continues where it stopped and\n'
                     'never spends the budget twice; changing a privacy setting for an existing OUT is refused.',
         epilog='examples:\n  dp_synth run --out runs/mnist-eps1 --dataset mnist --epsilon 1 --steps 200\n'
@@ -369,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument('--epochs', type=float, help='epochs: steps = epochs / q')
     b.add_argument('--prv', action='store_true', help="also report Opacus's tighter PRV accountant (slower)")
     b.set_defaults(func=cmd_budget)
+    from dp_synth.audit import add_audit_parser
+    add_audit_parser(sub, common)
     return p
 
 # %% ../nbs/99_cli.ipynb #cc09fd70

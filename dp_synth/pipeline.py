@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/pipeline.html.md"""
 
 # %% ../nbs/14_pipeline.ipynb #b5ae3d1e
 from __future__ import annotations
-import base64, hashlib, html, json, time
+import base64, hashlib, html, json, shutil, time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -17,13 +17,13 @@ import torch
 
 import dp_synth
 from .accounting import epsilon_curve
-from .data import DataError, atomic_path, file_hash
+from .data import DataError, atomic_path, check_disjoint, file_hash
 from .evaluate import EvalConfig, evaluate
 from .finetune import FinetuneConfig, finetune
 from .train import TrainConfig, load_checkpoint, release_checkpoint, train
 
 # %% auto #0
-__all__ = ['DEMO', 'RunConfig', 'report_markdown', 'markdown_to_html', 'run']
+__all__ = ['RELEASE_FILES', 'DEMO', 'RunConfig', 'report_markdown', 'markdown_to_html', 'write_release', 'run']
 
 # %% ../nbs/14_pipeline.ipynb #030ebeb1
 @dataclass
@@ -108,7 +108,12 @@ def report_markdown(res: dict) -> str:
     s, ev, cfg = res['summary'], res['evaluation'], res['config']
     mem = ev.get('memorisation') or []
     floor = '—' if s['fid_floor'] is None else f"{s['fid_floor']:.2f}"
-    L = [f"# Private synthetic {cfg['dataset']}", '', f"dp_synth {dp_synth.__version__} · {res['date']}", '',
+    L = [f"# Owner-only evaluation report: private synthetic {cfg['dataset']}", '',
+         "**OWNER ONLY: do not publish this report.** It contains raw private training images (the closest pairs of the "
+         "memorisation check), real test images, and statistics that are not differentially private (the training loss, FID "
+         "against the private training set, accuracy on the real test set). The publishable outputs are in `release/`: the "
+         "DP model, the synthetic data, the privacy statement and the ε curve.", '',
+         f"dp_synth {dp_synth.__version__} · {res['date']}", '',
          '## Privacy statement', '',
          f"The model that produced these images was fine-tuned on the private dataset `{cfg['dataset']}` "
          f"(N = {res['finetune']['n_private']}) with DP-SGD and is **(ε = {s['epsilon_spent']:.3f}, δ = {s['delta']:g})-"
@@ -121,7 +126,7 @@ def report_markdown(res: dict) -> str:
          f"| declared public | {', '.join(res['finetune']['declared_public'])} |", '',
          '## Samples', '', 'Real test images (left) and synthetic images (right), one row per class.', '',
          '![real and synthetic samples](samples.png)', '',
-         '## Training', '', '![loss and epsilon curves](curves.png)', '',
+         '## Training (the loss is a private statistic)', '', '![loss and epsilon curves](curves.png)', '',
          '## Usefulness', '', '| measure | value |', '|---|---|',
          f"| FID (N = {s['fid_n']} synthetic images, reference {s['fid_reference']}) | {s['fid']:.2f} |",
          f"| FID of real held-out images at the same N (the floor) | {floor} |",
@@ -180,6 +185,41 @@ def markdown_to_html(md: str, img_dir: Path, title: str = 'dp_synth report') -> 
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f'<style>{css}</style></head><body>\n' + '\n'.join(out) + '\n</body></html>\n')
 
+# %% ../nbs/14_pipeline.ipynb #relcode1
+def _epsilon_png(statement: dict, path: Path):
+    "ε spent against the DP-SGD step, from the statement's own parameters (no private statistic)."
+    steps = np.arange(0, statement['mechanisms'][0]['steps'] + 1)
+    eps = epsilon_curve(statement['sigma'], statement['sample_rate'], steps, statement['delta'])
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    ax.plot(steps, eps); ax.axhline(statement['target_epsilon'], color='k', ls='--', lw=1, label=f"target ε = {statement['target_epsilon']:g}")
+    ax.set(xlabel='DP-SGD step', ylabel=f"ε spent (δ = {statement['delta']:g})", title='Privacy spent'); ax.legend()
+    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+
+RELEASE_FILES = ('model.pt', 'synthetic.npz', 'privacy.json', 'epsilon.png', 'README.md')
+
+def write_release(out_dir, finetune_dir, synthetic=None) -> Path:
+    "Assemble `out_dir/release/` (the publishable outputs) from a finished fine-tuning run and its synthetic data."
+    out, ft = Path(out_dir)/'release', Path(finetune_dir)
+    model, statement = load_checkpoint(ft/'model.pt'), json.loads((ft/'privacy.json').read_text())
+    leaks = sorted({'secret_seed', 'optimizer', 'model', 'history', 'diagnostics'} & set(model))
+    if leaks: raise DataError(f"{ft/'model.pt'} is not a release checkpoint (it holds {leaks}); write it with release_checkpoint")
+    if not statement.get('private', True): raise DataError(f"{ft} was trained without DP (audit control): nothing to release")
+    out.mkdir(parents=True, exist_ok=True)
+    copies = [(ft/'model.pt', out/'model.pt'), (ft/'privacy.json', out/'privacy.json')]
+    if synthetic is not None: copies.append((Path(synthetic), out/'synthetic.npz'))
+    for src, dest in copies:
+        with atomic_path(dest) as tmp: shutil.copyfile(src, tmp)
+    _epsilon_png(statement, out/'epsilon.png')
+    files = {f.name: file_hash(f) for f in sorted(out.iterdir()) if f.name in RELEASE_FILES and f.name != 'README.md'}
+    readme = [f"# Differentially private release: synthetic {statement['dataset']}", '',
+              f"Made by dp_synth {dp_synth.__version__}. The model was fine-tuned on the private dataset with DP-SGD and is "
+              f"**(ε = {statement['epsilon_spent']:.3f}, δ = {statement['delta']:g})-differentially private**; so is "
+              "everything computed from it alone, the synthetic images included. `privacy.json` states the mechanisms, their "
+              "parameters, what was declared public and what is not covered.", '',
+              '| file | sha256 |', '|---|---|', *[f"| {k} | `{v}` |" for k, v in files.items()], '']
+    with atomic_path(out/'README.md') as tmp: tmp.write_text('\n'.join(readme))
+    return out
+
 # %% ../nbs/14_pipeline.ipynb #55fff61a
 def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None, stage_callback=None) -> dict:
     "The main job: public model → DP fine-tuning → synthetic data and evaluation → report, in `out_dir` (resumable)."
@@ -190,6 +230,7 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
     # 1. the public model
     t0 = time.time()
     if cfg.model == 'pretrain':
+        check_disjoint(cfg.public_dataset, cfg.dataset)   # before any training: the public data must not be the private data
         tcfg = TrainConfig(dataset=cfg.public_dataset, preset=cfg.preset, steps=cfg.pretrain_steps, seed=cfg.seed, device=cfg.device)
         key = _digest(asdict(tcfg))
         pub = out/'public'/'model.pt'
@@ -233,9 +274,10 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
         _mark(out, 'evaluate', key)
     seconds['synthetic data + evaluation'] = round(time.time() - t0, 1)
     if stage_callback: stage_callback('evaluate')
-    # 4. the report
+    # 4. the release (publishable) and the owner-only report
     t0 = time.time()
-    say("[4/4] writing the report")
+    say("[4/4] writing the release (release/) and the owner-only report")
+    write_release(out, ft_dir, out/'synthetic.npz' if (out/'synthetic.npz').is_file() else None)
     ck = load_checkpoint(ft_dir/'checkpoint.pt')
     _curves_png(ck, out/'curves.png')
     res = dict(run_dir=str(out.resolve()), date=time.strftime('%Y-%m-%d %H:%M'), command=command, config=asdict(cfg),

@@ -40,12 +40,27 @@ def run(out: str, distributed: bool, steps: int = 2):
         torch.save(dict(params={k: v.detach().clone() for k, v in model.named_parameters()}, stats=stats, world=world), out)
 
 
+def resume(base: str, steps: int):
+    """`finetune` where each process has its own run directory (as on machines without a shared disk): only rank 0's
+    holds the checkpoint of the earlier invocation. Every process must continue from rank 0's state."""
+    import os
+    from dp_synth.finetune import FinetuneConfig, finetune
+    torch.set_num_threads(1)
+    cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, steps=steps, batch_size=32, K=1, noise_multiplier=2.0,
+                         micro_batch_size=8, device='cpu')
+    res = finetune(cfg, os.path.join(base, f"rank{os.environ.get('RANK', '0')}"), progress=False)
+    print('RESULT', res['steps'], res['finished'], flush=True)
+
+
 if __name__ == '__main__':
     import os
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:
         import torch.distributed as dist
         dist.init_process_group('gloo')
-        try: run(sys.argv[1], distributed=True)
+        try:
+            if sys.argv[1] == 'resume': resume(sys.argv[2], int(sys.argv[3]))
+            else: run(sys.argv[1], distributed=True)
         finally: dist.destroy_process_group()
+    elif sys.argv[1] == 'resume': resume(sys.argv[2], int(sys.argv[3]))
     else:
         run(sys.argv[1], distributed=False)

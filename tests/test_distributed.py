@@ -82,3 +82,19 @@ def test_evaluate_under_torchrun(tmp_path):
     b, a = _cli_two_and_one(flags, tmp_path/'two', tmp_path/'one')
     assert a['fid_n'] == b['fid_n'] == 120 and a['n_synthetic'] == b['n_synthetic'] == 120   # chunks of 50: both ranks extract
     assert abs(a['fid'] - b['fid']) <= 1e-3 * a['fid'], (a['fid'], b['fid'])     # same images, same features, same FID
+
+
+def test_resume_under_torchrun_takes_rank_0_state(tmp_path):
+    "Resume with 2 gloo processes where only rank 0's directory holds the checkpoint: step, ledger and weights come from rank 0."
+    from dp_synth.train import load_checkpoint
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    one = subprocess.run([sys.executable, str(HERE/'dist_worker.py'), 'resume', str(tmp_path), '2'], capture_output=True, text=True,
+                         env=env, timeout=300)                     # the earlier invocation: 2 steps, written to rank0/
+    assert one.returncode == 0 and 'RESULT 2 True' in one.stdout, one.stderr[-3000:]
+    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
+                          f'--master_port={_free_port()}', str(HERE/'dist_worker.py'), 'resume', str(tmp_path), '4'],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    assert two.stdout.count('RESULT 4 True') == 2                  # both processes took steps 3 and 4 only, in step
+    ck = load_checkpoint(tmp_path/'rank0'/'checkpoint.pt')
+    assert ck['ledger']['entries'][0][2] == 4 and ck['meta']['step'] == 4

@@ -192,3 +192,63 @@ def test_selection_charged_to_a_run_directory_is_persisted(tmp_path):
                                base=ClassifierConfig(arch='cnn', min_steps=5), progress=False, device='cpu')
     after = json.loads((tmp_path/'ft'/'privacy.json').read_text())
     assert after['epsilon_spent'] > before and after['ledger'][-1] == [20.0, 1.0, 1] and sel.real_valid_acc is not None
+
+
+# 5. The release holds no secret, raw private pixels or private losses ---------------------------------------------------
+def test_release_has_no_secret_private_pixels_or_losses(tmp_path):
+    import zipfile
+    from dp_synth.data import load_dataset
+    from dp_synth.evaluate import EvalConfig, synthesise
+    from dp_synth.finetune import FinetuneConfig, finetune
+    from dp_synth.pipeline import RELEASE_FILES, write_release
+    from dp_synth.train import load_checkpoint
+    S = 0xA5C3_9E11_7F00_D00D_BEEF_CAFE_1234_5678
+    cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, steps=3, batch_size=64, K=1,
+                         log_every=1, device='cpu')
+    cut = finetune(cfg, tmp_path/'ft', progress=False, secret_seed=S, stop_after=2)
+    assert load_checkpoint(cut['checkpoint'])['secret_seed'] == S          # the secret is in the owner's checkpoint meanwhile
+    finetune(cfg, tmp_path/'ft', progress=False)
+    losses = [h[1] for h in load_checkpoint(tmp_path/'ft'/'checkpoint.pt')['history']]
+    synth, _ = synthesise(tmp_path/'ft'/'model.pt', EvalConfig(dataset='digits', n_synthetic=30, steps=2, batch_size=30), tmp_path)
+    rel = write_release(tmp_path, tmp_path/'ft', tmp_path/'synthetic.npz')
+    assert sorted(p.name for p in rel.iterdir()) == sorted(RELEASE_FILES)
+    blobs = {p.name: p.read_bytes() for p in rel.iterdir()}
+    for name in ('model.pt', 'synthetic.npz'):                              # zip members, uncompressed
+        with zipfile.ZipFile(rel/name) as z: blobs.update({f'{name}:{m}': z.read(m) for m in z.namelist()})
+    needles = [S.to_bytes(16, 'little'), S.to_bytes(16, 'big'), str(S).encode(), hex(S).encode(), format(S, 'x').encode()]
+    needles += [repr(l).encode() for l in losses] + [f'{l:.4f}'.encode() for l in losses]
+    for name, blob in blobs.items():
+        for n in needles: assert n not in blob, (name, n)
+    model = load_checkpoint(rel/'model.pt')
+    assert not {'secret_seed', 'optimizer', 'model', 'history'} & set(model) and 'history' not in json.dumps(json.loads(blobs['privacy.json']))
+    private = load_dataset('digits').images.flatten(1).numpy()
+    released = np.load(rel/'synthetic.npz')['images'].reshape(30, -1)
+    priv_rows = {r.tobytes() for r in private}
+    assert not any(r.tobytes() in priv_rows for r in released)               # no private image in the synthetic data
+    assert set(np.load(rel/'synthetic.npz').files) == {'images', 'labels', 'classes', 'meta'}
+
+
+# 6. Public and private overlap is refused -------------------------------------------------------------------------------
+def test_pretraining_on_the_private_data_is_refused(tmp_path):
+    exe = Path(sys.executable).parent/'dp_synth'
+    r = subprocess.run([str(exe), 'run', '--out', str(tmp_path/'r'), '--dataset', 'cifar10-animals', '--model', 'pretrain',
+                        '--public-dataset', 'cifar10', '--steps', '2'], capture_output=True, text=True)
+    assert r.returncode == 1 and 'same dataset (cifar10)' in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path/'r'/'public').exists()
+
+
+def test_finetuning_on_images_the_public_model_saw_is_refused(tmp_path):
+    "Content, not names: the private folder holds digits the public model was pre-trained on."
+    from PIL import Image
+    from dp_synth.data import OverlapError, load_dataset
+    from dp_synth.finetune import FinetuneConfig, finetune
+    from dp_synth.train import TrainConfig, train
+    train(TrainConfig(dataset='digits', image_size=8, preset='tiny', steps=1, batch_size=8, sample_every=0), tmp_path/'pub', progress=False)
+    digits = load_dataset('digits')
+    for i in range(40):                                                      # 40 of its images, saved as a 'new' folder
+        d = tmp_path/'mine'/str(int(digits.labels[i])); d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits.images[i, 0].numpy()).save(d/f'{i}.png')
+    cfg = FinetuneConfig(model=str(tmp_path/'pub'), dataset=str(tmp_path/'mine'), epsilon=5.0, delta=1e-3, steps=1, batch_size=8, K=1, device='cpu')
+    with pytest.raises(OverlapError, match='also appear in the public data'):
+        with warnings.catch_warnings(): warnings.simplefilter('ignore'); finetune(cfg, tmp_path/'ft', progress=False)
+    assert not (tmp_path/'ft'/'checkpoint.pt').exists()

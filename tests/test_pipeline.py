@@ -33,6 +33,9 @@ def test_run_end_to_end_json(tmp_path):
         assert (out/f).is_file(), f
     html = (out/'report.html').read_text()
     assert 'Privacy statement' in html and html.count('data:image/png;base64,') >= 3 and 'dp_synth run' in html
+    assert 'OWNER ONLY' in html                                             # the evaluation report is the owner's
+    assert sorted(p.name for p in (out/'release').iterdir()) == ['README.md', 'epsilon.png', 'model.pt', 'privacy.json', 'synthetic.npz']
+    assert oct((out/'finetune'/'checkpoint.pt').stat().st_mode & 0o777) == oct(0o600)
     # every stage is done: a second call is quick and spends nothing more
     t = time.time(); r2 = run('run', '--out', str(out), *TINY, '--json')
     assert r2.returncode == 0 and json.loads(r2.stdout)['epsilon_spent'] == res['epsilon_spent']
