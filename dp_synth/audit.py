@@ -6,8 +6,8 @@ Docs: https://dp-synth.github.io/dp_synth/audit.html.md"""
 
 # %% ../nbs/15_audit.ipynb #fd828580
 from __future__ import annotations
-import argparse, json, math, secrets, sys, time
-from dataclasses import asdict, dataclass, field, fields
+import argparse, json, math, secrets, time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -201,13 +201,14 @@ def whitebox_audit(noise_multiplier: float,   # σ as claimed
     ledger = [list(e) for e in (ledger or [[noise_multiplier, sample_rate, steps]])]
     rng, m, C = _secret_rng(seed), canaries, max_grad_norm
     members = rng.random(m) < 0.5                                         # the secret coin flips
-    X = scale * C * torch.eye(m)[torch.from_numpy(members)]              # the members' gradients s·C·e_i
+    cols = torch.from_numpy(np.flatnonzero(members))
+    X = torch.zeros(len(cols), m).index_put_((torch.arange(len(cols)), cols), torch.tensor(scale * C))   # members' s·C·e_i
     if others:
         Z = torch.from_numpy(rng.standard_normal((others, m))).float()
         X = torch.cat([X, scale * C * Z / Z.norm(dim=1, keepdim=True)])
     model = DiracCanaries(m)
     for sigma, q, T in ledger:
-        step = audited_step(model, sigma, C, q, len(X), broken, micro_batch_size)
+        step = audited_step(model, sigma, C, q, max(len(X), 1), broken, micro_batch_size)
         for _ in range(int(T)):
             idx = poisson_sample(len(X), q, rng)                             # the batch, then its noise: both secret
             step.step(linear_loss, (X[idx],), rng)
@@ -220,7 +221,7 @@ def whitebox_audit(noise_multiplier: float,   # σ as claimed
                        dict(ledger=ledger, scale=scale, others=others, guess_grid=g['grid'], guess_in=g['guess_in'],
                             guess_out=g['guess_out'], tested_confidence=g['tested_confidence']), scores, members)
 
-# %% ../nbs/15_audit.ipynb #e6d51486
+# %% ../nbs/15_audit.ipynb #21711f74
 CANARY_SEED = 20230522   # public: the canary images are public, only which of them were used is secret
 
 def canary_images(n: int, shape, n_classes: int, block: int = None, seed: int = CANARY_SEED) -> tuple:
@@ -232,7 +233,7 @@ def canary_images(n: int, shape, n_classes: int, block: int = None, seed: int = 
     images = coarse.repeat_interleave(block, 2).repeat_interleave(block, 3)[:, :, :H, :W]
     return images.to(torch.uint8) * 255, torch.randint(0, n_classes, (n,), generator=g)
 
-# %% ../nbs/15_audit.ipynb #73b82619
+# %% ../nbs/15_audit.ipynb #a1cbe675
 @torch.no_grad()
 def denoising_loss(pretrained,                  # a `Pretrained` (load_pretrained / scratch_model): model, schedule, image shape
                    images: torch.Tensor,        # uint8 n×C×H×W
@@ -258,7 +259,7 @@ def denoising_loss(pretrained,                  # a `Pretrained` (load_pretraine
            for i in range(0, n, batch_size)]
     return torch.cat(out)
 
-# %% ../nbs/15_audit.ipynb #c2c4544a
+# %% ../nbs/15_audit.ipynb #e7c4c331
 def _public_start(cfg, private: ImageDataset):
     "The public model fine-tuning starts from (rebuilt exactly as `finetune` builds it), or None if its label set differs."
     from dp_synth.train import load_pretrained, scratch_model
@@ -308,7 +309,7 @@ def blackbox_audit(cfg,                          # a `FinetuneConfig`: the run t
                             loss_out=float(loss[~keep].mean()) if (~keep).any() else None, out_dir=str(out)),
                        scores, members)
 
-# %% ../nbs/15_audit.ipynb #beea49e9
+# %% ../nbs/15_audit.ipynb #5a8ab404
 def _run_file(run, name: str) -> Path:
     "RUN/name, or RUN/finetune/name (where `dp_synth run` keeps its fine-tuning run)."
     for p in (Path(run)/name, Path(run)/'finetune'/name):
@@ -343,7 +344,7 @@ def add_audit_parser(sub, common) -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_audit)
     return a
 
-# %% ../nbs/15_audit.ipynb #c5b42a6f
+# %% ../nbs/15_audit.ipynb #35eefccf
 def cmd_audit(args) -> int:
     "`dp_synth audit`: the white-box audit of a run's DP step, or a black-box re-run of its fine-tuning with canaries."
     if not 0 < args.confidence < 1: raise DataError(f"--confidence must lie in (0, 1), got {args.confidence}")

@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/finetune.html.md"""
 
 # %% ../nbs/08_finetune.ipynb #e5c1db82
 from __future__ import annotations
-import contextlib, json, math, os, secrets, sys, time, warnings
+import contextlib, functools, json, math, os, secrets, sys, time, warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -122,10 +122,13 @@ def public_digests(base) -> np.ndarray:
     data = base.checkpoint.get('data', {})
     if data.get('image_digests') is not None: return np.asarray(data['image_digests']).view(np.uint64)
     name = str(data.get('dataset', '')).lower().replace('-', '_')
-    if name in DATASETS:
-        try: return image_digests(load_dataset(name, data.get('split', 'train')).images.numpy())
-        except DataError: return None   # not available here: the name check still applies
-    return None
+    return _named_digests(name, data.get('split', 'train')) if name in DATASETS else None
+
+@functools.lru_cache(maxsize=4)
+def _named_digests(name: str, split: str) -> np.ndarray:
+    "Digests of a named public dataset's images (computed once per process: hashing Fashion-MNIST takes seconds)."
+    try: return image_digests(load_dataset(name, split).images.numpy())
+    except DataError: return None   # not available here: the name check still applies
 
 def _sync_run_state(ck, secret, world: int):
     "Under torchrun: rank 0's checkpoint (weights, ledger, step) and secret on every process, then a cross-check."
@@ -153,7 +156,8 @@ def privacy_statement(cfg: FinetuneConfig, ledger: PrivacyLedger, sigma: float, 
     mechanisms = [dict(name='DP-SGD (Poisson-subsampled Gaussian, per-example clipping)', noise_multiplier=sigma,
                        sample_rate=q, steps=dpsgd_steps, max_grad_norm=cfg.max_grad_norm, augmentation_multiplicity=cfg.K)]
     mechanisms += [dict(c) for c in charges]
-    return dict(epsilon_spent=ledger.epsilon(cfg.delta), delta=cfg.delta, target_epsilon=cfg.epsilon, steps=ledger.steps,
+    eps = ledger.epsilon(cfg.delta)
+    return dict(epsilon_spent=eps if math.isfinite(eps) else None, delta=cfg.delta, target_epsilon=cfg.epsilon, steps=ledger.steps,
                 sigma=sigma, sample_rate=q, ledger=ledger.state_dict()['entries'], mechanisms=mechanisms,
                 max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size, n_private=n, accountant=ACCOUNTANT,
                 dataset=dataset, private=not not_private, not_private_reason='DP turned off (audit control)' if not_private else None,

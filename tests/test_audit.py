@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dp_synth.accounting import PrivacyLedger, calibrate_sigma
-from dp_synth.audit import (AuditResult, add_audit_parser, blackbox_audit, epsilon_lower_bound, guess_and_bound,
+from dp_synth.audit import (add_audit_parser, blackbox_audit, epsilon_lower_bound, guess_and_bound,
                             one_run_p_value, whitebox_audit)
 from dp_synth.data import DataError, ImageDataset
 
