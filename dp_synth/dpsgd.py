@@ -46,9 +46,9 @@ class SecretRandom:
         k = np.frombuffer(self.key(purpose, step), dtype='<u8')
         return np.random.Generator(np.random.Philox(key=k, counter=[0, 0, 0, int(stream)]))
 
-    def seed_torch(self, purpose: str, step: int, device='cpu'):
-        "Seed torch's global generator on `device` from the stream (for draws torch makes itself, e.g. dropout)."
-        g = self.generator(purpose, step)
+    def seed_torch(self, purpose: str, step: int, device='cpu', stream: int = 0):
+        "Seed torch's global generator on `device` from a stream (for draws torch makes itself, e.g. dropout)."
+        g = self.generator(purpose, step, stream)
         if torch.device(device).type == 'cuda':   # Philox on CUDA takes a 64-bit seed
             torch.cuda.manual_seed(int(g.integers(0, 2 ** 63))); return
         # mt19937's whole 19,937-bit state from the stream (manual_seed would keep 32 bits of any seed)

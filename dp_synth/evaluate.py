@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/evaluate.html.md"""
 
 # %% ../nbs/13_evaluate.ipynb #565dbd21
 from __future__ import annotations
-import json, time
+import json, os, time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -255,4 +255,6 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
                    closest_pairs='closest_pairs.png' if reps else None, synthetic='synthetic.npz' if sampled else None))
     (out/'evaluation.md').write_text(report_markdown(res))
     with atomic_path(out/'evaluation.json') as tmp: tmp.write_text(json.dumps(res, indent=1, default=float))
+    for f in ('evaluation.md', 'evaluation.json', 'samples.png', 'more_data.png', 'memorisation.png', 'closest_pairs.png'):
+        if (out/f).is_file(): os.chmod(out/f, 0o600)   # owner-only: real and private images, statistics outside the DP mechanism
     return res

@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/finetune.html.md"""
 
 # %% ../nbs/08_finetune.ipynb #e5c1db82
 from __future__ import annotations
-import contextlib, functools, json, math, os, secrets, sys, time, warnings
+import contextlib, fcntl, functools, json, math, os, secrets, sys, time, warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from .train import (CheckpointError, _checkpoint_on_interrupt, _device, _grid_pn
 
 # %% auto #0
 __all__ = ['FT_RESUMABLE', 'ACCOUNTANT', 'FinetuneConfig', 'BudgetExceededError', 'PrivacyWarning', 'plan_budget',
-           'private_batch', 'public_digests', 'privacy_statement', 'write_statement', 'finetune', 'charge_run',
-           'mnist_judge', 'digit_agreement', 'digit_confidence']
+           'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'write_statement', 'finetune',
+           'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 @dataclass
@@ -130,6 +130,18 @@ def _named_digests(name: str, split: str) -> np.ndarray:
     try: return image_digests(load_dataset(name, split).images.numpy())
     except DataError: return None   # not available here: the name check still applies
 
+@contextlib.contextmanager
+def run_lock(run_dir):
+    "Hold `run_dir/.lock` (an exclusive flock): one process at a time may write a run's ledger."
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir)/'.lock', 'w') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(f"another dp_synth process is using {run_dir} (its ledger is open); wait for it to finish, "
+                                  "or use another directory") from None
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
 def _sync_run_state(ck, secret, world: int):
     "Under torchrun: rank 0's checkpoint (weights, ledger, step) and secret on every process, then a cross-check."
     if world == 1: return ck, secret
@@ -176,7 +188,12 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
              secret_seed: int = None, stop_after: int = None, private_data: ImageDataset = None,
              unsafe_no_dp: bool = False) -> dict:
     """DP fine-tune `cfg.model` on the private `cfg.dataset` (or `private_data`) to (ε, δ); checkpoints with the
-    ledger in `out_dir`. `unsafe_no_dp` turns DP off (σ = 0, no clipping), for the privacy audit's control only."""
+    ledger in `out_dir`. `unsafe_no_dp` turns DP off (σ = 0, no clipping), for the privacy audit's control only.
+    One process at a time writes a run (`run_lock`); `resume=False` starts over and removes the old run's outputs."""
+    with run_lock(out_dir) if world_info()[0] == 0 else contextlib.nullcontext():
+        return _finetune(cfg, out_dir, resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp)
+
+def _finetune(cfg, out_dir, resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp) -> dict:
     from tqdm.auto import tqdm
     out, t_start = Path(out_dir), time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -208,6 +225,8 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     ledger, history, charges, elapsed, secret, ck = PrivacyLedger(), [], [], 0.0, secret_seed, None
     if rank == 0:
         for stale in out.glob('.checkpoint.pt.*.part'): stale.unlink()   # a write a crash cut short (the old file is whole)
+        if not resume:   # starting over: no output of the old run may sit beside the new run's statement
+            for old in [ckpt_path, out/'model.pt', out/'privacy.json', *out.glob('samples_*.png')]: old.unlink(missing_ok=True)
         if resume and ckpt_path.exists():
             ck = load_checkpoint(ckpt_path, 'cpu')
             check_resume_config(ck['finetune_config'], cfg, FT_RESUMABLE, ckpt_path)
@@ -244,7 +263,9 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
     if rank == 0 and ck is None: save_checkpoint(ckpt_path, private=True, **state())   # the secret is durable before first use
     bar = tqdm(total=cfg.steps, initial=step, desc=f'DP fine-tuning on {ds.name} (σ={sigma:.3g}, q={q:.3g})', disable=not progress)
     running, stopped, start_step = [], False, step
-    guard = (_checkpoint_on_interrupt(ckpt_path, state, bar, 'checkpoint (with its privacy ledger)', private=True)
+    def statement_now(): write_statement(out, privacy_statement(cfg, ledger, sigma, q, len(ds), ds.name, charges, unsafe_no_dp))
+    guard = (_checkpoint_on_interrupt(ckpt_path, state, bar, 'checkpoint (with its privacy ledger)', private=True,
+                                      after_checkpoint=statement_now)
              if rank == 0 else contextlib.nullcontext())
     with guard:
         while step < cfg.steps:
@@ -252,7 +273,7 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
                    (stop_after is not None and step - start_step >= stop_after)              # (a simulated interruption)
             if _agree(stop, world): stopped = True; break                               # rank 0 decides for all
             batch = private_batch(rand, step, data, labels, q, objective, dev)          # every process draws the same batch
-            if cfg.dropout: rand.seed_torch('dropout', step, dev)
+            if cfg.dropout: rand.seed_torch('dropout', step, dev, stream=rank)   # each process its own masks
             noisy, st = dp.noisy_gradient(loss_fn, shard(batch) if world > 1 else batch,   # each takes its share
                                           rand.generator('noise', step))                # (noise: rank 0 only)
             fault_point('before_update', step)
@@ -269,7 +290,8 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
                 history.append((step, *[float(v) for v in r[:, :4].nanmean(0)], float(r[:, 4].sum()))); running = []
                 bar.set_postfix(eps=f'{ledger.epsilon(cfg.delta):.3g}')
             bar.update(1)
-            if rank == 0: _periodic(step, cfg, out, ema, base.schedule, ds.classes, base.image_shape, model, ckpt_path, state, private=True)
+            if rank == 0: _periodic(step, cfg, out, ema, base.schedule, ds.classes, base.image_shape, model, ckpt_path, state,
+                                    private=True, after_checkpoint=statement_now)
     bar.close()
     finished = step >= cfg.steps and not stopped
     statement = privacy_statement(cfg, ledger, sigma, q, len(ds), ds.name, charges, not_private=unsafe_no_dp)
@@ -278,7 +300,7 @@ def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool =
         write_statement(out, statement)
     res = dict(checkpoint=str(ckpt_path), step=step, finished=finished, epsilon_spent=statement['epsilon_spent'], delta=cfg.delta,
                sigma=sigma, sample_rate=q, steps=ledger.steps, planned_epsilon=plan['planned_epsilon'],
-               nonfinite_examples=int(sum(h[5] for h in history if len(h) > 5)), seconds=round(elapsed + time.time() - t_start, 1))
+               seconds=round(elapsed + time.time() - t_start, 1))   # (non-finite gradient counts: in the owner's checkpoint only)
     if finished and rank == 0:
         res['release'] = release_checkpoint(ckpt_path, out/'model.pt')
         _grid_png(ema.module, base.schedule, out/'samples_final.png', ds.classes, base.image_shape, title='DP fine-tuned samples (EMA)')
@@ -290,6 +312,10 @@ def charge_run(run_dir, noise_multiplier: float, sample_rate: float, steps: int,
     d = Path(run_dir)
     d = d/'finetune' if (d/'finetune'/'checkpoint.pt').is_file() else d
     if noise_multiplier <= 0: raise ValueError(f"a charged mechanism needs noise: noise_multiplier must be positive, got {noise_multiplier}")
+    with run_lock(d):   # no fine-tuning process may hold this run's ledger in memory meanwhile
+        return _charge(d, noise_multiplier, sample_rate, steps, mechanism)
+
+def _charge(d: Path, noise_multiplier, sample_rate, steps, mechanism) -> dict:
     ck = load_checkpoint(d/'checkpoint.pt')
     cfg = FinetuneConfig(**ck['finetune_config'])
     ledger = PrivacyLedger.from_state(ck['ledger']).record(noise_multiplier, sample_rate, steps)
@@ -301,6 +327,10 @@ def charge_run(run_dir, noise_multiplier: float, sample_rate: float, steps: int,
     statement = privacy_statement(cfg, ledger, ck['privacy']['sigma'], ck['privacy']['sample_rate'], ck['data']['n_train'],
                                   ck['data']['dataset'], charges, ck['meta'].get('not_private', False))
     write_statement(d, statement)
+    release = d.parent/'release'
+    if d.name == 'finetune' and (release/'privacy.json').is_file():   # a `dp_synth run`: its release states the new total too
+        from dp_synth.pipeline import write_release
+        write_release(d.parent, d, release/'synthetic.npz' if (release/'synthetic.npz').is_file() else None)
     return statement
 
 # %% ../nbs/08_finetune.ipynb #efd4d709

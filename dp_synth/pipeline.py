@@ -6,7 +6,7 @@ Docs: https://dp-synth.github.io/dp_synth/pipeline.html.md"""
 
 # %% ../nbs/14_pipeline.ipynb #b5ae3d1e
 from __future__ import annotations
-import base64, hashlib, html, json, shutil, time
+import base64, hashlib, html, json, os, shutil, time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -191,7 +191,10 @@ def _epsilon_png(statement: dict, path: Path):
     steps = np.arange(0, statement['mechanisms'][0]['steps'] + 1)
     eps = epsilon_curve(statement['sigma'], statement['sample_rate'], steps, statement['delta'])
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
-    ax.plot(steps, eps); ax.axhline(statement['target_epsilon'], color='k', ls='--', lw=1, label=f"target ε = {statement['target_epsilon']:g}")
+    ax.plot(steps, eps)
+    if len(statement['mechanisms']) > 1:   # later charges (e.g. a noisy selection): the total, at the end
+        ax.plot(steps[-1], statement['epsilon_spent'], 'o', color='C3', label=f"with {len(statement['mechanisms']) - 1} later charge(s)")
+    ax.axhline(statement['target_epsilon'], color='k', ls='--', lw=1, label=f"target ε = {statement['target_epsilon']:g}")
     ax.set(xlabel='DP-SGD step', ylabel=f"ε spent (δ = {statement['delta']:g})", title='Privacy spent'); ax.legend()
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
@@ -279,16 +282,16 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
     say("[4/4] writing the release (release/) and the owner-only report")
     write_release(out, ft_dir, out/'synthetic.npz' if (out/'synthetic.npz').is_file() else None)
     ck = load_checkpoint(ft_dir/'checkpoint.pt')
-    _curves_png(ck, out/'curves.png')
+    _curves_png(ck, out/'curves.png'); os.chmod(out/'curves.png', 0o600)    # owner-only: it shows the private loss
     res = dict(run_dir=str(out.resolve()), date=time.strftime('%Y-%m-%d %H:%M'), command=command, config=asdict(cfg),
-               public_model=model, finetune=dict(ft, n_private=privacy['n_private'], accountant=privacy['accountant'],
+               public_model=model, finetune=dict(ft, epsilon_spent=privacy['epsilon_spent'], steps=privacy['steps'], n_private=privacy['n_private'], accountant=privacy['accountant'],
                                                  declared_public=privacy['declared_public']), evaluation=ev, seconds=seconds)
     res['summary'] = _summary(res)
     md = report_markdown(res)
-    (out/'report.md').write_text(md)
-    (out/'report.html').write_text(markdown_to_html(md, out, title=f"dp_synth: private synthetic {cfg.dataset}"))
+    for name, text in (('report.md', md), ('report.html', markdown_to_html(md, out, title=f"dp_synth: private synthetic {cfg.dataset}"))):
+        with atomic_path(out/name, mode=0o600) as tmp: tmp.write_text(text)    # owner-only: private images and statistics
     seconds['report'] = round(time.time() - t0, 1); seconds['total'] = round(time.time() - t_all, 1)
-    with atomic_path(out/'run.json') as tmp: tmp.write_text(json.dumps(res, indent=1, default=str))
+    with atomic_path(out/'run.json', mode=0o600) as tmp: tmp.write_text(json.dumps(res, indent=1, default=str))
     return res
 
 # %% ../nbs/14_pipeline.ipynb #f568454a

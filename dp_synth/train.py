@@ -198,21 +198,24 @@ def _grid_png(model, schedule, path, classes, image_shape, n_per_class=4, seed=0
     ax.figure.savefig(path, dpi=90, bbox_inches='tight'); plt.close(ax.figure)
     return path
 
-def _periodic(step, cfg, out, ema, schedule, classes, image_shape, model, ckpt_path, state, private=False):
+def _periodic(step, cfg, out, ema, schedule, classes, image_shape, model, ckpt_path, state, private=False, after_checkpoint=None):
     """After a step: a checkpoint every `ckpt_every` steps, and a sample grid of the EMA model every `sample_every`
     steps, written after a checkpoint of that step (no picture leaves the run from a state a crash could undo)."""
     grid = cfg.sample_every and step % cfg.sample_every == 0
-    if step % cfg.ckpt_every == 0 or grid: save_checkpoint(ckpt_path, private=private, **state())
+    if step % cfg.ckpt_every == 0 or grid:
+        save_checkpoint(ckpt_path, private=private, **state())
+        if after_checkpoint: after_checkpoint()   # (fine-tuning: the privacy statement, before any picture)
     if grid:
         _grid_png(ema.module, schedule, out/f'samples_{step:06d}.png', classes, image_shape, title=f'EMA samples, step {step}')
         model.train()
 
 @contextlib.contextmanager
-def _checkpoint_on_interrupt(ckpt_path, state, bar, what='checkpoint', private=False):
+def _checkpoint_on_interrupt(ckpt_path, state, bar, what='checkpoint', private=False, after_checkpoint=None):
     "On Ctrl-C inside the block: save the checkpoint `state()` describes, say how to resume, and re-raise."
     try: yield
     except KeyboardInterrupt:
         s = state(); save_checkpoint(ckpt_path, private=private, **s); bar.close()
+        if after_checkpoint: after_checkpoint()
         print(f"interrupted at step {s['meta']['step']}; {what} saved to {ckpt_path}; run again to resume", file=sys.stderr)
         raise
 

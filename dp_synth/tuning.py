@@ -92,9 +92,10 @@ def select_on_validation(synth: ImageDataset, grid: dict = None, real_valid: Ima
         counts = np.array(correct, float)
         if real_valid_privacy == 'charge':   # recorded before the noisy answer exists (on disk, for a run directory)
             if isinstance(ledger, PrivacyLedger): ledger.record(noise_multiplier, 1.0, 1)
-            else: charge_run(ledger, noise_multiplier, 1.0, 1, f'noisy selection of {len(counts)} classifiers on real validation data')
-            g = torch.Generator().manual_seed(secrets.randbits(63))   # secret, like the training noise
-            counts = counts + noise_multiplier * math.sqrt(len(counts)) * torch.randn(len(counts), generator=g, dtype=torch.float64).numpy()
+            else: charge_run(ledger, noise_multiplier, 1.0, 1, f'noisy selection of {len(counts)} classifiers on real validation data '
+                                                                  f'(the validation split size, {len(real_valid)}, is declared public)')
+            g = np.random.default_rng(secrets.randbits(128))   # secret, 128 bits (torch's CPU generator would keep 32)
+            counts = counts + noise_multiplier * math.sqrt(len(counts)) * g.standard_normal(len(counts))
         rv = (counts / len(real_valid)).tolist()
     return Selection(cands, sv, rv, real_valid_privacy if real_valid is not None else None,
                      noise_multiplier if real_valid_privacy == 'charge' else None, int(np.argmax(sv)),

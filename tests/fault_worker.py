@@ -4,7 +4,7 @@ Each line on stdin is a JSON job {cfg, out, secret, fault}; the child sets $DP_S
 `dp_synth.train.fault_point`) and runs `finetune`; the parent prints {"signal": ..., "code": ...} for it. Forking from a
 process that has imported torch but never computed with it is safe, and saves the 3 s import per job.
 """
-import json, os, sys
+import json, os, signal, sys
 
 import torch
 
@@ -19,6 +19,9 @@ def job(spec):
 
 
 if __name__ == '__main__':
+    # A job started with `&` (as `nohup bash .ci/run &`) inherits SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: restore it, so that the injected SIGINT means what Ctrl-C means in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for line in sys.stdin:
         spec = json.loads(line)
         pid = os.fork()

@@ -30,6 +30,7 @@ def test_sampling_benchmark_runs_small():
     assert 'ddim    2 steps' in r.stdout and 'ddpm    2 steps' in r.stdout
 
 
+@pytest.mark.skipif('slow' not in os.environ.get('DP_SYNTH_TEST_FLAGS', ''), reason='benchmark dry run (minutes): DP_SYNTH_TEST_FLAGS=slow')
 def test_ablations_dry_run():
     "The ablation runner's plumbing (rows sharing the base run, RunConfig changes, results rows) at toy size."
     import tempfile
@@ -40,6 +41,7 @@ def test_ablations_dry_run():
         assert r.stdout.count('"row": ') == 2 and '"row": "timesteps-biased"' in r.stdout
 
 
+@pytest.mark.skipif('slow' not in os.environ.get('DP_SYNTH_TEST_FLAGS', ''), reason='benchmark dry run (minutes): DP_SYNTH_TEST_FLAGS=slow')
 @pytest.mark.skipif(bool(os.environ.get('DP_SYNTH_OFFLINE')), reason='make_bundle.py downloads the wheels from PyPI')
 def test_gpu_run_dry_run(tmp_path):
     """benchmarks/gpu_run.sh --dry-run: builds the offline bundle, installs its wheels first on the path, and runs every step

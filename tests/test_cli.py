@@ -137,9 +137,14 @@ def test_budget_warns_when_delta_not_below_1_over_n():
 
 def test_finetune_cli_with_ledger(tmp_path):
     "finetune a tiny public model on digits: the plan is checked, the ledger lands in the checkpoint, ε ≤ target."
-    pub = tmp_path/'pub'
-    assert run('pretrain', '--out', str(pub), '--dataset', 'digits', '--image-size', '8', '--preset', 'tiny', '--steps', '2',
+    pub = tmp_path/'pub'                                  # public: Fashion-MNIST shrunk to 8×8; private: the 8×8 digits
+    assert run('pretrain', '--out', str(pub), '--dataset', 'fashion_mnist', '--image-size', '8', '--preset', 'tiny', '--steps', '2',
                '--sample-every', '0').returncode == 0
+    same = tmp_path/'same'                                # a "public" model pre-trained on the private dataset itself
+    assert run('pretrain', '--out', str(same), '--dataset', 'digits', '--image-size', '8', '--preset', 'tiny', '--steps', '1',
+               '--sample-every', '0').returncode == 0
+    r = run('finetune', '--out', str(tmp_path/'bad'), '--model', str(same), '--dataset', 'digits', '--epsilon', '5', '--steps', '1')
+    assert r.returncode == 1 and 'same dataset (digits)' in r.stderr and not (tmp_path/'bad'/'checkpoint.pt').exists()
     base = ['finetune', '--out', str(tmp_path/'ft'), '--model', str(pub), '--dataset', 'digits', '--epsilon', '5', '--steps', '4',
             '--batch-size', '64', '--K', '2', '--json']
     r = run(*base)

@@ -252,3 +252,14 @@ def test_finetuning_on_images_the_public_model_saw_is_refused(tmp_path):
     with pytest.raises(OverlapError, match='also appear in the public data'):
         with warnings.catch_warnings(): warnings.simplefilter('ignore'); finetune(cfg, tmp_path/'ft', progress=False)
     assert not (tmp_path/'ft'/'checkpoint.pt').exists()
+
+
+def test_a_charge_waits_for_no_one_it_refuses_while_a_run_holds_the_ledger(tmp_path):
+    "charge_run takes the run's lock: it cannot interleave with a fine-tuning process that holds the ledger in memory."
+    from dp_synth.finetune import FinetuneConfig, charge_run, finetune, run_lock
+    from dp_synth.train import CheckpointError
+    cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, steps=1, batch_size=32, K=1, device='cpu')
+    finetune(cfg, tmp_path/'ft', progress=False)
+    with run_lock(tmp_path/'ft'):
+        with pytest.raises(CheckpointError, match='another dp_synth process'): charge_run(tmp_path/'ft', 20.0, 1.0, 1, 'test')
+    assert charge_run(tmp_path/'ft', 20.0, 1.0, 1, 'test')['steps'] == 2
