@@ -143,7 +143,7 @@ def run_lock(run_dir):
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 def _sync_run_state(ck, secret, world: int):
-    "Under torchrun: rank 0's checkpoint (weights, ledger, step) and secret on every process, then a cross-check."
+    "Under torchrun: rank 0's checkpoint (weights, ledger, step) and secret on every process (`_check_same_state` verifies)."
     if world == 1: return ck, secret
     import torch.distributed as dist
     box = [ck, secret]; dist.broadcast_object_list(box, 0)
@@ -202,7 +202,7 @@ def _finetune(cfg, out_dir, resume, progress, command, secret_seed, stop_after, 
     if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank))); torch.cuda.set_device(dev)
     progress = progress and rank == 0
     ds = private_data if private_data is not None else rank0_first(lambda: load_dataset(cfg.dataset, cfg.split), rank, world)
-    if delta_warning(cfg.delta, len(ds)) and rank == 0: warnings.warn(delta_warning(cfg.delta, len(ds)), PrivacyWarning, stacklevel=2)
+    if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0: warnings.warn(warning, PrivacyWarning, stacklevel=2)
     scratch = cfg.model.split(':')[0] == 'scratch'
     if scratch:   # no public model: a fresh UNet ('scratch:PRESET') for the (public) image shape
         base = scratch_model(tuple(ds.images.shape[1:]), ds.classes, (cfg.model.split(':') + ['small'])[1], seed=cfg.seed,

@@ -85,17 +85,22 @@ def _mark(out: Path, name: str, key: str, **info):
     with atomic_path(out/'stages'/f'{name}.json') as tmp: tmp.write_text(json.dumps(dict(key=key, **info), indent=1, default=str))
 
 # %% ../nbs/14_pipeline.ipynb #200c6d81
-def _curves_png(ck: dict, path: Path):
-    "Training loss and ε spent against the step, from the fine-tuning checkpoint."
+def _epsilon_axes(ax, statement: dict):
+    "ε spent against the DP-SGD step, from a privacy statement's own parameters (no private statistic), later charges marked."
+    steps = np.arange(0, statement['mechanisms'][0]['steps'] + 1)
+    ax.plot(steps, epsilon_curve(statement['sigma'], statement['sample_rate'], steps, statement['delta']))
+    if len(statement['mechanisms']) > 1:   # later charges (e.g. a noisy selection): the total, at the end
+        ax.plot(steps[-1], statement['epsilon_spent'], 'o', color='C3', label=f"with {len(statement['mechanisms']) - 1} later charge(s)")
+    ax.axhline(statement['target_epsilon'], color='k', ls='--', lw=1, label=f"target ε = {statement['target_epsilon']:g}")
+    ax.set(xlabel='DP-SGD step', ylabel=f"ε spent (δ = {statement['delta']:g})", title='Privacy spent'); ax.legend()
+
+def _curves_png(ck: dict, statement: dict, path: Path):
+    "Training loss (a private statistic: owner-only) and ε spent against the step."
     h = np.array(ck['history']) if ck.get('history') else np.zeros((0, 5))
-    pv = ck['privacy']
-    steps = np.arange(0, ck['meta']['step'] + 1)
-    eps = epsilon_curve(pv['sigma'], pv['sample_rate'], steps, pv['delta'])
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.2))
     if len(h): axs[0].plot(h[:, 0], h[:, 1], '.-')
     axs[0].set(xlabel='DP-SGD step', ylabel='diffusion loss (logged mean)', title='Fine-tuning loss')
-    axs[1].plot(steps, eps); axs[1].axhline(pv['target_epsilon'], color='k', ls='--', lw=1, label=f"target ε = {pv['target_epsilon']:g}")
-    axs[1].set(xlabel='DP-SGD step', ylabel=f"ε spent (δ = {pv['delta']:g})", title='Privacy spent'); axs[1].legend()
+    _epsilon_axes(axs[1], statement)
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 def _summary(res: dict) -> dict:
@@ -187,15 +192,9 @@ def markdown_to_html(md: str, img_dir: Path, title: str = 'dp_synth report') -> 
 
 # %% ../nbs/14_pipeline.ipynb #relcode1
 def _epsilon_png(statement: dict, path: Path):
-    "ε spent against the DP-SGD step, from the statement's own parameters (no private statistic)."
-    steps = np.arange(0, statement['mechanisms'][0]['steps'] + 1)
-    eps = epsilon_curve(statement['sigma'], statement['sample_rate'], steps, statement['delta'])
+    "The ε curve alone (`_epsilon_axes`): publishable, unlike the owner's figure beside the loss."
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
-    ax.plot(steps, eps)
-    if len(statement['mechanisms']) > 1:   # later charges (e.g. a noisy selection): the total, at the end
-        ax.plot(steps[-1], statement['epsilon_spent'], 'o', color='C3', label=f"with {len(statement['mechanisms']) - 1} later charge(s)")
-    ax.axhline(statement['target_epsilon'], color='k', ls='--', lw=1, label=f"target ε = {statement['target_epsilon']:g}")
-    ax.set(xlabel='DP-SGD step', ylabel=f"ε spent (δ = {statement['delta']:g})", title='Privacy spent'); ax.legend()
+    _epsilon_axes(ax, statement)
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 RELEASE_FILES = ('model.pt', 'synthetic.npz', 'privacy.json', 'epsilon.png', 'README.md')
@@ -282,7 +281,7 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
     say("[4/4] writing the release (release/) and the owner-only report")
     write_release(out, ft_dir, out/'synthetic.npz' if (out/'synthetic.npz').is_file() else None)
     ck = load_checkpoint(ft_dir/'checkpoint.pt')
-    _curves_png(ck, out/'curves.png'); os.chmod(out/'curves.png', 0o600)    # owner-only: it shows the private loss
+    _curves_png(ck, privacy, out/'curves.png'); os.chmod(out/'curves.png', 0o600)    # owner-only: it shows the private loss
     res = dict(run_dir=str(out.resolve()), date=time.strftime('%Y-%m-%d %H:%M'), command=command, config=asdict(cfg),
                public_model=model, finetune=dict(ft, epsilon_spent=privacy['epsilon_spent'], steps=privacy['steps'], n_private=privacy['n_private'], accountant=privacy['accountant'],
                                                  declared_public=privacy['declared_public']), evaluation=ev, seconds=seconds)

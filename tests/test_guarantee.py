@@ -14,6 +14,13 @@ from scipy import stats
 from dp_synth.dpsgd import DPSGD, SecretRandom, clip_and_sum, diffusion_loss_fn
 
 HERE = Path(__file__).parent
+# The tiny private run the tests share: a from-scratch tiny UNet on scikit-learn's 8×8 digits (N = 1,438).
+TINY = dict(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, batch_size=32, K=1, device='cpu')
+
+
+def tiny_cfg(**over):
+    from dp_synth.finetune import FinetuneConfig
+    return FinetuneConfig(**{**TINY, **over})
 
 
 # 1. Secret randomness --------------------------------------------------------------------------------------------------
@@ -149,9 +156,9 @@ def test_injected_inf_contributes_zero_and_is_counted():
 
 # 7. The tuning charge is persisted --------------------------------------------------------------------------------------
 def test_tuning_charge_is_written_to_the_run(tmp_path):
-    from dp_synth.finetune import FinetuneConfig, charge_run, finetune
+    from dp_synth.finetune import charge_run, finetune
     from dp_synth.train import load_checkpoint
-    cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, steps=3, batch_size=32, K=1, device='cpu')
+    cfg = tiny_cfg(steps=3)
     res = finetune(cfg, tmp_path/'ft', progress=False)
     before = json.loads((tmp_path/'ft'/'privacy.json').read_text())
     st = charge_run(tmp_path/'ft', noise_multiplier=20.0, sample_rate=1.0, steps=1, mechanism='noisy model selection (test)')
@@ -167,8 +174,8 @@ def test_tuning_charge_is_written_to_the_run(tmp_path):
 
 # 9. δ warning, accountant grid ------------------------------------------------------------------------------------------
 def test_delta_at_least_one_over_n_warns(tmp_path):
-    from dp_synth.finetune import FinetuneConfig, PrivacyWarning, finetune
-    cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-3, steps=1, batch_size=32, K=1, device='cpu')
+    from dp_synth.finetune import PrivacyWarning, finetune
+    cfg = tiny_cfg(delta=1e-3, steps=1)
     with pytest.warns(PrivacyWarning, match='not below 1/N'): finetune(cfg, tmp_path/'ft', progress=False)
 
 
@@ -181,9 +188,9 @@ def test_selection_charged_to_a_run_directory_is_persisted(tmp_path):
     "select_on_validation(real_valid_privacy='charge', ledger=RUN_DIR) writes the charge before the noisy answer exists."
     from dp_synth.classify import ClassifierConfig
     from dp_synth.data import load_dataset
-    from dp_synth.finetune import FinetuneConfig, finetune
+    from dp_synth.finetune import finetune
     from dp_synth.tuning import select_on_validation
-    cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, steps=2, batch_size=32, K=1, device='cpu')
+    cfg = tiny_cfg(steps=2)
     finetune(cfg, tmp_path/'ft', progress=False)
     before = json.loads((tmp_path/'ft'/'privacy.json').read_text())['epsilon_spent']
     digits = load_dataset('digits')
@@ -199,12 +206,11 @@ def test_release_has_no_secret_private_pixels_or_losses(tmp_path):
     import zipfile
     from dp_synth.data import load_dataset
     from dp_synth.evaluate import EvalConfig, synthesise
-    from dp_synth.finetune import FinetuneConfig, finetune
+    from dp_synth.finetune import finetune
     from dp_synth.pipeline import RELEASE_FILES, write_release
     from dp_synth.train import load_checkpoint
     S = 0xA5C3_9E11_7F00_D00D_BEEF_CAFE_1234_5678
-    cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, steps=3, batch_size=64, K=1,
-                         log_every=1, device='cpu')
+    cfg = tiny_cfg(steps=3, batch_size=64, log_every=1)
     cut = finetune(cfg, tmp_path/'ft', progress=False, secret_seed=S, stop_after=2)
     assert load_checkpoint(cut['checkpoint'])['secret_seed'] == S          # the secret is in the owner's checkpoint meanwhile
     finetune(cfg, tmp_path/'ft', progress=False)
@@ -256,9 +262,9 @@ def test_finetuning_on_images_the_public_model_saw_is_refused(tmp_path):
 
 def test_a_charge_waits_for_no_one_it_refuses_while_a_run_holds_the_ledger(tmp_path):
     "charge_run takes the run's lock: it cannot interleave with a fine-tuning process that holds the ledger in memory."
-    from dp_synth.finetune import FinetuneConfig, charge_run, finetune, run_lock
+    from dp_synth.finetune import charge_run, finetune, run_lock
     from dp_synth.train import CheckpointError
-    cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, steps=1, batch_size=32, K=1, device='cpu')
+    cfg = tiny_cfg(steps=1)
     finetune(cfg, tmp_path/'ft', progress=False)
     with run_lock(tmp_path/'ft'):
         with pytest.raises(CheckpointError, match='another dp_synth process'): charge_run(tmp_path/'ft', 20.0, 1.0, 1, 'test')
