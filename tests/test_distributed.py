@@ -2,9 +2,13 @@
 import json, os, subprocess, sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from conftest import EXE, run_cli
+
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.distributed    # every test here starts torchrun or several processes
 
 
 def _free_port() -> int:
@@ -26,15 +30,14 @@ def _launch(out, nproc):
 def _cli_two_and_one(flags, out_two, out_one):
     """Run `dp_synth *flags` under torchrun with 2 gloo processes (--out out_two), then in one process (--out out_one).
     Both must succeed and the 2-process run must print exactly one JSON summary (rank 0's). Returns (two, one) summaries."""
-    exe = Path(sys.executable).parent/'dp_synth'
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1',
-                          f'--master_port={_free_port()}', str(exe), *flags, '--out', str(out_two)],
+                          f'--master_port={_free_port()}', str(EXE), *flags, '--out', str(out_two)],
                          capture_output=True, text=True, env=env, timeout=900)
     assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
     lines = [l for l in two.stdout.splitlines() if l.startswith('{')]
     assert len(lines) == 1, two.stdout[-2000:]            # one summary: rank 0's
-    one = subprocess.run([str(exe), *flags, '--out', str(out_one)], capture_output=True, text=True, env=env, timeout=900)
+    one = run_cli(*flags, '--out', out_one, env=env, timeout=900)
     assert one.returncode == 0, one.stderr[-3000:]
     return json.loads(lines[0]), json.loads(one.stdout.strip().splitlines()[-1])
 

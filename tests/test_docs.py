@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
+pytestmark = pytest.mark.browser    # every test here builds the site; the Chromium test browses it
 
 
 @pytest.fixture(scope='module')

@@ -1,30 +1,23 @@
 "Evaluation from the command line and the library: sampling, FID, accuracy, memorisation, the JSON contract."
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-EXE = Path(sys.executable).parent/'dp_synth'
-
-
-def run(*args, env=None):
-    return subprocess.run([str(EXE), *args], capture_output=True, text=True, env=env)
+from conftest import run_cli
 
 
 def test_sample_is_deterministic_and_class_balanced(tmp_path):
     outs = []
     for name in ('a.npz', 'b.npz'):
-        r = run('sample', '--from', 'fmnist-small', '--n', '23', '--steps', '4', '--seed', '7', '--out', str(tmp_path/name), '--json')
+        r = run_cli('sample', '--from', 'fmnist-small', '--n', '23', '--steps', '4', '--seed', '7', '--out', str(tmp_path/name), '--json')
         assert r.returncode == 0, r.stderr
         outs.append(np.load(tmp_path/name))
     assert np.array_equal(outs[0]['images'], outs[1]['images']) and np.array_equal(outs[0]['labels'], outs[1]['labels'])
     counts = np.bincount(outs[0]['labels'], minlength=10)
     assert counts.sum() == 23 and counts.max() - counts.min() <= 1
-    r = run('sample', '--from', 'fmnist-small', '--n', '23', '--steps', '4', '--seed', '8', '--out', str(tmp_path/'c.npz'))
+    r = run_cli('sample', '--from', 'fmnist-small', '--n', '23', '--steps', '4', '--seed', '8', '--out', str(tmp_path/'c.npz'))
     assert not np.array_equal(np.load(tmp_path/'c.npz')['images'], outs[0]['images'])
 
 
@@ -44,7 +37,7 @@ def test_evaluate_cli_json_on_real_stand_in(tmp_path):
     from dp_synth.data import load_dataset
     ds = load_dataset('mnist', 'train').subset(range(3000))
     np.savez(tmp_path/'real.npz', images=ds.images.numpy(), labels=ds.labels.numpy(), classes=np.array(ds.classes))
-    r = run('evaluate', '--from', str(tmp_path/'real.npz'), '--out', str(tmp_path/'ev'), '--fid-n', '60',
+    r = run_cli('evaluate', '--from', str(tmp_path/'real.npz'), '--out', str(tmp_path/'ev'), '--fid-n', '60',
             '--more-data', '500', '--memorisation', 'pixel', '--memorisation-n', '3000', '--classifier-epochs', '2', '--json')
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)
@@ -63,11 +56,11 @@ def test_evaluate_refuses_mismatched_dataset(tmp_path):
     from dp_synth.data import load_dataset
     ds = load_dataset('digits', 'train')
     np.savez(tmp_path/'d.npz', images=ds.images.numpy(), labels=ds.labels.numpy(), classes=np.array(ds.classes))
-    r = run('evaluate', '--from', str(tmp_path/'d.npz'), '--out', str(tmp_path/'ev'), '--dataset', 'fashion_mnist')
+    r = run_cli('evaluate', '--from', str(tmp_path/'d.npz'), '--out', str(tmp_path/'ev'), '--dataset', 'fashion_mnist')
     assert r.returncode == 1 and 'classes' in r.stderr and '--dataset' in r.stderr
-    r = run('evaluate', '--from', str(tmp_path/'nope.npz'), '--out', str(tmp_path/'ev'))
+    r = run_cli('evaluate', '--from', str(tmp_path/'nope.npz'), '--out', str(tmp_path/'ev'))
     assert r.returncode == 1 and 'not an .npz file' in r.stderr
-    r = run('evaluate', '--from', 'mnist:train', '--out', str(tmp_path/'ev'), '--memorisation', 'latent')
+    r = run_cli('evaluate', '--from', 'mnist:train', '--out', str(tmp_path/'ev'), '--memorisation', 'latent')
     assert r.returncode == 1 and 'pixel and/or inception' in r.stderr
 
 

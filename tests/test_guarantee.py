@@ -13,6 +13,8 @@ from scipy import stats
 
 from dp_synth.dpsgd import DPSGD, SecretRandom, clip_and_sum, diffusion_loss_fn
 
+from conftest import run_cli
+
 HERE = Path(__file__).parent
 # The tiny private run the tests share: a from-scratch tiny UNet on scikit-learn's 8×8 digits (N = 1,438).
 TINY = dict(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, batch_size=32, K=1, device='cpu')
@@ -236,9 +238,8 @@ def test_release_has_no_secret_private_pixels_or_losses(tmp_path):
 
 # 6. Public and private overlap is refused -------------------------------------------------------------------------------
 def test_pretraining_on_the_private_data_is_refused(tmp_path):
-    exe = Path(sys.executable).parent/'dp_synth'
-    r = subprocess.run([str(exe), 'run', '--out', str(tmp_path/'r'), '--dataset', 'cifar10-animals', '--model', 'pretrain',
-                        '--public-dataset', 'cifar10', '--steps', '2'], capture_output=True, text=True)
+    r = run_cli('run', '--out', str(tmp_path/'r'), '--dataset', 'cifar10-animals', '--model', 'pretrain',
+                '--public-dataset', 'cifar10', '--steps', '2')
     assert r.returncode == 1 and 'same dataset (cifar10)' in r.stderr, r.stderr[-2000:]
     assert not (tmp_path/'r'/'public').exists()
 

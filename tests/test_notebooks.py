@@ -6,11 +6,11 @@ Each notebook runs in its own process, so one cannot leak state (or memory) into
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 NOTEBOOKS = sorted(p for p in (REPO/'nbs').rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts and not p.name.startswith('_'))
 
 

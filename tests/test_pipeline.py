@@ -1,28 +1,22 @@
 "`dp_synth run` and `dp_synth demo`: the main job end to end, its JSON, its resumption after a kill, its time limit."
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-EXE = Path(sys.executable).parent/'dp_synth'
-# A miniature of the demo: the same stages, four DP steps, a few images.
+from conftest import EXE, run_cli
+# A miniature of the demo: the same stages, six DP steps, a few images.
 TINY = ['--dataset', 'mnist', '--model', 'fmnist-small', '--epsilon', '10', '--steps', '6', '--batch-size', '64',
         '--max-grad-norm', '0.3', '--lr', '2e-3', '--K', '1', '--n-synthetic', '40', '--sample-steps', '3', '--fid-n', '40',
         '--more-data', '20', '--classifier-epochs', '1', '--memorisation', 'pixel', '--device', 'cpu']
 
 
-def run(*args):
-    return subprocess.run([str(EXE), *args], capture_output=True, text=True)
-
-
 def test_run_end_to_end_json(tmp_path):
-    r = run('run', '--out', str(tmp_path/'r'), *TINY, '--json')
+    r = run_cli('run', '--out', str(tmp_path/'r'), *TINY, '--json')
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)
     for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir', 'sigma', 'steps'): assert k in res, k
@@ -37,18 +31,18 @@ def test_run_end_to_end_json(tmp_path):
     assert sorted(p.name for p in (out/'release').iterdir()) == ['README.md', 'epsilon.png', 'model.pt', 'privacy.json', 'synthetic.npz']
     assert oct((out/'finetune'/'checkpoint.pt').stat().st_mode & 0o777) == oct(0o600)
     # every stage is done: a second call is quick and spends nothing more
-    t = time.time(); r2 = run('run', '--out', str(out), *TINY, '--json')
+    t = time.time(); r2 = run_cli('run', '--out', str(out), *TINY, '--json')
     assert r2.returncode == 0 and json.loads(r2.stdout)['epsilon_spent'] == res['epsilon_spent']
     assert time.time() - t < 60
     # a changed privacy setting in the same directory is refused, not silently restarted
-    r3 = run('run', '--out', str(out), *[a if a != '10' else '5' for a in TINY])
+    r3 = run_cli('run', '--out', str(out), *[a if a != '10' else '5' for a in TINY])
     assert r3.returncode == 1 and 'epsilon' in r3.stderr
 
 
 def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
     "SIGINT in the middle of fine-tuning, then the same command: same steps, same ε as an uninterrupted run."
     args = [a if a != '6' else '30' for a in TINY]
-    straight = run('run', '--out', str(tmp_path/'straight'), *args, '--json')
+    straight = run_cli('run', '--out', str(tmp_path/'straight'), *args, '--json')
     assert straight.returncode == 0, straight.stderr[-3000:]
     ref = json.loads(straight.stdout)
     out = tmp_path/'killed'
@@ -74,7 +68,7 @@ def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
     from dp_synth.train import load_checkpoint
     done_steps = load_checkpoint(ck)['meta']['step']
     assert 0 < done_steps < 30
-    resumed = run('run', '--out', str(out), *args, '--json')
+    resumed = run_cli('run', '--out', str(out), *args, '--json')
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     res = json.loads(resumed.stdout)
     assert res['steps'] == ref['steps'] == 30
@@ -82,11 +76,11 @@ def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
     assert json.loads((out/'finetune'/'privacy.json').read_text())['steps'] == 30
 
 
-@pytest.mark.skipif('slow' not in os.environ.get('DP_SYNTH_TEST_FLAGS', ''), reason='the full demo takes up to 15 minutes')
+@pytest.mark.slow  # the full demo takes up to 15 minutes
 def test_demo_full_size(tmp_path):
     "The demo at its real size (slow). Its time on a fresh machine is a benchmark: benchmarks/fresh_demo.sh."
     t = time.time()
-    r = run('demo', '--out', str(tmp_path/'demo'), '--json')
+    r = run_cli('demo', '--out', str(tmp_path/'demo'), '--json')
     minutes = (time.time() - t) / 60
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)

@@ -8,7 +8,9 @@ nbdev's `nbdev-docs` renders through Quarto, which cannot be installed here. Thi
 2. the processed notebooks are sanitised (nbconvert rejects nbdev's `has_sd` cell key and `execution` metadata)
    and rendered with nbconvert's HTMLExporter (pictures stay embedded as data URIs);
 3. links between chapters (`04_sampling.ipynb`) become links between pages (`04_sampling.html`), and every page
-   gets the same navigation bar listing the chapters and tutorials, in order.
+   gets the same navigation bar listing the chapters and tutorials, in order;
+4. nbdev's links from backticked names (`load_pretrained` → `{Documentation URL}/train.html#load_pretrained`, or
+   `/train.html#...` with no Documentation URL) point at a site nobody hosts: they become links to this site's pages.
 
 Each page carries a small script that, once the page has loaded, records on `<body>` how many images rendered
 (`data-images-rendered`), which the browser test reads back.
@@ -18,11 +20,12 @@ Each page carries a small script that, once the page has loaded, records on `<bo
 """
 import argparse, html, re, shutil, sys
 from pathlib import Path
+from urllib.parse import urljoin
 
 import nbformat
 import yaml
 from nbconvert import HTMLExporter
-from nbdev.config import get_config
+from nbdev.config import get_config, nbpath2html
 from nbdev.serve import proc_nbs
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,9 +49,13 @@ def title_of(nb, fallback):
     return fallback, ''
 
 
+def doc_prefix(cfg) -> str:
+    "Where nbdev's backtick links point: its `_qual_sym` joins doc_host and doc_baseurl (from [project.urls] Documentation)."
+    return urljoin(urljoin(cfg.doc_host + '/', cfg.doc_baseurl) + '/', 'X.html')[:-len('X.html')]
+
+
 def build(out: Path) -> list:
     cfg = get_config()
-    nbs_path = cfg.nbs_path
     proc = proc_nbs(n_workers=0)                         # processed copies, same relative paths
     pages = sorted(p for p in proc.rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts and not p.name.startswith('_'))
     if out.exists(): shutil.rmtree(out)
@@ -63,12 +70,16 @@ def build(out: Path) -> list:
     def href(rel_from, rel_to):
         up = '../' * (len(rel_from.parts) - 1)
         return up + rel_to.with_suffix('.html').as_posix()
+    prefix = doc_prefix(cfg)
+    hosted = {nbpath2html(r).as_posix(): r for r, _, _ in entries}   # nbdev's page name ('train.html') -> notebook
     exporter = HTMLExporter(template_name='lab')
     written = []
     for rel, title, nb in entries:
         body, _ = exporter.from_notebook_node(nb)
         def fix(m):
             target = m.group(2)
+            page, hash_, anchor = target[len(prefix):].partition('#') if target.startswith(prefix) else ('', '', '')
+            if page in hosted: return f'{m.group(1)}{href(rel, hosted[page])}{hash_}{anchor}"'
             if target.startswith(('http:', 'https:', '#', 'data:', 'mailto:')): return m.group(0)
             t = re.sub(r'\.ipynb(#.*)?$', lambda mm: '.html' + (mm.group(1) or ''), target)
             if t.endswith('.md') and not t.startswith('/'): t = t[:-3] + '.html'
