@@ -5,10 +5,14 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent   # benchmarks/ of this repository, wherever the script is run from
 RESULTS, RESULTS_JSON = HERE/'RESULTS.md', HERE/'results.json'
 # Published figures to set our rows against (δ = 1e-5; FID on tens of thousands of samples, so comparable with ours only in
-# kind: our rows state their N and the real-data floor at that N). Source: ../shared/REFERENCE.md, quoting the papers.
+# kind: our rows state their N and the real-data floor at that N). Sources, quoted from the papers themselves:
+#   DPDM: Dockhorn, Cao, Vahdat, Kreis, "Differentially Private Diffusion Models", TMLR 2023 (FID / CNN accuracy table);
+#   DPImageBench: Chen et al., arXiv 2503.14681 (its re-implementation of the seed paper as "PDP-Diffusion");
+#   the seed paper: Ghalebikesabi et al., "Differentially Private Diffusion Models Generate Useful Synthetic Images",
+#   arXiv 2302.13861. Results are read from and written to this folder only: RESULTS.md and results.json beside this file.
 ANCHORS = {  # (dataset, epsilon) -> figures
     ('mnist', 0.2): dict(fid=61.9, accuracy=0.863, source='DPDM (Dockhorn et al. 2023)'),
     ('mnist', 1.0): dict(fid=23.4, accuracy=0.953, source='DPDM (Dockhorn et al. 2023)'),

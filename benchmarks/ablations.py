@@ -25,11 +25,11 @@ benchmarks/results.json (replaced when rerun) and a table per group to RESULTS.m
     python benchmarks/ablations.py --dry-run                    # a few steps per row: checks the plumbing
 """
 import argparse, sys
-from dataclasses import replace
 from pathlib import Path
 
+from dp_synth.checkpoints import release_checkpoint
 from dp_synth.pipeline import DEMO
-from dp_synth.train import TrainConfig, release_checkpoint, train
+from dp_synth.train import TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import append_section, command, save_rows  # noqa: E402
@@ -38,20 +38,20 @@ from end_to_end import _device, run_row  # noqa: E402
 # Sizes: the shared run settings of the MNIST rows, the CIFAR rows, and the pre-training steps of the public models
 # trained here. 'small' fits a 2-core CPU; 'full' is the GPU size.
 SIZES = {
-    'small': dict(mnist=replace(DEMO, steps=15, batch_size=256, n_synthetic=250, fid_n=250, sample_steps=20, classifier_epochs=3,
-                                more_data='', memorisation=''),
-                  cifar=replace(DEMO, steps=20, batch_size=256, n_synthetic=300, fid_n=300, fid_reference_n=600, sample_steps=20,
-                                classifier='cnn', classifier_epochs=5, more_data='', memorisation=''),   # WRN-16-4: 35 CPU min a row
+    'small': dict(mnist=DEMO.replace(steps=15, batch_size=256, n_synthetic=250, fid_n=250, sample_steps=20, classifier_epochs=3,
+                                     more_data='', memorisation=''),
+                  cifar=DEMO.replace(steps=20, batch_size=256, n_synthetic=300, fid_n=300, fid_reference_n=600, sample_steps=20,
+                                     classifier='cnn', classifier_epochs=5, more_data='', memorisation=''),   # WRN-16-4: 35 CPU min a row
                   pretrain_steps={'cifar10-gray': 120, 'cifar10-vehicles': 250}),
-    'full': dict(mnist=replace(DEMO, steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
-                               sample_steps=100, classifier_epochs=10, more_data='', memorisation=''),
-                 cifar=replace(DEMO, steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
-                               sample_steps=100, classifier_epochs=20, more_data='', memorisation=''),
+    'full': dict(mnist=DEMO.replace(steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
+                                    sample_steps=100, classifier_epochs=10, more_data='', memorisation=''),
+                 cifar=DEMO.replace(steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
+                                    sample_steps=100, classifier_epochs=20, more_data='', memorisation=''),
                  pretrain_steps={'cifar10-gray': 20000, 'cifar10-vehicles': 20000}),
-    'dry-run': dict(mnist=replace(DEMO, steps=2, batch_size=64, n_synthetic=20, fid_n=20, sample_steps=2, classifier_epochs=1,
-                                  more_data='', memorisation=''),
-                    cifar=replace(DEMO, steps=2, batch_size=64, n_synthetic=12, fid_n=12, fid_reference_n=24, sample_steps=2,
-                                  classifier_epochs=1, more_data='', memorisation=''),
+    'dry-run': dict(mnist=DEMO.replace(steps=2, batch_size=64, n_synthetic=20, fid_n=20, sample_steps=2, classifier_epochs=1,
+                                       more_data='', memorisation=''),
+                    cifar=DEMO.replace(steps=2, batch_size=64, n_synthetic=12, fid_n=12, fid_reference_n=24, sample_steps=2,
+                                       classifier_epochs=1, more_data='', memorisation=''),
                     pretrain_steps={'cifar10-gray': 2, 'cifar10-vehicles': 2}),
 }
 
@@ -75,8 +75,8 @@ def public_model(name: str, steps: int, out: Path, device: str) -> str:
     if not path.is_file():
         r = train(TrainConfig(**PUBLIC[name], steps=steps, device=device, sample_every=0), out/f'public-{name}', resume=True,
                   command=f'{command()}  # public model {name}')
-        if not r['finished']: raise SystemExit(f'pre-training {name} stopped early; run the same command again to continue')
-        release_checkpoint(r['checkpoint'], path)
+        if not r.finished: raise SystemExit(f'pre-training {name} stopped early; run the same command again to continue')
+        release_checkpoint(r.checkpoint, path)
     return str(path)
 
 
@@ -84,10 +84,10 @@ def row_config(group: str, change: dict, size: str, out: Path, device: str):
     base = SIZES[size]['cifar' if group == 'cifar-proxy' else 'mnist']
     change = dict(change)
     if group == 'cifar-proxy': change['dataset'] = 'cifar10-animals'
-    if 'K' in change: change['batch_size'] = base.batch_size // change['K']   # B·K fixed at the base row's batch size
+    if 'K' in change: change['batch_size'] = base.finetune.batch_size // change['K']   # B·K fixed at the base row's batch size
     if str(change.get('model', '')).startswith('@'):
         change['model'] = public_model(change['model'][1:], SIZES[size]['pretrain_steps'][change['model'][1:]], out, device)
-    return replace(base, **change, device=device)
+    return base.replace(**change, device=device)
 
 
 def describe(r: dict) -> str:

@@ -49,7 +49,7 @@ WHITEBOX = [('real', 1.0, None, 'm'), ('real', 4.0, None, 'm'), ('real', 10.0, N
             ('no_clip', 1.0, 'no_clip', 'm'), ('no_clip', 4.0, 'no_clip', 'm'),
             ('low_noise', 1.0, 'low_noise', 'm'), ('low_noise', 4.0, 'low_noise', 'm'),
             ('real', 1.0, None, 'large'), ('real', 4.0, None, 'large'), ('sigma0', None, None, 'large'),
-            ('demo-step', DEMO.epsilon, None, 'm')]
+            ('demo-step', DEMO.finetune.epsilon, None, 'm')]
 MNIST_N = 60_000   # the demo's private set size: q = B/N
 # Black-box sizes. dp-off: the demo's model and optimiser, DP off, on the first n_private MNIST training images.
 # demo: DEMO as it is (MNIST, 50 steps of B = 256 at ε = 10), plus the canaries; `demo_steps` trims the steps for CPU time.
@@ -66,7 +66,8 @@ def whitebox_rows(canaries: int, large: int, repeats: int) -> list:
     for kind, eps, broken, size in WHITEBOX:
         m = canaries if size == 'm' else large
         if not m: continue
-        q, T, C = (DEMO.batch_size / MNIST_N, DEMO.steps, DEMO.max_grad_norm) if kind == 'demo-step' else (1.0, 1, 1.0)
+        demo = DEMO.finetune
+        q, T, C = (demo.batch_size / MNIST_N, demo.steps, demo.max_grad_norm) if kind == 'demo-step' else (1.0, 1, 1.0)
         sigma = 0.0 if eps is None else calibrate_sigma(eps, DELTA, q, T)
         t0 = time.time()
         runs = [whitebox_audit(sigma, q, T, C, canaries=m, delta=DELTA, broken=broken) for _ in range(repeats)]   # secret seeds
@@ -87,7 +88,7 @@ def whitebox_rows(canaries: int, large: int, repeats: int) -> list:
 def blackbox_rows(size: str, out: Path, device: str) -> list:
     mnist, rows = load_dataset('mnist', 'train'), []
     dp, dm = dict(SIZES[size]['dpoff']), dict(SIZES[size]['demo'])
-    base = DEMO.finetune_config()
+    base = DEMO.finetune
     micro = dict(micro_batch_size=64, log_every=10 ** 6, ckpt_every=10 ** 6, device=device)
     jobs = [('dp-off', replace(base, steps=dp['steps'], batch_size=dp['batch_size'], K=dp['K'], model=dp.get('model', base.model), **micro),
              mnist.subset(torch.arange(dp['n_private'])), dp['canaries'], False),

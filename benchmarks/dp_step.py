@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from dp_synth.dpsgd import DPSGD, clip_and_sum, diffusion_loss_fn
-from dp_synth.objective import DiffusionObjective
+from dp_synth.dpsgd import DPSGD, clip_and_sum
+from dp_synth.objective import DiffusionObjective, diffusion_loss_fn
 from dp_synth.schedule import NoiseSchedule
 from dp_synth.unet import UNet, count_params, unet_config
 
@@ -46,7 +46,7 @@ def main():
     sched = NoiseSchedule().to(dev)
     rows = []
     for K in a.K:
-        obj = DiffusionObjective(sched, K=K)
+        obj = DiffusionObjective(sched, K=K, null_class=model.null_class)
         x0 = torch.randn(a.batch, 1, a.image_size, a.image_size, device=dev); y = torch.randint(0, 10, (a.batch,), device=dev)
         d = obj.draw(x0, torch.Generator(device=dev).manual_seed(K))
         opt = torch.optim.Adam(model.parameters(), lr=1e-6)

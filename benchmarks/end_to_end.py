@@ -14,7 +14,6 @@ FID 5.01 / 98.1%, ε = 1 FID 23.4 / 95.3%; Fashion-MNIST ε = 10 FID 18.6 / 86.2
 comparable: each row states its N and the real-data floor at that N.
 """
 import argparse, datetime, json, sys, time
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -26,46 +25,52 @@ from _results import ANCHORS, RESULTS_JSON, append_section, command, machine, sa
 
 # Rows: the private dataset, ε, and the PUBLIC model (never one trained on the private dataset itself).
 ROWS = {
-    'mnist-eps10': dict(dataset='mnist', epsilon=10.0, model=DEMO.model),
-    'mnist-eps1': dict(dataset='mnist', epsilon=1.0, model=DEMO.model),
+    'mnist-eps10': dict(dataset='mnist', epsilon=10.0, model=DEMO.finetune.model),
+    'mnist-eps1': dict(dataset='mnist', epsilon=1.0, model=DEMO.finetune.model),
     'fmnist-eps10': dict(dataset='fashion_mnist', epsilon=10.0, model='digits-small'),
 }
 
 SIZES = {   # everything but the row's dataset, ε and model
-    'small': replace(DEMO, more_data='', memorisation='pixel'),                     # the demo's budget (CPU minutes)
-    'full': replace(DEMO, steps=1500, batch_size=2048, K=4, lr=1e-3, max_grad_norm=1.0, micro_batch_size=512, n_synthetic=10000,
-                    sample_steps=100, fid_n=10000, classifier_epochs=10, more_data='', memorisation='pixel'),  # GPU
-    'dry-run': replace(DEMO, steps=3, batch_size=64, n_synthetic=40, sample_steps=3, fid_n=40, classifier_epochs=1,
-                       more_data='', memorisation=''),
+    'small': DEMO.replace(more_data='', memorisation='pixel'),                      # the demo's budget (CPU minutes)
+    'full': DEMO.replace(steps=1500, batch_size=2048, K=4, lr=1e-3, max_grad_norm=1.0, micro_batch_size=512, n_synthetic=10000,
+                         sample_steps=100, fid_n=10000, classifier_epochs=10, more_data='', memorisation='pixel'),  # GPU
+    'dry-run': DEMO.replace(steps=3, batch_size=64, n_synthetic=40, sample_steps=3, fid_n=40, classifier_epochs=1,
+                            more_data='', memorisation=''),
 }
 
 
 def _device(device: str) -> str: return 'cuda' if device in ('auto', 'cuda') and torch.cuda.is_available() else 'cpu'
 
 
+def flat_config(cfg: RunConfig) -> dict:
+    "`cfg` as flat settings (the names `RunConfig.flat` and `dp_synth run` take): the `config` of a results row."
+    return {name: getattr(getattr(cfg, stage), f.name) for name, stage, f in cfg.flags()}
+
+
 def fit_steps(cfg: RunConfig, minutes: float, repeats: int = 3) -> int:
-    """The number of DP steps of `cfg` that fit in `minutes` on this machine (at most `cfg.steps`, at least 10).
+    """The number of DP steps of `cfg` that fit in `minutes` on this machine (at most `cfg.finetune.steps`, at least 10).
 
     The median of `repeats` timed steps (after a warm-up) of the real DP step (public model, B, K, micro-batches) on random data of the
     private images' shape. It reads no private data, so choosing the step count from it costs no privacy budget."""
-    from dp_synth.dpsgd import DPSGD, diffusion_loss_fn
-    from dp_synth.objective import DiffusionObjective, timestep_sampler
-    from dp_synth.train import load_pretrained
-    dev = torch.device(_device(cfg.device))
-    base = load_pretrained(cfg.model, device=str(dev))
+    from dp_synth.checkpoints import load_pretrained
+    from dp_synth.dpsgd import DPSGD
+    from dp_synth.objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
+    ft = cfg.finetune
+    dev = torch.device(_device(ft.device))
+    base = load_pretrained(ft.model, device=str(dev))
     model = base.model.train()
-    dp = DPSGD(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), 1.0, cfg.max_grad_norm, cfg.batch_size / 60000, 60000,
-               cfg.micro_batch_size, amp=dev.type == 'cuda')
-    obj = DiffusionObjective(base.schedule, cfg.K, timestep_sampler(cfg.timesteps, base.schedule.T))
+    dp = DPSGD(model, torch.optim.Adam(model.parameters(), lr=ft.lr), 1.0, ft.max_grad_norm, ft.batch_size / 60000, 60000,
+               ft.micro_batch_size, amp=dev.type == 'cuda')
+    obj = DiffusionObjective(base.schedule, ft.K, timestep_sampler(ft.timesteps, base.schedule.T), null_class=model.null_class)
     loss_fn, g = diffusion_loss_fn(obj), torch.Generator(device=dev).manual_seed(0)
-    x0 = torch.randn(cfg.batch_size, *base.image_shape, device=dev)
-    y = torch.randint(0, len(base.classes), (cfg.batch_size,), device=dev)
+    x0 = torch.randn(ft.batch_size, *base.image_shape, device=dev)
+    y = torch.randint(0, len(base.classes), (ft.batch_size,), device=dev)
     def step():
         d = obj.draw(x0, g)
         dp.step(loss_fn, (x0, y, d.t, d.noise, d.flip, d.drop), g)
     per_step = timed(step, dev, repeats)
-    n = min(cfg.steps, max(10, int(minutes * 60 / per_step)))
-    print(f'one DP step of B = {cfg.batch_size}, K = {cfg.K} takes {per_step:.3f} s here: {n} steps fit in {minutes:g} min', flush=True)
+    n = min(ft.steps, max(10, int(minutes * 60 / per_step)))
+    print(f'one DP step of B = {ft.batch_size}, K = {ft.K} takes {per_step:.3f} s here: {n} steps fit in {minutes:g} min', flush=True)
     return n
 
 
@@ -73,14 +78,14 @@ def run_row(name: str, cfg: RunConfig, out_dir, size: str, group: str = 'end to 
     "One complete `dp_synth run` at `cfg`, as a results row (figures, privacy, config, machine, seconds)."
     t0 = time.time()
     res = run(cfg, Path(out_dir), progress=True, command=f'{command()}  # row {name}')
-    s = res['summary']
-    dev = _device(cfg.device)
-    row = dict(row=name, group=group, size=size, dataset=cfg.dataset, epsilon=s['epsilon_spent'], target_epsilon=cfg.epsilon,
-               delta=s['delta'], sigma=s['sigma'], sample_rate=s['sample_rate'], steps=s['steps'], public_model=cfg.model,
-               fid=s['fid'], fid_network=res['evaluation'].get('fid_network', ''), fid_n=s['fid_n'], fid_floor=s['fid_floor'], fid_reference=s['fid_reference'], accuracy=s['accuracy'],
+    s, ft = res.summary(), cfg.finetune
+    dev = _device(ft.device)
+    row = dict(row=name, group=group, size=size, dataset=ft.dataset, epsilon=s['epsilon_spent'], target_epsilon=ft.epsilon,
+               delta=s['delta'], sigma=s['sigma'], sample_rate=s['sample_rate'], steps=s['steps'], public_model=ft.model,
+               fid=s['fid'], fid_network=res.evaluation.fid_network, fid_n=s['fid_n'], fid_floor=s['fid_floor'], fid_reference=s['fid_reference'], accuracy=s['accuracy'],
                classifier=s['classifier'], n_synthetic=s['n_synthetic'], seconds=round(time.time() - t0, 1),
-               stage_seconds=res['seconds'], machine=machine(dev), date=datetime.date.today().isoformat(), torch=torch.__version__,
-               config=asdict(cfg), anchor=ANCHORS.get((cfg.dataset, cfg.epsilon)), **extra)
+               stage_seconds=res.seconds, machine=machine(dev), date=datetime.date.today().isoformat(), torch=torch.__version__,
+               config=flat_config(cfg), anchor=ANCHORS.get((ft.dataset, ft.epsilon)), **extra)
     print(json.dumps({k: row[k] for k in ('row', 'size', 'epsilon', 'fid', 'fid_n', 'fid_floor', 'accuracy', 'seconds')}), flush=True)
     return row
 
@@ -98,8 +103,8 @@ def main():
     size = 'dry-run' if a.dry_run else a.size
     rows = []
     for name in a.rows:
-        cfg = replace(SIZES[size], **ROWS[name], device=a.device)
-        if a.finetune_minutes: cfg = replace(cfg, steps=fit_steps(cfg, a.finetune_minutes))
+        cfg = SIZES[size].replace(**ROWS[name], device=a.device)
+        if a.finetune_minutes: cfg = cfg.replace(steps=fit_steps(cfg, a.finetune_minutes))
         rows.append(run_row(name, cfg, Path(a.out)/f'{name}-{size}', size))
     if size == 'dry-run': return
     results = save_rows({f'{r["row"]}/{size}/{r["machine"]}': r for r in rows})

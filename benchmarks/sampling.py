@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
+from dp_synth.checkpoints import load_pretrained
 from dp_synth.sampling import sample_images
-from dp_synth.train import load_pretrained
 from dp_synth.unet import count_params
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -217,7 +217,8 @@ class PrivacyStatement:
     def find(cls, path):
         "Like `read`, but None when there is no statement (e.g. images, a public model)."
         p = Path(str(path)).expanduser()
-        for f in (p, p/'privacy.json', p/'finetune'/'privacy.json', p.parent/'privacy.json'):
+        beside = [p.parent/'privacy.json'] if p.is_file() else []   # a model file in its run directory
+        for f in (p, p/'privacy.json', p/'finetune'/'privacy.json', *beside):
             if f.is_file() and f.name == 'privacy.json':
                 d = json.loads(f.read_text())
                 return cls(**{k: d[k] for k in d if k in cls.__dataclass_fields__})

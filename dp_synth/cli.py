@@ -246,7 +246,7 @@ def _add_run(sub, common, full):
         help='the main job: DP fine-tune, sample, evaluate and report, in one resumable command',
         description='From private images to a private synthetic dataset with its report, in one run directory:\n'
                     '  1. the public model: a shipped checkpoint (--model fmnist-small), a checkpoint file, or --model pretrain\n'
-                    '     (trains one on --public-dataset first);\n'
+                    '     (trains one on --pretrain-dataset first);\n'
                     '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step;\n'
                     '  3. --n-synthetic class-balanced samples (OUT/synthetic.npz) and their evaluation;\n'
                     '  4. OUT/release/: what may be published (the DP model, synthetic.npz, privacy.json, epsilon.png);\n'
@@ -254,7 +254,7 @@ def _add_run(sub, common, full):
                     'Each stage skips itself when its output exists, so an interrupted run continues where it stopped and\n'
                     'never spends the budget twice; changing a privacy setting for an existing OUT is refused.',
         epilog='examples:\n  dp_synth run --out runs/mnist-eps1 --dataset mnist --epsilon 1 --steps 200\n'
-               '  dp_synth run --out runs/mine --dataset ./my_images --model pretrain --public-dataset fashion_mnist\n'
+               '  dp_synth run --out runs/mine --dataset ./my_images --model pretrain --pretrain-dataset fashion_mnist\n'
                '  dp_synth run --out runs/x --config settings.json --json')
     r.add_argument('--out', required=True, metavar='DIR', help='run directory (created; an existing one is resumed)')
     if full:

@@ -649,7 +649,7 @@ def check_disjoint(public_name, private_name, public_digests=None, private_image
     if pub == priv:
         raise OverlapError(f"the public data ({public_name}) and the private data ({private_name}) come from the same "
                            f"dataset ({pub}): pre-training on it is not private. Pre-train on a different public dataset "
-                           "(e.g. --public-dataset fashion_mnist for private MNIST), or fine-tune from scratch (--model scratch).")
+                           "(e.g. --pretrain-dataset fashion_mnist for private MNIST), or fine-tune from scratch (--model scratch).")
     if public_digests is not None and private_images is not None and len(public_digests):
         shared = np.intersect1d(np.asarray(public_digests, np.uint64), image_digests(private_images))
         if len(shared):

@@ -12,8 +12,9 @@ import torch
 
 
 def run(out: str, distributed: bool, steps: int = 2):
-    from dp_synth.dpsgd import DPSGD, broadcast_parameters, diffusion_loss_fn, poisson_sample, shard, world_info
-    from dp_synth.objective import DiffusionObjective, timestep_sampler
+    from dp_synth.dist import broadcast_parameters, shard, world_info
+    from dp_synth.dpsgd import DPSGD, poisson_sample
+    from dp_synth.objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
     from dp_synth.schedule import NoiseSchedule
     from dp_synth.unet import UNet, unet_config
     torch.set_num_threads(1)
@@ -24,7 +25,7 @@ def run(out: str, distributed: bool, steps: int = 2):
     g = torch.Generator().manual_seed(0)             # the private data: identical on every process
     data, labels = torch.rand(40, 1, 16, 16, generator=g) * 2 - 1, torch.randint(0, 3, (40,), generator=g)
     schedule = NoiseSchedule(100, 'linear')
-    objective = DiffusionObjective(schedule, 2, timestep_sampler('uniform', 100), False, 0.1)
+    objective = DiffusionObjective(schedule, 2, timestep_sampler('uniform', 100), False, 0.1, null_class=model.null_class)
     q = 0.25
     dp = DPSGD(model, torch.optim.SGD(model.parameters(), lr=0.5), noise_multiplier=1.1, max_grad_norm=0.3,
                sample_rate=q, dataset_size=len(data), micro_batch_size=3, distributed=distributed)
@@ -49,7 +50,7 @@ def resume(base: str, steps: int):
     cfg = FinetuneConfig(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, steps=steps, batch_size=32, K=1, noise_multiplier=2.0,
                          micro_batch_size=8, device='cpu')
     res = finetune(cfg, os.path.join(base, f"rank{os.environ.get('RANK', '0')}"), progress=False)
-    print('RESULT', res['steps'], res['finished'], flush=True)
+    print('RESULT', res.statement.steps, res.finished, flush=True)
 
 
 if __name__ == '__main__':

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dp_synth.accounting import PrivacyLedger, calibrate_sigma
+from dp_synth.accounting import PrivacyLedger, PrivacyStatement, calibrate_sigma
 from dp_synth.audit import add_audit_parser, blackbox_audit, whitebox_audit
 from dp_synth.data import DataError, ImageDataset
 
@@ -83,10 +83,12 @@ def _run_audit(*argv):
 
 
 def _tiny_run(d: Path, eps=2.0) -> Path:
+    "A `dp_synth run` directory whose RUN/finetune/privacy.json states one full-batch step calibrated to `eps`."
     sigma = calibrate_sigma(eps, 1e-5, 1.0, 1)
     (d/'finetune').mkdir(parents=True)
-    (d/'finetune'/'privacy.json').write_text(json.dumps(dict(ledger=[[sigma, 1.0, 1]], delta=1e-5, max_grad_norm=1.0,
-                                                             epsilon_spent=eps)))
+    dpsgd = dict(name='DP-SGD (Poisson-subsampled Gaussian, per-example clipping)', noise_multiplier=sigma, sample_rate=1.0,
+                 steps=1, max_grad_norm=1.0)
+    PrivacyStatement('digits', 1438, 1e-5, eps, eps, sigma, 1.0, 1, 1.0, 1438, [[sigma, 1.0, 1]], [dpsgd]).write(d/'finetune')
     return d
 
 

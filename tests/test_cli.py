@@ -105,13 +105,13 @@ def test_budget_json_both_directions():
 
 
 @pytest.mark.parametrize('args,msg', [
-    (['--epsilon', '0', '--sample-rate', '0.1', '--steps', '10'], '--epsilon must be positive'),
-    (['--epsilon', '-2', '--sample-rate', '0.1', '--steps', '10'], '--epsilon must be positive'),
-    (['--sigma', '1', '--delta', '1.5', '--sample-rate', '0.1', '--steps', '10'], '--delta must lie in (0, 1)'),
-    (['--sigma', '1', '--delta', '0', '--sample-rate', '0.1', '--steps', '10'], '--delta must lie in (0, 1)'),
+    (['--epsilon', '0', '--sample-rate', '0.1', '--steps', '10'], 'epsilon must be positive'),
+    (['--epsilon', '-2', '--sample-rate', '0.1', '--steps', '10'], 'epsilon must be positive'),
+    (['--sigma', '1', '--delta', '1.5', '--sample-rate', '0.1', '--steps', '10'], 'delta must lie in (0, 1)'),
+    (['--sigma', '1', '--delta', '0', '--sample-rate', '0.1', '--steps', '10'], 'delta must lie in (0, 1)'),
     (['--sigma', '1', '--sample-rate', '1.5', '--steps', '10'], 'the sample rate must lie in (0, 1]'),
     (['--sigma', '1', '--sample-rate', '0', '--steps', '10'], 'the sample rate must lie in (0, 1]'),
-    (['--sigma', '1', '--steps', '10'], 'give --sample-rate, or --batch-size with --dataset-size'),
+    (['--sigma', '1', '--steps', '10'], 'give the sample rate, or a positive batch size and dataset size'),
     (['--sample-rate', '0.1', '--steps', '10'], 'give exactly one of --sigma'),
 ])
 def test_budget_refuses_nonsense(args, msg):
@@ -121,7 +121,7 @@ def test_budget_refuses_nonsense(args, msg):
 
 def test_budget_warns_when_delta_not_below_1_over_n():
     r = run_cli('budget', '--sigma', '1', '--batch-size', '10', '--dataset-size', '1000', '--steps', '10', '--delta', '0.01')
-    assert r.returncode == 0 and 'warning: delta=0.01 is not below 1/N=0.001' in r.stderr
+    assert r.returncode == 0 and 'warning: delta=0.01 is not below 1/N = 0.001' in r.stderr
 
 
 def test_finetune_cli_with_ledger(tmp_path):

@@ -80,7 +80,7 @@ def test_sample_under_torchrun(tmp_path):
 def test_evaluate_under_torchrun(tmp_path):
     "`torchrun ... dp_synth evaluate`: sampling and Inception features split across processes give one process's FID."
     flags = ['evaluate', '--from', 'fmnist-small', '--dataset', 'fashion_mnist', '--fid-reference-n', '200', '--n-synthetic', '120',
-             '--fid-n', '120', '--steps', '2', '--batch-size', '40', '--classifier-epochs', '1', '--more-data', '', '--memorisation', '',
+             '--fid-n', '120', '--sample-steps', '2', '--sample-batch-size', '40', '--classifier-epochs', '1', '--more-data', '', '--memorisation', '',
              '--device', 'cpu', '--json']
     b, a = _cli_two_and_one(flags, tmp_path/'two', tmp_path/'one')
     assert a['fid_n'] == b['fid_n'] == 120 and a['n_synthetic'] == b['n_synthetic'] == 120   # chunks of 50: both ranks extract
@@ -89,7 +89,7 @@ def test_evaluate_under_torchrun(tmp_path):
 
 def test_resume_under_torchrun_takes_rank_0_state(tmp_path):
     "Resume with 2 gloo processes where only rank 0's directory holds the checkpoint: step, ledger and weights come from rank 0."
-    from dp_synth.train import load_checkpoint
+    from dp_synth.checkpoints import load_checkpoint
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     one = subprocess.run([sys.executable, str(HERE/'dist_worker.py'), 'resume', str(tmp_path), '2'], capture_output=True, text=True,
                          env=env, timeout=300)                     # the earlier invocation: 2 steps, written to rank0/

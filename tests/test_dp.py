@@ -1,7 +1,7 @@
-"""Privacy properties, checked independently of the notebooks: the accountant against two other implementations,
-calibration as the inverse of accounting, the clipping bound and noise scale of the DP step on the real UNet,
-Poisson sampling, and the refusal to overspend."""
-import logging
+"""Privacy properties, checked independently of the notebooks: calibration as the inverse of accounting, the clipping
+bound and noise scale of the DP step on the real UNet, Poisson sampling, and the refusal to overspend. The accountant's
+cross-check against Opacus and dp-accounting (150 random settings, σ down to 0.3) is nbs/06_accounting.ipynb's own
+check, which tests/test_notebooks.py runs."""
 import math
 
 import numpy as np
@@ -9,30 +9,11 @@ import pytest
 import torch
 from scipy import stats
 
-from dp_synth.accounting import (PrivacyLedger, _grid, calibrate_sigma, dp_accounting_epsilon, epsilon_for,
-                                 opacus_epsilon)
-from dp_synth.dpsgd import DPSGD, clip_and_sum, diffusion_loss_fn, per_sample_grads, poisson_sample
-from dp_synth.objective import DiffusionObjective
+from dp_synth.accounting import PrivacyLedger, calibrate_sigma, epsilon_for
+from dp_synth.dpsgd import DPSGD, clip_and_sum, per_sample_grads, poisson_sample
+from dp_synth.objective import DiffusionObjective, diffusion_loss_fn
 from dp_synth.schedule import NoiseSchedule
 from dp_synth.unet import UNet, unet_config
-
-INT_ORDERS = tuple(range(2, 64)) + (80, 96, 128, 192, 256, 512)
-
-
-def test_accountant_matches_opacus_on_grid():
-    grid = _grid(120, seed=11)
-    rel = [abs(epsilon_for(*g) - opacus_epsilon(*g)) / epsilon_for(*g) for g in grid]
-    print(f'max relative difference to Opacus over {len(grid)} settings: {max(rel):.2e}')
-    assert len(grid) >= 100 and max(rel) < 1e-4
-
-
-def test_accountant_matches_dp_accounting_on_grid():
-    logging.getLogger().setLevel(logging.ERROR)
-    grid = _grid(120, seed=12)
-    rel = [abs(epsilon_for(*g, INT_ORDERS) - dp_accounting_epsilon(*g, INT_ORDERS)) / epsilon_for(*g, INT_ORDERS) for g in grid]
-    print(f'max relative difference to dp-accounting over {len(grid)} settings: {max(rel):.2e}')
-    assert max(rel) < 1e-4
-
 
 @pytest.mark.parametrize('eps,q,steps', [(0.5, 0.001, 1000), (1.0, 0.004, 2344), (10.0, 0.01, 500), (3.0, 0.1, 50)])
 def test_calibration_inverts_accounting(eps, q, steps):
@@ -53,7 +34,7 @@ def test_unet_clipped_contributions_bounded(seed):
     torch.manual_seed(seed)
     net = UNet(unet_config('tiny', image_size=8))
     for p in net.out.parameters(): torch.nn.init.normal_(p, std=0.05)
-    obj = DiffusionObjective(NoiseSchedule(), K=2)
+    obj = DiffusionObjective(NoiseSchedule(), K=2, null_class=net.null_class)
     x0, y = torch.randn(6, 1, 8, 8), torch.randint(0, 10, (6,))
     d = obj.draw(x0, torch.Generator().manual_seed(seed))
     scale = torch.logspace(-4, 4, 6)

@@ -24,7 +24,7 @@ def test_sample_is_deterministic_and_class_balanced(tmp_path):
 def test_generation_streams_into_place(tmp_path):
     "synthesise() writes batches into one preallocated uint8 array; a second call with the same request reuses the file."
     from dp_synth.evaluate import EvalConfig, synthesise
-    cfg = EvalConfig(n_synthetic=30, steps=3, batch_size=8, dataset='fashion_mnist')
+    cfg = EvalConfig(n_synthetic=30, sample_steps=3, sample_batch_size=8, dataset='fashion_mnist', device='cpu')
     ds, meta = synthesise('fmnist-small', cfg, tmp_path, progress=False)
     assert ds.images.dtype == torch.uint8 and len(ds) == 30 and not meta['reused']
     assert np.bincount(ds.labels.numpy(), minlength=10).tolist() == [3] * 10
@@ -49,7 +49,7 @@ def test_evaluate_cli_json_on_real_stand_in(tmp_path):
     for f in ('evaluation.json', 'evaluation.md', 'samples.png', 'more_data.png', 'memorisation.png', 'closest_pairs.png'):
         assert (tmp_path/'ev'/f).is_file(), f
     md = (tmp_path/'ev'/'evaluation.md').read_text()
-    assert 'FID (N = 60' in md and 'Memorisation' in md and 'Not covered by the privacy guarantee' in md
+    assert 'FID (N = 60' in md and 'Memorisation' in md and 'What the guarantee does not cover' in md
 
 
 def test_evaluate_refuses_mismatched_dataset(tmp_path):

@@ -65,7 +65,7 @@ def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
     assert p.wait(120) == 130
     ck = out/'finetune'/'checkpoint.pt'
     assert ck.is_file() and not (out/'finetune'/'model.pt').exists()
-    from dp_synth.train import load_checkpoint
+    from dp_synth.checkpoints import load_checkpoint
     done_steps = load_checkpoint(ck)['meta']['step']
     assert 0 < done_steps < 30
     resumed = run_cli('run', '--out', str(out), *args, '--json')

@@ -9,8 +9,8 @@ nbdev's `nbdev-docs` renders through Quarto, which cannot be installed here. Thi
    and rendered with nbconvert's HTMLExporter (pictures stay embedded as data URIs);
 3. links between chapters (`04_sampling.ipynb`) become links between pages (`04_sampling.html`), and every page
    gets the same navigation bar listing the chapters and tutorials, in order;
-4. nbdev's links from backticked names (`load_pretrained` → `{Documentation URL}/train.html#load_pretrained`, or
-   `/train.html#...` with no Documentation URL) point at a site nobody hosts: they become links to this site's pages.
+4. nbdev's links from backticked names (`load_pretrained` → `{Documentation URL}/checkpoints.html#load_pretrained`, or
+   `/checkpoints.html#...` with no Documentation URL) point at a site nobody hosts: they become links to this site's pages.
 
 Each page carries a small script that, once the page has loaded, records on `<body>` how many images rendered
 (`data-images-rendered`), which the browser test reads back.

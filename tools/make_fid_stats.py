@@ -8,7 +8,6 @@ give the half-versus-half anchor. The statistics are stored compactly (upper tri
 error that costs is measured and recorded.
 """
 import json, sys, time
-import numpy as np
 from importlib.resources import files
 from pathlib import Path
 from dp_synth.data import file_hash

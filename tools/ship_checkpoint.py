@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from dp_synth.train import load_checkpoint, release_checkpoint  # noqa: E402
+from dp_synth.checkpoints import load_checkpoint, release_checkpoint  # noqa: E402
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
