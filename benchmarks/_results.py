@@ -1,12 +1,20 @@
 """What every benchmark script shares: the machine string, the command line, timing, and appending a section to RESULTS.md
 (and, for the quality benchmarks, rows to results.json, which the results tutorial plots)."""
-import datetime, json, os, platform, shlex, statistics, sys, time
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent   # benchmarks/ of this repository, wherever the script is run from
-RESULTS, RESULTS_JSON = HERE/'RESULTS.md', HERE/'results.json'
+HERE = Path(__file__).resolve().parent  # benchmarks/ of this repository, wherever the script is run from
+RESULTS, RESULTS_JSON = HERE / 'RESULTS.md', HERE / 'results.json'
 # Published figures to set our rows against (δ = 1e-5; FID on tens of thousands of samples, so comparable with ours only in
 # kind: our rows state their N and the real-data floor at that N). Sources, quoted from the papers themselves:
 #   DPDM: Dockhorn, Cao, Vahdat, Kreis, "Differentially Private Diffusion Models", TMLR 2023 (FID / CNN accuracy table);
@@ -26,30 +34,49 @@ OTHER_ANCHORS = [  # accuracy only, or another setting: shown beside the plots, 
     dict(dataset='mnist', epsilon=10.0, accuracy=0.974, source='PDP-Diffusion in DPImageBench'),
     dict(dataset='fashion_mnist', epsilon=1.0, accuracy=0.792, source='PDP-Diffusion in DPImageBench'),
     dict(dataset='fashion_mnist', epsilon=10.0, accuracy=0.854, source='PDP-Diffusion in DPImageBench'),
-    dict(dataset='cifar10', epsilon=10.0, fid=9.8, accuracy=0.880, source='Ghalebikesabi et al. 2023 (ImageNet pre-training, all 10 classes)'),
-    dict(dataset='cifar10', epsilon=10.0, fid=18.4, accuracy=0.701, source='PDP-Diffusion in DPImageBench (ImageNet32 pre-training)'),
+    dict(
+        dataset='cifar10',
+        epsilon=10.0,
+        fid=9.8,
+        accuracy=0.880,
+        source='Ghalebikesabi et al. 2023 (ImageNet pre-training, all 10 classes)',
+    ),
+    dict(
+        dataset='cifar10',
+        epsilon=10.0,
+        fid=18.4,
+        accuracy=0.701,
+        source='PDP-Diffusion in DPImageBench (ImageNet32 pre-training)',
+    ),
 ]
 HEADER = '# Benchmark results\n\nRows are appended by the scripts in this folder; each names its machine, date and command.\n'
 
 
 def sync(device) -> None:
     "Wait for the GPU's queued work, so that a wall-clock time covers it (nothing to wait for on a CPU)."
-    if torch.device(device).type == 'cuda': torch.cuda.synchronize()
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize()
 
 
 def timed(fn, device, repeats: int) -> float:
     "Median seconds of `repeats` calls of `fn()`, after one warm-up call."
-    fn(); sync(device)
+    fn()
+    sync(device)
     ts = []
     for _ in range(repeats):
-        t = time.perf_counter(); fn(); sync(device); ts.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        ts.append(time.perf_counter() - t)
     return statistics.median(ts)
 
 
 def machine(device) -> str:
     "The machine in words: the GPU's name, or the CPU architecture and core count."
     dev = torch.device(device)
-    return torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    return (
+        torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    )
 
 
 def command() -> str:
@@ -61,8 +88,11 @@ def append_section(title: str, device, body: str, path: Path = RESULTS) -> None:
     "Append `## title (date, machine, torch)` and `body` to RESULTS.md."
     new = not path.exists()
     with open(path, 'a') as f:
-        if new: f.write(HEADER)
-        f.write(f"\n## {title} ({datetime.date.today()}, {machine(device)}, torch {torch.__version__})\n\n{body.rstrip()}\n")
+        if new:
+            f.write(HEADER)
+        f.write(
+            f"\n## {title} ({datetime.date.today()}, {machine(device)}, torch {torch.__version__})\n\n{body.rstrip()}\n"
+        )
     print(f'appended to {path}')
 
 

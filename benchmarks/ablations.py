@@ -24,7 +24,9 @@ benchmarks/results.json (replaced when rerun) and a table per group to RESULTS.m
     python benchmarks/ablations.py --groups public --size full --device cuda
     python benchmarks/ablations.py --dry-run                    # a few steps per row: checks the plumbing
 """
-import argparse, sys
+
+import argparse
+import sys
 from pathlib import Path
 
 from dp_synth.checkpoints import release_checkpoint
@@ -38,44 +40,116 @@ from end_to_end import _device, run_row  # noqa: E402
 # Sizes: the shared run settings of the MNIST rows, the CIFAR rows, and the pre-training steps of the public models
 # trained here. 'small' fits a 2-core CPU; 'full' is the GPU size.
 SIZES = {
-    'small': dict(mnist=DEMO.replace(steps=15, batch_size=256, n_synthetic=250, fid_n=250, sample_steps=20, classifier_epochs=3,
-                                     more_data='', memorisation=''),
-                  cifar=DEMO.replace(steps=20, batch_size=256, n_synthetic=300, fid_n=300, fid_reference_n=600, sample_steps=20,
-                                     classifier='cnn', classifier_epochs=5, more_data='', memorisation=''),   # WRN-16-4: 35 CPU min a row
-                  pretrain_steps={'cifar10-gray': 120, 'cifar10-vehicles': 250}),
-    'full': dict(mnist=DEMO.replace(steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
-                                    sample_steps=100, classifier_epochs=10, more_data='', memorisation=''),
-                 cifar=DEMO.replace(steps=1000, batch_size=1024, lr=1e-3, max_grad_norm=1.0, n_synthetic=10000, fid_n=10000,
-                                    sample_steps=100, classifier_epochs=20, more_data='', memorisation=''),
-                 pretrain_steps={'cifar10-gray': 20000, 'cifar10-vehicles': 20000}),
-    'dry-run': dict(mnist=DEMO.replace(steps=2, batch_size=64, n_synthetic=20, fid_n=20, sample_steps=2, classifier_epochs=1,
-                                       more_data='', memorisation=''),
-                    cifar=DEMO.replace(steps=2, batch_size=64, n_synthetic=12, fid_n=12, fid_reference_n=24, sample_steps=2,
-                                       classifier_epochs=1, more_data='', memorisation=''),
-                    pretrain_steps={'cifar10-gray': 2, 'cifar10-vehicles': 2}),
+    'small': dict(
+        mnist=DEMO.replace(
+            steps=15,
+            batch_size=256,
+            n_synthetic=250,
+            fid_n=250,
+            sample_steps=20,
+            classifier_epochs=3,
+            more_data='',
+            memorisation='',
+        ),
+        cifar=DEMO.replace(
+            steps=20,
+            batch_size=256,
+            n_synthetic=300,
+            fid_n=300,
+            fid_reference_n=600,
+            sample_steps=20,
+            classifier='cnn',
+            classifier_epochs=5,
+            more_data='',
+            memorisation='',
+        ),  # WRN-16-4: 35 CPU min a row
+        pretrain_steps={'cifar10-gray': 120, 'cifar10-vehicles': 250},
+    ),
+    'full': dict(
+        mnist=DEMO.replace(
+            steps=1000,
+            batch_size=1024,
+            lr=1e-3,
+            max_grad_norm=1.0,
+            n_synthetic=10000,
+            fid_n=10000,
+            sample_steps=100,
+            classifier_epochs=10,
+            more_data='',
+            memorisation='',
+        ),
+        cifar=DEMO.replace(
+            steps=1000,
+            batch_size=1024,
+            lr=1e-3,
+            max_grad_norm=1.0,
+            n_synthetic=10000,
+            fid_n=10000,
+            sample_steps=100,
+            classifier_epochs=20,
+            more_data='',
+            memorisation='',
+        ),
+        pretrain_steps={'cifar10-gray': 20000, 'cifar10-vehicles': 20000},
+    ),
+    'dry-run': dict(
+        mnist=DEMO.replace(
+            steps=2,
+            batch_size=64,
+            n_synthetic=20,
+            fid_n=20,
+            sample_steps=2,
+            classifier_epochs=1,
+            more_data='',
+            memorisation='',
+        ),
+        cifar=DEMO.replace(
+            steps=2,
+            batch_size=64,
+            n_synthetic=12,
+            fid_n=12,
+            fid_reference_n=24,
+            sample_steps=2,
+            classifier_epochs=1,
+            more_data='',
+            memorisation='',
+        ),
+        pretrain_steps={'cifar10-gray': 2, 'cifar10-vehicles': 2},
+    ),
 }
 
 # group -> rows; a row is (name, what changes against the base row). 'base' is shared by three groups and runs once.
 GROUPS = {
     'multiplicity': [('base', {}), ('K4', dict(K=4)), ('K16', dict(K=16))],
-    'public': [('base', {}), ('public-cifar10-gray', dict(model='@cifar10-gray')), ('public-none', dict(model='scratch'))],
+    'public': [
+        ('base', {}),
+        ('public-cifar10-gray', dict(model='@cifar10-gray')),
+        ('public-none', dict(model='scratch')),
+    ],
     'timesteps': [('base', {}), ('timesteps-biased', dict(timesteps='biased'))],
     'cifar-proxy': [('cifar-transfer', dict(model='@cifar10-vehicles')), ('cifar-scratch', dict(model='scratch'))],
 }
 # Public models trained here: name -> TrainConfig fields (public data only).
 PUBLIC = {
     'cifar10-gray': dict(dataset='cifar10', channels=1, image_size=28, preset='small', batch_size=64, lr=5e-4),
-    'cifar10-vehicles': dict(dataset='cifar10-vehicles', image_size=32, preset='small', batch_size=64, lr=5e-4, flip=True),
+    'cifar10-vehicles': dict(
+        dataset='cifar10-vehicles', image_size=32, preset='small', batch_size=64, lr=5e-4, flip=True
+    ),
 }
 
 
 def public_model(name: str, steps: int, out: Path, device: str) -> str:
     "Pre-train (or reuse) the public model `name` on public data; returns its released checkpoint path."
-    path = out/f'public-{name}'/'model.pt'
+    path = out / f'public-{name}' / 'model.pt'
     if not path.is_file():
-        r = train(TrainConfig(**PUBLIC[name], steps=steps, device=device, sample_every=0), out/f'public-{name}', resume=True,
-                  command=f'{command()}  # public model {name}')
-        if not r.finished: raise SystemExit(f'pre-training {name} stopped early; run the same command again to continue')
+        r = train(
+            TrainConfig(**PUBLIC[name], steps=steps, device=device, sample_every=0),
+            out / f'public-{name}',
+            resume=True,
+            command=f'{command()}  # public model {name}',
+        )
+        if not r.finished:
+            raise SystemExit(f'pre-training {name} stopped early; run the same command again to continue')
         release_checkpoint(r.checkpoint, path)
     return str(path)
 
@@ -83,27 +157,40 @@ def public_model(name: str, steps: int, out: Path, device: str) -> str:
 def row_config(group: str, change: dict, size: str, out: Path, device: str):
     base = SIZES[size]['cifar' if group == 'cifar-proxy' else 'mnist']
     change = dict(change)
-    if group == 'cifar-proxy': change['dataset'] = 'cifar10-animals'
-    if 'K' in change: change['batch_size'] = base.finetune.batch_size // change['K']   # B·K fixed at the base row's batch size
+    if group == 'cifar-proxy':
+        change['dataset'] = 'cifar10-animals'
+    if 'K' in change:
+        change['batch_size'] = base.finetune.batch_size // change['K']  # B·K fixed at the base row's batch size
     if str(change.get('model', '')).startswith('@'):
-        change['model'] = public_model(change['model'][1:], SIZES[size]['pretrain_steps'][change['model'][1:]], out, device)
+        change['model'] = public_model(
+            change['model'][1:], SIZES[size]['pretrain_steps'][change['model'][1:]], out, device
+        )
     return base.replace(**change, device=device)
 
 
 def describe(r: dict) -> str:
     c = r['config']
-    m = Path(c['model']).parent.name.removeprefix('public-') + f" (pre-trained here, {r['pretrain_steps']} steps)" \
-        if r.get('pretrain_steps') else c['model']
+    m = (
+        Path(c['model']).parent.name.removeprefix('public-') + f" (pre-trained here, {r['pretrain_steps']} steps)"
+        if r.get('pretrain_steps')
+        else c['model']
+    )
     return f"K = {c['K']}, B = {c['batch_size']}, {m}, {c['timesteps']} timesteps"
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog='\n\n'.join(__doc__.split('\n\n')[1:]))
+    ap = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n\n'.join(__doc__.split('\n\n')[1:]),
+    )
     ap.add_argument('--groups', nargs='+', default=list(GROUPS), choices=list(GROUPS))
     ap.add_argument('--size', default='small', choices=['small', 'full'])
-    ap.add_argument('--dry-run', action='store_true', help='a few steps and images per row; writes nothing to benchmarks/')
-    ap.add_argument('--device', default='auto'); ap.add_argument('--out', default='runs/ablations', help='parent of the run directories')
+    ap.add_argument(
+        '--dry-run', action='store_true', help='a few steps and images per row; writes nothing to benchmarks/'
+    )
+    ap.add_argument('--device', default='auto')
+    ap.add_argument('--out', default='runs/ablations', help='parent of the run directories')
     a = ap.parse_args()
     size, out = ('dry-run' if a.dry_run else a.size), Path(a.out)
     done = {}
@@ -111,18 +198,24 @@ def main():
         rows = []
         for name, change in GROUPS[group]:
             if name not in done:
-                cfg = row_config(group, change, size, out/size, a.device)
+                cfg = row_config(group, change, size, out / size, a.device)
                 pub = str(change.get('model', ''))
                 extra = dict(pretrain_steps=SIZES[size]['pretrain_steps'][pub[1:]]) if pub.startswith('@') else {}
-                done[name] = run_row(name, cfg, out/size/name, size, group=group, **extra)
+                done[name] = run_row(name, cfg, out / size / name, size, group=group, **extra)
             rows.append(dict(done[name], group=group))
-        if size == 'dry-run': continue
+        if size == 'dry-run':
+            continue
         save_rows({f'{r["row"]}/{group}/{size}/{r["machine"]}': r for r in rows})
-        body = (f"`{command()}`, group **{group}**: each row {rows[0]['steps']} DP steps to ε = {rows[0]['target_epsilon']:g} "
-                f"(δ = {rows[0]['delta']:g}) on {rows[0]['dataset']}, {rows[0]['n_synthetic']} synthetic images.\n\n"
-                "| row | what changes | ε spent | σ | FID (N; floor at N) | accuracy (classifier) | seconds |\n|---|---|---|---|---|---|---|\n"
-                + ''.join(f"| {r['row']} | {describe(r)} | {r['epsilon']:.3f} | {r['sigma']:.3f} | {r['fid']:.1f} ({r['fid_n']}; "
-                          f"{r['fid_floor']}) | {100 * r['accuracy']:.1f}% ({r['classifier']}) | {r['seconds']:.0f} |\n" for r in rows))
+        body = (
+            f"`{command()}`, group **{group}**: each row {rows[0]['steps']} DP steps to ε = {rows[0]['target_epsilon']:g} "
+            f"(δ = {rows[0]['delta']:g}) on {rows[0]['dataset']}, {rows[0]['n_synthetic']} synthetic images.\n\n"
+            "| row | what changes | ε spent | σ | FID (N; floor at N) | accuracy (classifier) | seconds |\n|---|---|---|---|---|---|---|\n"
+            + ''.join(
+                f"| {r['row']} | {describe(r)} | {r['epsilon']:.3f} | {r['sigma']:.3f} | {r['fid']:.1f} ({r['fid_n']}; "
+                f"{r['fid_floor']}) | {100 * r['accuracy']:.1f}% ({r['classifier']}) | {r['seconds']:.0f} |\n"
+                for r in rows
+            )
+        )
         append_section(f'Ablation: {group}, size {size}', _device(a.device), body)
 
 

@@ -16,7 +16,9 @@ benchmarks/RESULTS.md (machine, date, command, figures).
     python benchmarks/dp_step.py                       # CPU, small UNet, K = 1 4 16
     python benchmarks/dp_step.py --device cuda --batch 256 --rows 1024 --preset base
 """
-import argparse, sys
+
+import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -32,43 +34,69 @@ from _results import append_section, command, timed  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--preset', default='small'); ap.add_argument('--image-size', type=int, default=28)
+    ap.add_argument('--preset', default='small')
+    ap.add_argument('--image-size', type=int, default=28)
     ap.add_argument('--batch', type=int, default=32, help='examples per logical batch (B)')
     ap.add_argument('--rows', type=int, default=128, help='rows (example copies) per physical chunk')
-    ap.add_argument('--K', type=int, nargs='+', default=[1, 4, 16]); ap.add_argument('--repeats', type=int, default=3)
-    ap.add_argument('--device', default='cpu'); ap.add_argument('--no-opacus', action='store_true')
+    ap.add_argument('--K', type=int, nargs='+', default=[1, 4, 16])
+    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--device', default='cpu')
+    ap.add_argument('--no-opacus', action='store_true')
     ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
     a = ap.parse_args()
     dev = torch.device(a.device)
     torch.manual_seed(0)
     model = UNet(unet_config(a.preset, image_size=a.image_size)).to(dev).train()
-    for p in model.out.parameters(): torch.nn.init.normal_(p, std=0.02)
+    for p in model.out.parameters():
+        torch.nn.init.normal_(p, std=0.02)
     sched = NoiseSchedule().to(dev)
     rows = []
     for K in a.K:
         obj = DiffusionObjective(sched, K=K, null_class=model.null_class)
-        x0 = torch.randn(a.batch, 1, a.image_size, a.image_size, device=dev); y = torch.randint(0, 10, (a.batch,), device=dev)
+        x0 = torch.randn(a.batch, 1, a.image_size, a.image_size, device=dev)
+        y = torch.randint(0, 10, (a.batch,), device=dev)
         d = obj.draw(x0, torch.Generator(device=dev).manual_seed(K))
         opt = torch.optim.Adam(model.parameters(), lr=1e-6)
-        per_chunk = max(1, a.rows // K)                     # examples per physical chunk
+        per_chunk = max(1, a.rows // K)  # examples per physical chunk
 
         def nonprivate():
             opt.zero_grad()
             for i in range(0, a.batch, per_chunk):
-                (obj.loss(model, x0[i:i + per_chunk], y[i:i + per_chunk], d[list(range(i, min(i + per_chunk, a.batch)))]).sum() / a.batch).backward()
+                (
+                    obj.loss(
+                        model,
+                        x0[i : i + per_chunk],
+                        y[i : i + per_chunk],
+                        d[list(range(i, min(i + per_chunk, a.batch)))],
+                    ).sum()
+                    / a.batch
+                ).backward()
             opt.step()
 
-        dp = DPSGD(model, opt, noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=a.batch / 60000, dataset_size=60000,
-                   micro_batch_size=per_chunk)
+        dp = DPSGD(
+            model,
+            opt,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            sample_rate=a.batch / 60000,
+            dataset_size=60000,
+            micro_batch_size=per_chunk,
+        )
         loss_fn = diffusion_loss_fn(obj)
-        def dpsynth(): dp.step(loss_fn, (x0, y, d.t, d.noise, d.flip, d.drop), torch.Generator(device=dev).manual_seed(0))
 
-        t_np = timed(nonprivate, dev, a.repeats); t_dp = timed(dpsynth, dev, a.repeats)
+        def dpsynth():
+            dp.step(loss_fn, (x0, y, d.t, d.noise, d.flip, d.drop), torch.Generator(device=dev).manual_seed(0))
+
+        t_np = timed(nonprivate, dev, a.repeats)
+        t_dp = timed(dpsynth, dev, a.repeats)
         t_op = float('nan')
         if not a.no_opacus:
             from opacus import GradSampleModule
-            gsm = GradSampleModule(model, loss_reduction='sum'); gsm.null_class = model.null_class
+
+            gsm = GradSampleModule(model, loss_reduction='sum')
+            gsm.null_class = model.null_class
             params = [p for p in model.parameters() if p.requires_grad]
+
             def opacus_step():
                 sums = [torch.zeros_like(p) for p in params]
                 for i in range(0, a.batch, per_chunk):
@@ -76,24 +104,47 @@ def main():
                     obj.loss(gsm, x0[idx], y[idx], d[idx]).sum().backward()
                     G = {j: p.grad_sample.reshape(len(idx), K, *p.shape).sum(1) for j, p in enumerate(params)}
                     s, _, _ = clip_and_sum(G, 1.0)
-                    for j in range(len(params)): sums[j] += s[j]
-                    for p in params: p.grad_sample = None; p.grad = None
-                for p, s in zip(params, sums): p.grad = (s + torch.randn_like(p)) / a.batch
-                opt.step(); opt.zero_grad()
+                    for j in range(len(params)):
+                        sums[j] += s[j]
+                    for p in params:
+                        p.grad_sample = None
+                        p.grad = None
+                for p, s in zip(params, sums):
+                    p.grad = (s + torch.randn_like(p)) / a.batch
+                opt.step()
+                opt.zero_grad()
+
             t_op = timed(opacus_step, dev, a.repeats)
             gsm.remove_hooks()
-        row = dict(K=K, B=a.batch, rows=a.batch * K, np_ex_s=a.batch / t_np, dp_ex_s=a.batch / t_dp,
-                   op_ex_s=a.batch / t_op, dp_ratio=t_dp / t_np, op_ratio=t_op / t_np)
+        row = dict(
+            K=K,
+            B=a.batch,
+            rows=a.batch * K,
+            np_ex_s=a.batch / t_np,
+            dp_ex_s=a.batch / t_dp,
+            op_ex_s=a.batch / t_op,
+            dp_ratio=t_dp / t_np,
+            op_ratio=t_op / t_np,
+        )
         rows.append(row)
-        print(f"K={K:2d}  B={a.batch}  rows={a.batch*K:4d}  non-private {row['np_ex_s']:7.1f} ex/s | dp_synth {row['dp_ex_s']:7.1f} ex/s "
-              f"({row['dp_ratio']:.2f}x) | opacus hooks {row['op_ex_s']:7.1f} ex/s ({row['op_ratio']:.2f}x)", flush=True)
-    if a.no_write: return
-    body = (f"`{command()}`, UNet preset `{a.preset}` ({count_params(model)/1e6:.2f}M parameters), {a.image_size}×{a.image_size}, "
-            f"median of {a.repeats} steps after a warm-up. Ratios are time per step relative to the non-private step "
-            f"on the same B·K rows.\n\n| K | B | rows B·K | non-private ex/s | dp_synth ex/s | dp_synth / non-private | "
-            f"Opacus hooks ex/s | Opacus / non-private |\n|---|---|---|---|---|---|---|---|\n"
-            + ''.join(f"| {r['K']} | {r['B']} | {r['rows']} | {r['np_ex_s']:.1f} | {r['dp_ex_s']:.1f} | {r['dp_ratio']:.2f}× | "
-                      f"{r['op_ex_s']:.1f} | {r['op_ratio']:.2f}× |\n" for r in rows))
+        print(
+            f"K={K:2d}  B={a.batch}  rows={a.batch * K:4d}  non-private {row['np_ex_s']:7.1f} ex/s | dp_synth {row['dp_ex_s']:7.1f} ex/s "
+            f"({row['dp_ratio']:.2f}x) | opacus hooks {row['op_ex_s']:7.1f} ex/s ({row['op_ratio']:.2f}x)",
+            flush=True,
+        )
+    if a.no_write:
+        return
+    body = (
+        f"`{command()}`, UNet preset `{a.preset}` ({count_params(model) / 1e6:.2f}M parameters), {a.image_size}×{a.image_size}, "
+        f"median of {a.repeats} steps after a warm-up. Ratios are time per step relative to the non-private step "
+        f"on the same B·K rows.\n\n| K | B | rows B·K | non-private ex/s | dp_synth ex/s | dp_synth / non-private | "
+        f"Opacus hooks ex/s | Opacus / non-private |\n|---|---|---|---|---|---|---|---|\n"
+        + ''.join(
+            f"| {r['K']} | {r['B']} | {r['rows']} | {r['np_ex_s']:.1f} | {r['dp_ex_s']:.1f} | {r['dp_ratio']:.2f}× | "
+            f"{r['op_ex_s']:.1f} | {r['op_ratio']:.2f}× |\n"
+            for r in rows
+        )
+    )
     append_section('DP step throughput', dev, body)
 
 

@@ -18,14 +18,26 @@ acceptance bound is 0.5%). Appends a row to benchmarks/RESULTS.md.
     python benchmarks/fid_features.py --n 5000 --device cuda --batch 250
     python benchmarks/fid_features.py --n 300 --compact benchmarks/gpu_bundle/inception-int8.npz   # the bundle's FID error
 """
-import argparse, sys, tempfile, time
+
+import argparse
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from dp_synth.data import load_dataset
-from dp_synth.fid import FIDStats, InceptionFeatures, fid_from_stats, fid_preprocess, inception, inception_features, reference_stats
+from dp_synth.fid import (
+    FIDStats,
+    InceptionFeatures,
+    fid_from_stats,
+    fid_preprocess,
+    inception,
+    inception_features,
+    reference_stats,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import append_section, command  # noqa: E402
@@ -33,25 +45,35 @@ from _results import append_section, command  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--n', type=int, default=500); ap.add_argument('--batch', type=int, default=50)
-    ap.add_argument('--device', default='cpu'); ap.add_argument('--no-bf16', action='store_true')
-    ap.add_argument('--compact', metavar='NPZ', help='also time and score the int8 compact network in this file '
-                    '(written by dp_synth.fid.compact_inception, as benchmarks/make_bundle.py does)')
+    ap.add_argument('--n', type=int, default=500)
+    ap.add_argument('--batch', type=int, default=50)
+    ap.add_argument('--device', default='cpu')
+    ap.add_argument('--no-bf16', action='store_true')
+    ap.add_argument(
+        '--compact',
+        metavar='NPZ',
+        help='also time and score the int8 compact network in this file '
+        '(written by dp_synth.fid.compact_inception, as benchmarks/make_bundle.py does)',
+    )
     ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
     a = ap.parse_args()
     from cleanfid.fid import get_files_features
     from PIL import Image
+
     dev = torch.device(a.device)
-    x = load_dataset('mnist', 'test').images[:a.n]
+    x = load_dataset('mnist', 'test').images[: a.n]
     ref = reference_stats('mnist', 'train')
     net = inception(dev)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         paths = []
         for i, im in enumerate(x):
-            Image.fromarray(im[0].numpy()).save(f'{d}/{i:05d}.png'); paths.append(f'{d}/{i:05d}.png')
+            Image.fromarray(im[0].numpy()).save(f'{d}/{i:05d}.png')
+            paths.append(f'{d}/{i:05d}.png')
         t = time.perf_counter()
-        f_clean = get_files_features(paths, model=net, num_workers=0, batch_size=a.batch, device=dev, mode='clean', verbose=False)
+        f_clean = get_files_features(
+            paths, model=net, num_workers=0, batch_size=a.batch, device=dev, mode='clean', verbose=False
+        )
         rows.append(('clean-fid (per-image PIL resize)', time.perf_counter() - t, f_clean))
     t = time.perf_counter()
     f_ours = inception_features(x, batch_size=a.batch, device=dev, progress=False)
@@ -65,22 +87,36 @@ def main():
         net8 = InceptionFeatures(a.compact).to(dev)
         t = time.perf_counter()
         with torch.no_grad():
-            f_8 = np.concatenate([net8(fid_preprocess(x[i:i + a.batch].to(dev)).contiguous(memory_format=torch.channels_last)).cpu().numpy()
-                                  for i in range(0, len(x), a.batch)])
+            f_8 = np.concatenate(
+                [
+                    net8(fid_preprocess(x[i : i + a.batch].to(dev)).contiguous(memory_format=torch.channels_last))
+                    .cpu()
+                    .numpy()
+                    for i in range(0, len(x), a.batch)
+                ]
+            )
         rows.append(('dp_synth batched, int8 compact network', time.perf_counter() - t, f_8))
     base = fid_from_stats(FIDStats.from_features(f_clean), ref)
     out = []
     for name, secs, f in rows:
         fd = fid_from_stats(FIDStats.from_features(f), ref)
         out.append((name, a.n / secs, float(np.abs(f - f_clean).max()), fd, abs(fd - base) / base))
-        print(f'{name:34s} {a.n / secs:7.1f} img/s  max |Δfeature| {out[-1][2]:.1e}  FID {fd:.4f}  ({100 * out[-1][4]:.3f}% from clean-fid)')
-    if a.no_write: return
-    body = (f'`{command()}`: N = {a.n} real MNIST test images, batch {a.batch}; FID against the shipped reference '
-            f"mnist-train-n10000-seed0. Network: {'the int8 compact form (no fp32 file here)' if net.compact else 'fp32, hash-checked'}"
-            '; each row is compared with the clean-fid row.\n\n| path | images/s | max feature difference to clean-fid | FID | relative FID difference |\n'
-            '|---|---|---|---|---|\n' + ''.join(f'| {name} | {ips:.1f} | {dmax:.1e} | {fd:.4f} | {100 * rel:.3f}% |\n'
-                                                 for name, ips, dmax, fd, rel in out))
+        print(
+            f'{name:34s} {a.n / secs:7.1f} img/s  max |Δfeature| {out[-1][2]:.1e}  FID {fd:.4f}  ({100 * out[-1][4]:.3f}% from clean-fid)'
+        )
+    if a.no_write:
+        return
+    body = (
+        f'`{command()}`: N = {a.n} real MNIST test images, batch {a.batch}; FID against the shipped reference '
+        f"mnist-train-n10000-seed0. Network: {'the int8 compact form (no fp32 file here)' if net.compact else 'fp32, hash-checked'}"
+        '; each row is compared with the clean-fid row.\n\n| path | images/s | max feature difference to clean-fid | FID | relative FID difference |\n'
+        '|---|---|---|---|---|\n'
+        + ''.join(
+            f'| {name} | {ips:.1f} | {dmax:.1e} | {fd:.4f} | {100 * rel:.3f}% |\n' for name, ips, dmax, fd, rel in out
+        )
+    )
     append_section('FID feature extraction', dev, body)
 
 
-if __name__ == '__main__': main()
+if __name__ == '__main__':
+    main()

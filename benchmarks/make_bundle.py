@@ -14,7 +14,12 @@ from PyPI with `pip download`, so it runs here, where PyPI is reachable, and the
     python benchmarks/make_bundle.py                 # writes benchmarks/gpu_bundle/
     python benchmarks/make_bundle.py --out /tmp/b    # elsewhere
 """
-import argparse, gzip, json, subprocess, sys
+
+import argparse
+import gzip
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,43 +28,83 @@ from dp_synth.data import file_hash, load_dataset
 from dp_synth.fid import compact_inception
 
 HERE = Path(__file__).parent
-WHEELS = ['fastai==2.8.12', 'fastcore==2.2.41', 'fasttransform==0.0.5', 'plum-dispatch==2.9.0', 'beartype==0.23.1',
-          'fastdownload==0.0.8', 'fastprogress==1.0.3', 'opacus==1.6.0', 'clean-fid==0.1.35']
-IDX = {'train-images-idx3-ubyte': ('train', 'images'), 'train-labels-idx1-ubyte': ('train', 'labels'),
-       't10k-images-idx3-ubyte': ('test', 'images'), 't10k-labels-idx1-ubyte': ('test', 'labels')}
+WHEELS = [
+    'fastai==2.8.12',
+    'fastcore==2.2.41',
+    'fasttransform==0.0.5',
+    'plum-dispatch==2.9.0',
+    'beartype==0.23.1',
+    'fastdownload==0.0.8',
+    'fastprogress==1.0.3',
+    'opacus==1.6.0',
+    'clean-fid==0.1.35',
+]
+IDX = {
+    'train-images-idx3-ubyte': ('train', 'images'),
+    'train-labels-idx1-ubyte': ('train', 'labels'),
+    't10k-images-idx3-ubyte': ('test', 'images'),
+    't10k-labels-idx1-ubyte': ('test', 'labels'),
+}
 
 
 def write_idx(arr: np.ndarray, path: Path) -> None:
     "Write `arr` (uint8) as a gzipped IDX file, the format MNIST is published in."
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
     header = bytes([0, 0, 0x08, arr.ndim]) + b''.join(int(d).to_bytes(4, 'big') for d in arr.shape)
-    with gzip.GzipFile(path, 'wb', compresslevel=9, mtime=0) as f: f.write(header + arr.tobytes())
+    with gzip.GzipFile(path, 'wb', compresslevel=9, mtime=0) as f:
+        f.write(header + arr.tobytes())
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog='\n\n'.join(__doc__.split('\n\n')[1:]))
-    ap.add_argument('--out', default=str(HERE/'gpu_bundle'))
-    ap.add_argument('--python-version', default='3.12', help="the GPU image's Python (wheels are pure Python either way)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n\n'.join(__doc__.split('\n\n')[1:]),
+    )
+    ap.add_argument('--out', default=str(HERE / 'gpu_bundle'))
+    ap.add_argument(
+        '--python-version', default='3.12', help="the GPU image's Python (wheels are pure Python either way)"
+    )
     a = ap.parse_args()
-    out = Path(a.out); (out/'wheels').mkdir(parents=True, exist_ok=True); (out/'mnist').mkdir(exist_ok=True)
-    if not list((out/'wheels').glob('*.whl')):
-        subprocess.run([sys.executable, '-m', 'pip', 'download', '-q', '--no-deps', '--only-binary=:all:', '--python-version',
-                        a.python_version, '--implementation', 'py', '-d', str(out/'wheels'), *WHEELS], check=True)
+    out = Path(a.out)
+    (out / 'wheels').mkdir(parents=True, exist_ok=True)
+    (out / 'mnist').mkdir(exist_ok=True)
+    if not list((out / 'wheels').glob('*.whl')):
+        subprocess.run(
+            [
+                sys.executable,
+                '-m',
+                'pip',
+                'download',
+                '-q',
+                '--no-deps',
+                '--only-binary=:all:',
+                '--python-version',
+                a.python_version,
+                '--implementation',
+                'py',
+                '-d',
+                str(out / 'wheels'),
+                *WHEELS,
+            ],
+            check=True,
+        )
     splits = {s: load_dataset('mnist', s) for s in ('train', 'test')}
     for stem, (split, what) in IDX.items():
-        p = out/'mnist'/f'{stem}.gz'
+        p = out / 'mnist' / f'{stem}.gz'
         if not p.is_file():
             ds = splits[split]
             write_idx(ds.images[:, 0].numpy() if what == 'images' else ds.labels.numpy().astype(np.uint8), p)
-    inc = out/'inception-int8.npz'
-    if not inc.is_file(): compact_inception(inc)
+    inc = out / 'inception-int8.npz'
+    if not inc.is_file():
+        compact_inception(inc)
     files = sorted(p for p in out.rglob('*') if p.is_file() and p.name != 'MANIFEST.json')
     manifest = {str(p.relative_to(out)): dict(bytes=p.stat().st_size, sha256=file_hash(p)) for p in files}
-    (out/'MANIFEST.json').write_text(json.dumps(manifest, indent=1) + '\n')
+    (out / 'MANIFEST.json').write_text(json.dumps(manifest, indent=1) + '\n')
     total = sum(m['bytes'] for m in manifest.values())
     print(f'{out}: {len(files)} files, {total / 2**20:.1f} MiB')
-    for k, m in manifest.items(): print(f'  {k:60s} {m["bytes"] / 2**20:7.2f} MiB')
+    for k, m in manifest.items():
+        print(f'  {k:60s} {m["bytes"] / 2**20:7.2f} MiB')
 
 
 if __name__ == '__main__':

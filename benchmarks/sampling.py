@@ -8,7 +8,11 @@ row to benchmarks/RESULTS.md (machine, date, command, figures).
     python benchmarks/sampling.py                                  # CPU: fmnist-small, 64 images, DDIM 10/25/50, DDPM 50/100
     python benchmarks/sampling.py --device cuda --n 2048 --batch 1024 --ddim 10 25 50 100 --ddpm 100 250 1000 --bf16
 """
-import argparse, contextlib, sys, time
+
+import argparse
+import contextlib
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -24,39 +28,73 @@ from _results import append_section, command  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--model', default='fmnist-small', help='shipped checkpoint name or checkpoint path')
-    ap.add_argument('--n', type=int, default=64, help='images per measurement'); ap.add_argument('--batch', type=int, default=64)
-    ap.add_argument('--ddim', type=int, nargs='*', default=[10, 25, 50]); ap.add_argument('--ddpm', type=int, nargs='*', default=[50, 100])
-    ap.add_argument('--device', default='cpu'); ap.add_argument('--bf16', action='store_true', help='bf16 autocast (CUDA)')
+    ap.add_argument('--n', type=int, default=64, help='images per measurement')
+    ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--ddim', type=int, nargs='*', default=[10, 25, 50])
+    ap.add_argument('--ddpm', type=int, nargs='*', default=[50, 100])
+    ap.add_argument('--device', default='cpu')
+    ap.add_argument('--bf16', action='store_true', help='bf16 autocast (CUDA)')
     ap.add_argument('--channels-last', action='store_true')
-    ap.add_argument('--compile', action='store_true', help='torch.compile the network (compile time is excluded by the warm-up)')
+    ap.add_argument(
+        '--compile', action='store_true', help='torch.compile the network (compile time is excluded by the warm-up)'
+    )
     ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
     a = ap.parse_args()
     dev = torch.device(a.device)
     p = load_pretrained(a.model, device=str(dev))
     model = p.model.eval()
-    if a.channels_last: model = model.to(memory_format=torch.channels_last)
-    if a.compile: model = torch.compile(model)
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if a.compile:
+        model = torch.compile(model)
     amp = torch.autocast('cuda', dtype=torch.bfloat16) if a.bf16 and dev.type == 'cuda' else contextlib.nullcontext()
     rows = []
     with amp:
-        sample_images(model, p.schedule, min(a.batch, a.n), p.image_shape, len(p.classes), steps=2, batch_size=a.batch,
-                      progress=False, device=dev)                       # warm-up
+        sample_images(
+            model,
+            p.schedule,
+            min(a.batch, a.n),
+            p.image_shape,
+            len(p.classes),
+            steps=2,
+            batch_size=a.batch,
+            progress=False,
+            device=dev,
+        )  # warm-up
         for sampler, counts in (('ddim', a.ddim), ('ddpm', a.ddpm)):
             for s in counts:
-                if dev.type == 'cuda': torch.cuda.synchronize()
+                if dev.type == 'cuda':
+                    torch.cuda.synchronize()
                 t = time.perf_counter()
-                x, _ = sample_images(model, p.schedule, a.n, p.image_shape, len(p.classes), sampler=sampler, steps=s,
-                                     batch_size=a.batch, progress=False, device=dev)
-                if dev.type == 'cuda': torch.cuda.synchronize()
+                x, _ = sample_images(
+                    model,
+                    p.schedule,
+                    a.n,
+                    p.image_shape,
+                    len(p.classes),
+                    sampler=sampler,
+                    steps=s,
+                    batch_size=a.batch,
+                    progress=False,
+                    device=dev,
+                )
+                if dev.type == 'cuda':
+                    torch.cuda.synchronize()
                 dt = time.perf_counter() - t
                 rows.append(dict(sampler=sampler, steps=s, img_s=a.n / dt, net_s=a.n * s / dt))
-                print(f"{sampler} {s:4d} steps: {a.n / dt:8.2f} images/s ({a.n * s / dt:8.1f} network evaluations/s per image)", flush=True)
-    if a.no_write: return
-    body = (f"`{command()}`: model `{a.model}` ({count_params(model)/1e6:.2f}M parameters, {'×'.join(map(str, p.image_shape))}), "
-            f"{a.n} class-balanced images per measurement in batches of {a.batch}"
-            f"{', bf16 autocast' if a.bf16 and dev.type == 'cuda' else ''}{', channels-last' if a.channels_last else ''}{', torch.compile' if a.compile else ''}.\n\n"
-            "| sampler | steps | images/s | image-steps/s |\n|---|---|---|---|\n"
-            + ''.join(f"| {r['sampler'].upper()} | {r['steps']} | {r['img_s']:.2f} | {r['net_s']:.0f} |\n" for r in rows))
+                print(
+                    f"{sampler} {s:4d} steps: {a.n / dt:8.2f} images/s ({a.n * s / dt:8.1f} network evaluations/s per image)",
+                    flush=True,
+                )
+    if a.no_write:
+        return
+    body = (
+        f"`{command()}`: model `{a.model}` ({count_params(model) / 1e6:.2f}M parameters, {'×'.join(map(str, p.image_shape))}), "
+        f"{a.n} class-balanced images per measurement in batches of {a.batch}"
+        f"{', bf16 autocast' if a.bf16 and dev.type == 'cuda' else ''}{', channels-last' if a.channels_last else ''}{', torch.compile' if a.compile else ''}.\n\n"
+        "| sampler | steps | images/s | image-steps/s |\n|---|---|---|---|\n"
+        + ''.join(f"| {r['sampler'].upper()} | {r['steps']} | {r['img_s']:.2f} | {r['net_s']:.0f} |\n" for r in rows)
+    )
     append_section('Sampling throughput', dev, body)
 
 

@@ -8,23 +8,47 @@ __all__ = []
 # %% ../nbs/98_api.ipynb #26fbaf7a
 __version__ = "0.1.0"
 
-_API = {   # name: module that defines it
-    'run': 'pipeline', 'RunConfig': 'pipeline', 'finetune': 'finetune', 'FinetuneConfig': 'finetune',
-    'evaluate': 'evaluate', 'EvalConfig': 'evaluate', 'train': 'train', 'TrainConfig': 'train',
-    'sample': 'checkpoints', 'load_pretrained': 'checkpoints', 'shipped_checkpoints': 'checkpoints',
-    'load_dataset': 'data', 'ImageDataset': 'data', 'show_grid': 'data',
-    'PrivacyLedger': 'accounting', 'PrivacyStatement': 'accounting', 'budget': 'accounting',
-    'epsilon_sliders': 'accounting', 'NoiseSchedule': 'schedule', 'UNet': 'unet', 'UNetConfig': 'unet',
-    'unet_config': 'unet', 'sample_images': 'sampling', 'ddim_sample': 'sampling', 'ddpm_sample': 'sampling'}
+_API = {  # name: module that defines it
+    'run': 'pipeline',
+    'RunConfig': 'pipeline',
+    'finetune': 'finetune',
+    'FinetuneConfig': 'finetune',
+    'evaluate': 'evaluate',
+    'EvalConfig': 'evaluate',
+    'train': 'train',
+    'TrainConfig': 'train',
+    'sample': 'checkpoints',
+    'load_pretrained': 'checkpoints',
+    'shipped_checkpoints': 'checkpoints',
+    'load_dataset': 'data',
+    'ImageDataset': 'data',
+    'show_grid': 'data',
+    'PrivacyLedger': 'accounting',
+    'PrivacyStatement': 'accounting',
+    'budget': 'accounting',
+    'epsilon_sliders': 'accounting',
+    'NoiseSchedule': 'schedule',
+    'UNet': 'unet',
+    'UNetConfig': 'unet',
+    'unet_config': 'unet',
+    'sample_images': 'sampling',
+    'ddim_sample': 'sampling',
+    'ddpm_sample': 'sampling',
+}
 _ALIASES = {'budget': 'budget_view'}
 __all__ = sorted(_API)
 
+
 def __getattr__(name: str):
     "Import a top-level name's module when the name is first used."
-    if name not in _API: raise AttributeError(f"module 'dp_synth' has no attribute {name!r}")
+    if name not in _API:
+        raise AttributeError(f"module 'dp_synth' has no attribute {name!r}")
     import importlib
+
     value = getattr(importlib.import_module(f'dp_synth.{_API[name]}'), _ALIASES.get(name, name))
     globals()[name] = value
     return value
 
-def __dir__(): return sorted(set(globals()) | set(_API))
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

@@ -4,7 +4,9 @@
 
 # %% ../nbs/06_accounting.ipynb #422483ad
 from __future__ import annotations
-import functools, json, math
+import functools
+import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,47 +23,68 @@ def _log_a_int(q: float, sigma: float, alpha: int) -> float:
     "log A_α for integer α: the binomial expansion, summed in log space."
     k = np.arange(alpha + 1)
     log_binom = special.gammaln(alpha + 1) - special.gammaln(k + 1) - special.gammaln(alpha - k + 1)
-    terms = log_binom + k * math.log(q) + (alpha - k) * math.log1p(-q) + (k * k - k) / (2 * sigma ** 2)
+    terms = log_binom + k * math.log(q) + (alpha - k) * math.log1p(-q) + (k * k - k) / (2 * sigma**2)
     return float(special.logsumexp(terms))
+
 
 def _log_a_frac(q: float, sigma: float, alpha: float) -> float:
     "log A_α for any real α > 1: the expectation over z ~ N(0, σ²), integrated numerically in log space."
-    s2 = sigma ** 2
-    def log_f(z):   # log of  μ0(z) · (1 - q + q e^{(2z-1)/(2σ²)})^α
-        return (-z * z / (2 * s2) - 0.5 * math.log(2 * math.pi * s2)
-                + alpha * np.logaddexp(math.log1p(-q), math.log(q) + (2 * z - 1) / (2 * s2)))
+    s2 = sigma**2
+
+    def log_f(z):  # log of  μ0(z) · (1 - q + q e^{(2z-1)/(2σ²)})^α
+        return (
+            -z * z / (2 * s2)
+            - 0.5 * math.log(2 * math.pi * s2)
+            + alpha * np.logaddexp(math.log1p(-q), math.log(q) + (2 * z - 1) / (2 * s2))
+        )
+
     peak = optimize.minimize_scalar(lambda z: -log_f(z), bracket=(-1.0, 1.0 + alpha)).x
     top = log_f(peak)
-    g = lambda z: math.exp(log_f(z) - top)
+
+    def g(z):
+        return math.exp(log_f(z) - top)
+
     left, _ = integrate.quad(g, -np.inf, peak, epsabs=0, epsrel=1e-11, limit=500)
     right, _ = integrate.quad(g, peak, np.inf, epsabs=0, epsrel=1e-11, limit=500)
     return top + math.log(left + right)
 
+
 def rdp_subsampled_gaussian(q: float, sigma: float, orders) -> np.ndarray:
     "RDP ε(α) of one step of the Poisson-subsampled Gaussian mechanism (noise multiplier σ, rate q), per order α."
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
-    if not 0 <= q <= 1: raise ValueError(f"sample rate q must lie in [0, 1], got {q}")
-    if sigma < 0: raise ValueError(f"noise multiplier must be non-negative, got {sigma}")
-    if q == 0: return np.zeros_like(orders)
-    if sigma == 0: return np.full_like(orders, np.inf)
-    if q == 1: return orders / (2 * sigma ** 2)
+    if not 0 <= q <= 1:
+        raise ValueError(f"sample rate q must lie in [0, 1], got {q}")
+    if sigma < 0:
+        raise ValueError(f"noise multiplier must be non-negative, got {sigma}")
+    if q == 0:
+        return np.zeros_like(orders)
+    if sigma == 0:
+        return np.full_like(orders, np.inf)
+    if q == 1:
+        return orders / (2 * sigma**2)
     return np.array(_rdp_orders(float(q), float(sigma), tuple(orders.tolist())))
+
 
 @functools.lru_cache(maxsize=1024)
 def _rdp_orders(q: float, sigma: float, orders: tuple) -> tuple:
     "ε(α) at each order, memoised: a ledger re-evaluates the same (σ, q) at every log line and checkpoint."
-    return tuple((_log_a_int(q, sigma, int(a)) if float(a).is_integer() else _log_a_frac(q, sigma, a)) / (a - 1) for a in orders)
+    return tuple(
+        (_log_a_int(q, sigma, int(a)) if float(a).is_integer() else _log_a_frac(q, sigma, a)) / (a - 1) for a in orders
+    )
 
 # %% ../nbs/06_accounting.ipynb #887ae5f4
 DEFAULT_ORDERS = tuple([1 + x / 10 for x in range(1, 100)] + list(range(11, 64)) + [80, 96, 128, 192, 256, 512])
 
+
 def rdp_to_dp(rdp, orders, delta: float):
     "(ε, optimal order) from RDP values at `orders`, by Balle et al. (2020)'s conversion."
-    if not 0 < delta < 1: raise ValueError(f"delta must lie in (0, 1), got {delta}")
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must lie in (0, 1), got {delta}")
     orders, rdp = np.asarray(orders, dtype=float), np.asarray(rdp, dtype=float)
     with np.errstate(invalid='ignore', over='ignore'):
         eps = rdp + np.log1p(-1 / orders) - (math.log(delta) + np.log(orders)) / (orders - 1)
-    if np.isnan(eps).all() or np.isinf(eps).all(): return math.inf, math.nan
+    if np.isnan(eps).all() or np.isinf(eps).all():
+        return math.inf, math.nan
     i = int(np.nanargmin(eps))
     return max(float(eps[i]), 0.0), float(orders[i])
 
@@ -69,54 +92,83 @@ def rdp_to_dp(rdp, orders, delta: float):
 @dataclass
 class PrivacyLedger:
     "The record of private steps taken: entries [σ, q, steps], composed with RDP."
-    entries: list = field(default_factory=list)   # [[noise_multiplier, sample_rate, steps], ...]
+
+    entries: list = field(default_factory=list)  # [[noise_multiplier, sample_rate, steps], ...]
     orders: tuple = DEFAULT_ORDERS
 
     def record(self, noise_multiplier: float, sample_rate: float, steps: int = 1):
         "Add `steps` steps of the subsampled Gaussian mechanism with (σ, q)."
-        if steps < 0: raise ValueError("steps must be non-negative")
+        if steps < 0:
+            raise ValueError("steps must be non-negative")
         if self.entries and self.entries[-1][:2] == [float(noise_multiplier), float(sample_rate)]:
             self.entries[-1][2] += int(steps)
-        else: self.entries.append([float(noise_multiplier), float(sample_rate), int(steps)])
+        else:
+            self.entries.append([float(noise_multiplier), float(sample_rate), int(steps)])
         return self
 
     @property
-    def steps(self) -> int: return sum(e[2] for e in self.entries)
+    def steps(self) -> int:
+        return sum(e[2] for e in self.entries)
 
     def rdp(self) -> np.ndarray:
         "Total RDP curve over `orders`."
         total = np.zeros(len(self.orders))
         for s, q, n in self.entries:
-            if n: total += n * rdp_subsampled_gaussian(q, s, self.orders)
+            if n:
+                total += n * rdp_subsampled_gaussian(q, s, self.orders)
         return total
 
     def epsilon(self, delta: float) -> float:
         "ε of everything recorded, at δ."
         return rdp_to_dp(self.rdp(), self.orders, delta)[0] if self.steps else 0.0
 
-    def state_dict(self) -> dict: return dict(entries=[list(e) for e in self.entries], orders=list(self.orders))
+    def state_dict(self) -> dict:
+        return dict(entries=[list(e) for e in self.entries], orders=list(self.orders))
+
     @classmethod
-    def from_state(cls, d: dict): return cls([list(e) for e in d['entries']], tuple(d.get('orders', DEFAULT_ORDERS)))
+    def from_state(cls, d: dict):
+        return cls([list(e) for e in d['entries']], tuple(d.get('orders', DEFAULT_ORDERS)))
 
 # %% ../nbs/06_accounting.ipynb #eaedce5e
 def check_target(epsilon: float = None, delta: float = 1e-5, sigma: float = None):
     "Raise ValueError naming the fix unless ε > 0, 0 < δ < 1 and σ > 0 (each if given): the one check of a budget."
-    if epsilon is not None and not epsilon > 0: raise ValueError(f"epsilon must be positive, got {epsilon}")
-    if not 0 < delta < 1: raise ValueError(f"delta must lie in (0, 1), got {delta}")
-    if sigma is not None and not sigma > 0: raise ValueError(f"the noise multiplier sigma must be positive, got {sigma}")
+    if epsilon is not None and not epsilon > 0:
+        raise ValueError(f"epsilon must be positive, got {epsilon}")
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must lie in (0, 1), got {delta}")
+    if sigma is not None and not sigma > 0:
+        raise ValueError(f"the noise multiplier sigma must be positive, got {sigma}")
+
 
 def epsilon_for(sigma: float, q: float, steps: int, delta: float, orders=DEFAULT_ORDERS) -> float:
     "ε after `steps` steps with noise multiplier σ and Poisson rate q, at δ (RDP accountant)."
     return PrivacyLedger(orders=tuple(orders)).record(sigma, q, steps).epsilon(delta)
 
-def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=DEFAULT_ORDERS,
-                    lo: float = 0.05, hi: float = 500.0, rtol: float = 1e-4) -> float:
+
+def calibrate_sigma(
+    epsilon: float,
+    delta: float,
+    q: float,
+    steps: int,
+    orders=DEFAULT_ORDERS,
+    lo: float = 0.05,
+    hi: float = 500.0,
+    rtol: float = 1e-4,
+) -> float:
     "The smallest noise multiplier σ (within `rtol`) for which `steps` steps at rate q are (ε, δ)-DP."
     check_target(epsilon, delta)
-    if steps < 1: raise ValueError(f"steps must be at least 1, got {steps}")
-    f = lambda s: epsilon_for(s, q, steps, delta, orders)
-    if f(hi) > epsilon: raise ValueError(f"even sigma={hi} gives epsilon={f(hi):.3g} > {epsilon}: use fewer steps or a smaller sample rate")
-    if f(lo) <= epsilon: return lo
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+
+    def f(s):
+        return epsilon_for(s, q, steps, delta, orders)
+
+    if f(hi) > epsilon:
+        raise ValueError(
+            f"even sigma={hi} gives epsilon={f(hi):.3g} > {epsilon}: use fewer steps or a smaller sample rate"
+        )
+    if f(lo) <= epsilon:
+        return lo
     while hi / lo > 1 + rtol:
         mid = math.sqrt(lo * hi)
         lo, hi = (lo, mid) if f(mid) <= epsilon else (mid, hi)
@@ -126,11 +178,18 @@ def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=D
 def opacus_epsilon(sigma, q, steps, delta, orders=DEFAULT_ORDERS) -> float:
     "ε from Opacus's RDP analysis (the reference implementation we cross-check against)."
     from opacus.accountants.analysis import rdp as ordp
-    return ordp.get_privacy_spent(orders=list(orders), rdp=ordp.compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=list(orders)), delta=delta)[0]
+
+    return ordp.get_privacy_spent(
+        orders=list(orders),
+        rdp=ordp.compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=list(orders)),
+        delta=delta,
+    )[0]
+
 
 def dp_accounting_epsilon(sigma, q, steps, delta, orders=DEFAULT_ORDERS) -> float:
     "ε from Google's dp-accounting RDP accountant."
     import dp_accounting
+
     acc = dp_accounting.rdp.RdpAccountant(orders=list(orders))
     acc.compose(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma)), steps)
     return acc.get_epsilon(delta)
@@ -145,6 +204,7 @@ def epsilon_curve(sigma: float, q: float, steps, delta: float, orders=DEFAULT_OR
 def prv_epsilon(sigma: float, q: float, steps: int, delta: float, eps_error: float = 0.01) -> float:
     "ε from Opacus's PRV accountant (tighter than RDP; an upper bound up to `eps_error`)."
     from opacus.accountants import PRVAccountant
+
     acc = PRVAccountant()
     acc.history = [(sigma, q, int(steps))]
     return float(acc.get_epsilon(delta=delta, eps_error=eps_error))
@@ -152,21 +212,23 @@ def prv_epsilon(sigma: float, q: float, steps: int, delta: float, eps_error: flo
 # %% ../nbs/06_accounting.ipynb #stmtfn01
 ACCOUNTANT = 'RDP (Mironov et al. 2019; Balle et al. 2020 conversion)'
 
+
 @dataclass
 class PrivacyStatement:
     "What a private run spent and on what: written by the private trainer only, read by everything else."
-    dataset: str                      # the private dataset
-    n_private: int                    # N (declared public)
+
+    dataset: str  # the private dataset
+    n_private: int  # N (declared public)
     delta: float
     target_epsilon: float
-    epsilon_spent: float              # ε of everything in the ledger at δ; None when DP was off (audit control)
-    sigma: float                      # DP-SGD's noise multiplier σ
-    sample_rate: float                # DP-SGD's Poisson rate q = B/N
-    steps: int                        # every recorded step: DP-SGD's and later charges'
-    max_grad_norm: float              # clipping norm C
-    batch_size: int                   # expected batch B
-    ledger: list                      # [[σ, q, steps], ...], as `PrivacyLedger.entries`
-    mechanisms: list                  # [{name, noise_multiplier, sample_rate, steps, ...}], DP-SGD first
+    epsilon_spent: float  # ε of everything in the ledger at δ; None when DP was off (audit control)
+    sigma: float  # DP-SGD's noise multiplier σ
+    sample_rate: float  # DP-SGD's Poisson rate q = B/N
+    steps: int  # every recorded step: DP-SGD's and later charges'
+    max_grad_norm: float  # clipping norm C
+    batch_size: int  # expected batch B
+    ledger: list  # [[σ, q, steps], ...], as `PrivacyLedger.entries`
+    mechanisms: list  # [{name, noise_multiplier, sample_rate, steps, ...}], DP-SGD first
     declared_public: list = field(default_factory=list)
     not_covered: list = field(default_factory=list)
     accountant: str = ACCOUNTANT
@@ -174,35 +236,46 @@ class PrivacyStatement:
     not_private_reason: str = None
 
     @property
-    def dpsgd_steps(self) -> int: return self.mechanisms[0]['steps']
+    def dpsgd_steps(self) -> int:
+        return self.mechanisms[0]['steps']
+
     @property
-    def epsilon(self) -> float: return math.inf if self.epsilon_spent is None else self.epsilon_spent
+    def epsilon(self) -> float:
+        return math.inf if self.epsilon_spent is None else self.epsilon_spent
 
     def line(self) -> str:
         "One line for people: (ε, δ)-DP with σ, q and steps."
-        if not self.private: return f"NOT differentially private ({self.not_private_reason})"
-        return (f"(epsilon = {self.epsilon_spent:.3f}, delta = {self.delta:g})-DP: sigma = {self.sigma:.3f}, "
-                f"q = {self.sample_rate:.4g}, {self.steps} steps, RDP accountant")
+        if not self.private:
+            return f"NOT differentially private ({self.not_private_reason})"
+        return (
+            f"(epsilon = {self.epsilon_spent:.3f}, delta = {self.delta:g})-DP: sigma = {self.sigma:.3f}, "
+            f"q = {self.sample_rate:.4g}, {self.steps} steps, RDP accountant"
+        )
 
     def plot(self, ax):
         "ε spent against the DP-SGD step, from the statement's own parameters (no private statistic), later charges marked."
         steps = np.arange(0, self.dpsgd_steps + 1)
         ax.plot(steps, epsilon_curve(self.sigma, self.sample_rate, steps, self.delta))
-        if len(self.mechanisms) > 1:   # later charges (e.g. a noisy selection): the total, at the end
-            ax.plot(steps[-1], self.epsilon_spent, 'o', color='C3', label=f"with {len(self.mechanisms) - 1} later charge(s)")
+        if len(self.mechanisms) > 1:  # later charges (e.g. a noisy selection): the total, at the end
+            ax.plot(
+                steps[-1], self.epsilon_spent, 'o', color='C3', label=f"with {len(self.mechanisms) - 1} later charge(s)"
+            )
         ax.axhline(self.target_epsilon, color='k', ls='--', lw=1, label=f"target ε = {self.target_epsilon:g}")
         ax.set(xlabel='DP-SGD step', ylabel=f"ε spent (δ = {self.delta:g})", title='Privacy spent')
         ax.legend()
         return ax
 
-    def to_dict(self) -> dict: return asdict(self)
+    def to_dict(self) -> dict:
+        return asdict(self)
 
     def write(self, path) -> Path:
         "Write atomically as JSON (`path`: a file, or a directory that gets privacy.json)."
         from dp_synth.data import atomic_path
+
         path = Path(path)
-        path = path/'privacy.json' if path.is_dir() else path
-        with atomic_path(path) as tmp: tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        path = path / 'privacy.json' if path.is_dir() else path
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1))
         return path
 
     @classmethod
@@ -210,15 +283,17 @@ class PrivacyStatement:
         "The statement in `path`: a privacy.json, a run directory, a `dp_synth run` directory, or a model file beside one."
         found = cls.find(path)
         if found is None:
-            raise FileNotFoundError(f"no privacy.json at or beside {path}: pass a fine-tuning run directory or its privacy.json")
+            raise FileNotFoundError(
+                f"no privacy.json at or beside {path}: pass a fine-tuning run directory or its privacy.json"
+            )
         return found
 
     @classmethod
     def find(cls, path):
         "Like `read`, but None when there is no statement (e.g. images, a public model)."
         p = Path(str(path)).expanduser()
-        beside = [p.parent/'privacy.json'] if p.is_file() else []   # a model file in its run directory
-        for f in (p, p/'privacy.json', p/'finetune'/'privacy.json', *beside):
+        beside = [p.parent / 'privacy.json'] if p.is_file() else []  # a model file in its run directory
+        for f in (p, p / 'privacy.json', p / 'finetune' / 'privacy.json', *beside):
             if f.is_file() and f.name == 'privacy.json':
                 d = json.loads(f.read_text())
                 return cls(**{k: d[k] for k in d if k in cls.__dataclass_fields__})
@@ -227,32 +302,60 @@ class PrivacyStatement:
 # %% ../nbs/06_accounting.ipynb #d2c65f33
 def delta_warning(delta: float, n: int) -> str:
     "A warning when δ is not well below 1/N (δ ≥ 1/N allows releasing one whole record in the clear); else ''."
-    return f"delta={delta:g} is not below 1/N = {1/n:.3g}: choose delta well below 1/N (e.g. 1/(N ln N))" if delta >= 1 / n else ''
+    return (
+        f"delta={delta:g} is not below 1/N = {1 / n:.3g}: choose delta well below 1/N (e.g. 1/(N ln N))"
+        if delta >= 1 / n
+        else ''
+    )
 
-def budget_view(noise_multiplier: float = 1.0, batch_size: int = 256, epochs: float = 10, dataset_size: int = 60000,
-                delta: float = 1e-5, target_epsilon: float = None, points: int = 40, sample_rate: float = None,
-                steps: int = None) -> dict:
+
+def budget_view(
+    noise_multiplier: float = 1.0,
+    batch_size: int = 256,
+    epochs: float = 10,
+    dataset_size: int = 60000,
+    delta: float = 1e-5,
+    target_epsilon: float = None,
+    points: int = 40,
+    sample_rate: float = None,
+    steps: int = None,
+) -> dict:
     """ε (or, given `target_epsilon`, the σ that reaches it) for a training plan, with the ε-vs-steps curve and warnings.
     The plan is q = `batch_size`/`dataset_size` and `epochs`/q steps, unless `sample_rate` or `steps` are given."""
     check_target(target_epsilon, delta, None if target_epsilon is not None else noise_multiplier)
     if sample_rate is None:
         if not (dataset_size and batch_size) or dataset_size < 1 or batch_size < 1:
             raise ValueError("give the sample rate, or a positive batch size and dataset size")
-        if batch_size > dataset_size: raise ValueError(f"batch_size ({batch_size}) cannot exceed dataset_size ({dataset_size})")
+        if batch_size > dataset_size:
+            raise ValueError(f"batch_size ({batch_size}) cannot exceed dataset_size ({dataset_size})")
         sample_rate = batch_size / dataset_size
     q = sample_rate
-    if not 0 < q <= 1: raise ValueError(f"the sample rate must lie in (0, 1], got {q}")
+    if not 0 < q <= 1:
+        raise ValueError(f"the sample rate must lie in (0, 1], got {q}")
     if steps is None:
-        if epochs is None: raise ValueError("give the number of steps, or of epochs")
+        if epochs is None:
+            raise ValueError("give the number of steps, or of epochs")
         steps = max(1, int(round(epochs / q)))
-    if steps < 1: raise ValueError(f"steps must be at least 1, got {steps}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
     sigma = noise_multiplier if target_epsilon is None else calibrate_sigma(target_epsilon, delta, q, steps)
     curve_steps = np.unique(np.linspace(0, steps, points).round().astype(int))
     curve = epsilon_curve(sigma, q, curve_steps, delta)
     warnings = [w for w in [delta_warning(delta, dataset_size) if dataset_size else ''] if w]
-    if sigma < 0.5: warnings.append(f"sigma={sigma:.3g} is small: the RDP bound is loose and training noisy-free in effect; check epsilon")
-    return dict(epsilon=float(curve[-1]), delta=delta, sigma=float(sigma), sample_rate=q, steps=steps,
-                curve_steps=curve_steps.tolist(), curve_epsilon=curve.tolist(), warnings=warnings)
+    if sigma < 0.5:
+        warnings.append(
+            f"sigma={sigma:.3g} is small: the RDP bound is loose and training noisy-free in effect; check epsilon"
+        )
+    return dict(
+        epsilon=float(curve[-1]),
+        delta=delta,
+        sigma=float(sigma),
+        sample_rate=q,
+        steps=steps,
+        curve_steps=curve_steps.tolist(),
+        curve_epsilon=curve.tolist(),
+        warnings=warnings,
+    )
 
 # %% ../nbs/06_accounting.ipynb #e9064e42
 def epsilon_sliders(dataset_size: int = 60000, delta: float = 1e-5):
@@ -260,6 +363,7 @@ def epsilon_sliders(dataset_size: int = 60000, delta: float = 1e-5):
     import ipywidgets as W
     import matplotlib.pyplot as plt
     from IPython.display import display
+
     mode = W.ToggleButtons(options=['ε from σ', 'σ from ε'], description='mode')
     sigma = W.FloatLogSlider(value=1.0, base=10, min=-0.5, max=1.3, step=0.01, description='noise σ')
     target = W.FloatLogSlider(value=10.0, base=10, min=-1, max=1.7, step=0.01, description='target ε')
@@ -268,20 +372,36 @@ def epsilon_sliders(dataset_size: int = 60000, delta: float = 1e-5):
     n = W.IntSlider(value=dataset_size, min=100, max=max(200_000, dataset_size), step=100, description='dataset N')
     logd = W.FloatSlider(value=math.log10(delta), min=-10, max=-3, step=0.5, description='log10 δ')
     out = W.Output()
+
     def update(*_):
         with out:
             out.clear_output(wait=True)
             try:
-                v = budget_view(sigma.value, batch.value, epochs.value, n.value, 10 ** logd.value,
-                                target.value if mode.value == 'σ from ε' else None)
-            except ValueError as e: print(e); return
+                v = budget_view(
+                    sigma.value,
+                    batch.value,
+                    epochs.value,
+                    n.value,
+                    10**logd.value,
+                    target.value if mode.value == 'σ from ε' else None,
+                )
+            except ValueError as e:
+                print(e)
+                return
             fig, ax = plt.subplots(figsize=(5.5, 3))
             ax.plot(v['curve_steps'], v['curve_epsilon'])
-            ax.set(xlabel='training steps', ylabel='ε', title=f"ε = {v['epsilon']:.3g} at δ = {v['delta']:.0e} with σ = {v['sigma']:.3g}, "
-                                                              f"q = {v['sample_rate']:.3g}, {v['steps']} steps")
+            ax.set(
+                xlabel='training steps',
+                ylabel='ε',
+                title=f"ε = {v['epsilon']:.3g} at δ = {v['delta']:.0e} with σ = {v['sigma']:.3g}, "
+                f"q = {v['sample_rate']:.3g}, {v['steps']} steps",
+            )
             plt.show()
-            for w in v['warnings']: print('warning:', w)
-    for w in (mode, sigma, target, batch, epochs, n, logd): w.observe(update, 'value')
+            for w in v['warnings']:
+                print('warning:', w)
+
+    for w in (mode, sigma, target, batch, epochs, n, logd):
+        w.observe(update, 'value')
     update()
     box = W.VBox([mode, W.HBox([sigma, target]), W.HBox([batch, epochs]), W.HBox([n, logd]), out])
     display(box)

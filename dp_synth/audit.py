@@ -4,7 +4,11 @@
 
 # %% ../nbs/15_audit.ipynb #fd828580
 from __future__ import annotations
-import argparse, json, math, secrets, time
+import argparse
+import json
+import math
+import secrets
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -24,35 +28,50 @@ __all__ = ['DEFAULT_GUESS_FRACTIONS', 'BROKEN', 'CANARY_SEED', 'one_run_p_value'
            'add_audit_parser', 'cmd_audit']
 
 # %% ../nbs/15_audit.ipynb #af6e6c68
-def one_run_p_value(m: int,          # canaries, each included independently with probability 1/2
-                    r: int,          # guesses made (the auditor abstains on the other m - r)
-                    v: int,          # correct guesses
-                    epsilon: float,  # the ε of the hypothesis "training is (ε, δ)-DP"
-                    delta: float,    # its δ
-                   ) -> float:
+def one_run_p_value(
+    m: int,  # canaries, each included independently with probability 1/2
+    r: int,  # guesses made (the auditor abstains on the other m - r)
+    v: int,  # correct guesses
+    epsilon: float,  # the ε of the hypothesis "training is (ε, δ)-DP"
+    delta: float,  # its δ
+) -> float:
     "P[≥ v of r guesses correct] under (ε, δ)-DP: Steinke, Nasr & Jagielski (2023), Theorem 3."
-    if not 0 <= v <= r <= m: raise ValueError(f"need 0 <= v <= r <= m, got m={m}, r={r}, v={v}")
-    if v == 0: return 1.0
-    p = 1 / (1 + math.exp(-epsilon))                                   # p_ε = e^ε / (1 + e^ε), without overflow
-    tail = stats.binom.sf(v - 1, r, p)                                 # P[Binom(r, p_ε) ≥ v]
-    if delta == 0: return float(min(1.0, tail))
+    if not 0 <= v <= r <= m:
+        raise ValueError(f"need 0 <= v <= r <= m, got m={m}, r={r}, v={v}")
+    if v == 0:
+        return 1.0
+    p = 1 / (1 + math.exp(-epsilon))  # p_ε = e^ε / (1 + e^ε), without overflow
+    tail = stats.binom.sf(v - 1, r, p)  # P[Binom(r, p_ε) ≥ v]
+    if delta == 0:
+        return float(min(1.0, tail))
     i = np.arange(1, v + 1)
-    window = stats.binom.cdf(v - 1, r, p) - stats.binom.cdf(v - 1 - i, r, p)   # P[v - i ≤ Binom(r, p_ε) < v]
+    window = stats.binom.cdf(v - 1, r, p) - stats.binom.cdf(v - 1 - i, r, p)  # P[v - i ≤ Binom(r, p_ε) < v]
     return float(min(1.0, tail + 2 * m * delta * np.max(window / i)))
 
 # %% ../nbs/15_audit.ipynb #d974ca85
-def epsilon_lower_bound(m: int, r: int, v: int, delta: float,
-                        confidence: float = 0.95,   # 1 - p: the bound holds with this probability
-                        tol: float = 1e-6) -> float:
+def epsilon_lower_bound(
+    m: int,
+    r: int,
+    v: int,
+    delta: float,
+    confidence: float = 0.95,  # 1 - p: the bound holds with this probability
+    tol: float = 1e-6,
+) -> float:
     "The largest ε whose one-run p-value is below 1 - `confidence`: training is not (ε', δ)-DP for any ε' < it."
-    if not 0 < confidence < 1: raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     p = 1 - confidence
-    rejects = lambda eps: one_run_p_value(m, r, v, eps, delta) < p
-    if not rejects(0.0): return 0.0
+
+    def rejects(eps):
+        return one_run_p_value(m, r, v, eps, delta) < p
+
+    if not rejects(0.0):
+        return 0.0
     lo, hi = 0.0, 1.0
     while rejects(hi):
         lo, hi = hi, 2 * hi
-        if hi > 1e4: return math.inf                         # (only if δ = 0 and the p-value never reaches p)
+        if hi > 1e4:
+            return math.inf  # (only if δ = 0 and the p-value never reaches p)
     while hi - lo > tol:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if rejects(mid) else (lo, mid)
@@ -61,26 +80,35 @@ def epsilon_lower_bound(m: int, r: int, v: int, delta: float,
 # %% ../nbs/15_audit.ipynb #f5ce5d18
 DEFAULT_GUESS_FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5, 0.9)
 
+
 def guess_counts(m: int, fractions=DEFAULT_GUESS_FRACTIONS) -> list:
     "The default grid of guess counts r for m canaries (fixed before looking at any score)."
     return sorted({min(m, max(1, round(f * m))) for f in fractions})
 
-def guess_and_bound(scores, members, delta: float,
-                    guesses=None,              # guess counts r to try (default `guess_counts(m)`); one value: no correction
-                    confidence: float = 0.95) -> dict:
+
+def guess_and_bound(
+    scores,
+    members,
+    delta: float,
+    guesses=None,  # guess counts r to try (default `guess_counts(m)`); one value: no correction
+    confidence: float = 0.95,
+) -> dict:
     "Guess the top-scoring canaries 'in' and the bottom 'out'; the best ε lower bound over `guesses`, Bonferroni-corrected."
     scores, members = np.asarray(scores, dtype=float), np.asarray(members, dtype=bool)
     m = len(scores)
     grid = guess_counts(m) if guesses is None else sorted({int(g) for g in guesses})
-    if not grid or not all(1 <= r <= m for r in grid): raise ValueError(f"guess counts must lie in 1..{m}, got {grid}")
-    level = 1 - (1 - confidence) / len(grid)              # Bonferroni: each test at p / G
-    order = np.argsort(-scores, kind='stable')            # highest score first
+    if not grid or not all(1 <= r <= m for r in grid):
+        raise ValueError(f"guess counts must lie in 1..{m}, got {grid}")
+    level = 1 - (1 - confidence) / len(grid)  # Bonferroni: each test at p / G
+    order = np.argsort(-scores, kind='stable')  # highest score first
     best = dict(epsilon_lower=0.0, guesses=grid[0], correct=0, guess_in=0, guess_out=0)
     for r in grid:
         k_in, k_out = r - r // 2, r // 2
-        v = int(members[order[:k_in]].sum() + (~members[order[m - k_out:]]).sum())
+        v = int(members[order[:k_in]].sum() + (~members[order[m - k_out :]]).sum())
         eps = epsilon_lower_bound(m, r, v, delta, level)
-        if eps > best['epsilon_lower'] or (eps == best['epsilon_lower'] == 0 and v / r > best['correct'] / max(best['guesses'], 1)):
+        if eps > best['epsilon_lower'] or (
+            eps == best['epsilon_lower'] == 0 and v / r > best['correct'] / max(best['guesses'], 1)
+        ):
             best = dict(epsilon_lower=eps, guesses=r, correct=v, guess_in=k_in, guess_out=k_out)
     return dict(best, grid=grid, tested_confidence=level)
 
@@ -88,8 +116,10 @@ def guess_and_bound(scores, members, delta: float,
 def roc_summary(scores, members) -> tuple:
     "(AUC, TPR at 1% FPR) of `scores` as a membership test (higher score: 'in'); NaN if only one class is present."
     from sklearn.metrics import roc_auc_score, roc_curve
+
     scores, members = np.asarray(scores, dtype=float), np.asarray(members, dtype=bool)
-    if members.all() or not members.any(): return math.nan, math.nan
+    if members.all() or not members.any():
+        return math.nan, math.nan
     fpr, tpr, _ = roc_curve(members, scores)
     return float(roc_auc_score(members, scores)), float(tpr[fpr <= 0.01].max())
 
@@ -97,52 +127,61 @@ def roc_summary(scores, members) -> tuple:
 @dataclass
 class AuditResult:
     "What an audit found: the ε the accountant claims, the ε the guesses prove, and how they were made."
-    mode: str                       # 'white-box' (the DP step, gradient canaries) or 'black-box' (the released model, image canaries)
-    epsilon_claimed: float          # the accountant's ε for the mechanism as configured (inf: no guarantee at all)
-    epsilon_lower: float            # ε proven at `confidence` by one run (Steinke, Nasr & Jagielski 2023)
+
+    mode: str  # 'white-box' (the DP step, gradient canaries) or 'black-box' (the released model, image canaries)
+    epsilon_claimed: float  # the accountant's ε for the mechanism as configured (inf: no guarantee at all)
+    epsilon_lower: float  # ε proven at `confidence` by one run (Steinke, Nasr & Jagielski 2023)
     delta: float
     confidence: float
-    canaries: int                   # m
-    members: int                    # canaries the coin flips put in
-    guesses: int                    # r (the best point of the grid)
-    correct: int                    # v
-    auc: float                      # of the scores as a membership test
+    canaries: int  # m
+    members: int  # canaries the coin flips put in
+    guesses: int  # r (the best point of the grid)
+    correct: int  # v
+    auc: float  # of the scores as a membership test
     tpr_at_1pct_fpr: float
-    broken: str = None              # the deliberate bug audited ('no_clip', 'low_noise'), 'dp_off' (the black-box control), or None
+    broken: str = None  # the deliberate bug audited ('no_clip', 'low_noise'), 'dp_off' (the black-box control), or None
     noise_multiplier: float = None  # the mechanism as claimed
     sample_rate: float = None
     steps: int = None
     max_grad_norm: float = None
     seconds: float = 0.0
     details: dict = field(default_factory=dict)
-    scores: np.ndarray = field(default=None, repr=False)      # per canary (higher: guessed 'in'); not in `to_dict`
-    is_member: np.ndarray = field(default=None, repr=False)   # the coin flips; not in `to_dict`
+    scores: np.ndarray = field(default=None, repr=False)  # per canary (higher: guessed 'in'); not in `to_dict`
+    is_member: np.ndarray = field(default=None, repr=False)  # the coin flips; not in `to_dict`
 
     @property
-    def consistent(self) -> bool: return self.epsilon_lower <= self.epsilon_claimed
+    def consistent(self) -> bool:
+        return self.epsilon_lower <= self.epsilon_claimed
 
     def to_dict(self) -> dict:
         "Plain JSON-ready values (an infinite claimed ε becomes None: no guarantee)."
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ('scores', 'is_member')}
         d['consistent'] = self.consistent
-        if d['epsilon_claimed'] is not None and math.isinf(d['epsilon_claimed']): d['epsilon_claimed'] = None
+        if d['epsilon_claimed'] is not None and math.isinf(d['epsilon_claimed']):
+            d['epsilon_claimed'] = None
         return json.loads(json.dumps(d, default=float))
 
     def __str__(self):
         claim = 'none (ε = ∞)' if math.isinf(self.epsilon_claimed) else f"ε = {self.epsilon_claimed:.3g}"
         verdict = 'consistent' if self.consistent else 'VIOLATED: the mechanism leaks more than its accountant claims'
         what = {None: '', 'dp_off': ' with DP off (control)'}.get(self.broken, f' of a broken step ({self.broken})')
-        return (f"{self.mode} audit{what}: claimed {claim}, "
-                f"proven ε ≥ {self.epsilon_lower:.3g} at {100 * self.confidence:g}% confidence ({self.correct}/{self.guesses} "
-                f"guesses right, {self.canaries} canaries; AUC {self.auc:.3f}, TPR@1%FPR {self.tpr_at_1pct_fpr:.3f}): {verdict}")
+        return (
+            f"{self.mode} audit{what}: claimed {claim}, "
+            f"proven ε ≥ {self.epsilon_lower:.3g} at {100 * self.confidence:g}% confidence ({self.correct}/{self.guesses} "
+            f"guesses right, {self.canaries} canaries; AUC {self.auc:.3f}, TPR@1%FPR {self.tpr_at_1pct_fpr:.3f}): {verdict}"
+        )
 
 # %% ../nbs/15_audit.ipynb #7275731b
 class DiracCanaries(nn.Module):
     "θ ∈ R^d; an example x ∈ R^d has loss ⟨θ, x⟩, so its gradient is x whatever θ is."
+
     def __init__(self, d: int):
         super().__init__()
         self.theta = nn.Parameter(torch.zeros(d))
-    def forward(self, x): return x @ self.theta
+
+    def forward(self, x):
+        return x @ self.theta
+
 
 def linear_loss(f, x):
     "Per-example loss ⟨θ, x⟩ (DP-SGD's `loss_fn` signature: a functional model and a batch of examples)."
@@ -151,17 +190,29 @@ def linear_loss(f, x):
 # %% ../nbs/15_audit.ipynb #217197af
 BROKEN = (None, 'no_clip', 'low_noise')
 
+
 class UnclippedDPSGD(DPSGD):
     "The bug 'no_clip': noise N(0, σ²C²) as claimed, but per-example gradients are never clipped."
+
     HUGE = 1e9
+
     def __init__(self, model, optimizer, noise_multiplier, max_grad_norm, *args, **kwargs):
         # clip at C·HUGE (never reached) and divide σ by HUGE, so the noise σ'·C' is still σ·C
         super().__init__(model, optimizer, noise_multiplier / self.HUGE, max_grad_norm * self.HUGE, *args, **kwargs)
 
-def audited_step(model, noise_multiplier: float, max_grad_norm: float, sample_rate: float, dataset_size: int,
-                 broken: str = None, micro_batch_size: int = 256) -> DPSGD:
+
+def audited_step(
+    model,
+    noise_multiplier: float,
+    max_grad_norm: float,
+    sample_rate: float,
+    dataset_size: int,
+    broken: str = None,
+    micro_batch_size: int = 256,
+) -> DPSGD:
     "The real DP step (SGD, learning rate 1) around `model`, or one with the deliberate bug `broken`."
-    if broken not in BROKEN: raise ValueError(f"broken must be one of {BROKEN}, got {broken!r}")
+    if broken not in BROKEN:
+        raise ValueError(f"broken must be one of {BROKEN}, got {broken!r}")
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     cls = UnclippedDPSGD if broken == 'no_clip' else DPSGD
     sigma = noise_multiplier / 10 if broken == 'low_noise' else noise_multiplier
@@ -172,35 +223,40 @@ def _secret_rng(seed) -> np.random.Generator:
     "A numpy Generator seeded from the OS (128 bits) unless `seed` is given."
     return np.random.default_rng(secrets.randbits(128) if seed is None else seed)
 
+
 def claimed_epsilon(ledger, delta: float) -> float:
     "The accountant's ε for ledger entries [[σ, q, steps], ...] (inf if any σ is 0)."
     L = PrivacyLedger()
-    for s, q, n in ledger: L.record(s, q, n)
+    for s, q, n in ledger:
+        L.record(s, q, n)
     return L.epsilon(delta)
 
 # %% ../nbs/15_audit.ipynb #b3c98dbe
-def whitebox_audit(noise_multiplier: float,   # σ as claimed
-                   sample_rate: float,        # Poisson rate q
-                   steps: int,                # DP-SGD steps T
-                   max_grad_norm: float = 1.0, # clipping norm C
-                   canaries: int = 1000,      # m Dirac canaries (θ has dimension m)
-                   delta: float = 1e-5,
-                   broken: str = None,        # None (the real step), 'no_clip' or 'low_noise'
-                   seed: int = None,          # None: coin flips and noise from a secret OS seed
-                   confidence: float = 0.95,
-                   scale: float = 10.0,       # canary gradient norm, in units of C (> 1: clipping acts)
-                   others: int = 0,           # non-canary examples with random gradient directions
-                   guesses=None,              # guess counts (default: the Bonferroni grid `guess_counts(m)`)
-                   ledger=None,               # [[σ, q, steps], ...]: audit several phases (replaces the first three)
-                   micro_batch_size: int = 256,
-                  ) -> AuditResult:
+def whitebox_audit(
+    noise_multiplier: float,  # σ as claimed
+    sample_rate: float,  # Poisson rate q
+    steps: int,  # DP-SGD steps T
+    max_grad_norm: float = 1.0,  # clipping norm C
+    canaries: int = 1000,  # m Dirac canaries (θ has dimension m)
+    delta: float = 1e-5,
+    broken: str = None,  # None (the real step), 'no_clip' or 'low_noise'
+    seed: int = None,  # None: coin flips and noise from a secret OS seed
+    confidence: float = 0.95,
+    scale: float = 10.0,  # canary gradient norm, in units of C (> 1: clipping acts)
+    others: int = 0,  # non-canary examples with random gradient directions
+    guesses=None,  # guess counts (default: the Bonferroni grid `guess_counts(m)`)
+    ledger=None,  # [[σ, q, steps], ...]: audit several phases (replaces the first three)
+    micro_batch_size: int = 256,
+) -> AuditResult:
     "Audit the real DP step with Dirac gradient canaries: claimed ε against the one-run lower bound."
     t0 = time.time()
     ledger = [list(e) for e in (ledger or [[noise_multiplier, sample_rate, steps]])]
     rng, m, C = _secret_rng(seed), canaries, max_grad_norm
-    members = rng.random(m) < 0.5                                         # the secret coin flips
+    members = rng.random(m) < 0.5  # the secret coin flips
     cols = torch.from_numpy(np.flatnonzero(members))
-    X = torch.zeros(len(cols), m).index_put_((torch.arange(len(cols)), cols), torch.tensor(scale * C))   # members' s·C·e_i
+    X = torch.zeros(len(cols), m).index_put_(
+        (torch.arange(len(cols)), cols), torch.tensor(scale * C)
+    )  # members' s·C·e_i
     if others:
         Z = torch.from_numpy(rng.standard_normal((others, m))).float()
         X = torch.cat([X, scale * C * Z / Z.norm(dim=1, keepdim=True)])
@@ -208,24 +264,51 @@ def whitebox_audit(noise_multiplier: float,   # σ as claimed
     for sigma, q, T in ledger:
         step = audited_step(model, sigma, C, q, max(len(X), 1), broken, micro_batch_size)
         for _ in range(int(T)):
-            idx = poisson_sample(len(X), q, rng)                             # the batch, then its noise: both secret
+            idx = poisson_sample(len(X), q, rng)  # the batch, then its noise: both secret
             step.step(linear_loss, (X[idx],), rng)
-    scores = -model.theta.detach().double().numpy()                       # θ_0 = 0 and lr 1: -θ_T = Σ_t g̃_t
+    scores = -model.theta.detach().double().numpy()  # θ_0 = 0 and lr 1: -θ_T = Σ_t g̃_t
     g = guess_and_bound(scores, members, delta, guesses, confidence)
     auc, tpr = roc_summary(scores, members)
     s, q, T = ledger[0] if len(ledger) == 1 else (None, None, sum(e[2] for e in ledger))
-    return AuditResult('white-box', claimed_epsilon(ledger, delta), g['epsilon_lower'], delta, confidence, m, int(members.sum()),
-                       g['guesses'], g['correct'], auc, tpr, broken, s, q, int(T), C, round(time.time() - t0, 2),
-                       dict(ledger=ledger, scale=scale, others=others, guess_grid=g['grid'], guess_in=g['guess_in'],
-                            guess_out=g['guess_out'], tested_confidence=g['tested_confidence']), scores, members)
+    return AuditResult(
+        'white-box',
+        claimed_epsilon(ledger, delta),
+        g['epsilon_lower'],
+        delta,
+        confidence,
+        m,
+        int(members.sum()),
+        g['guesses'],
+        g['correct'],
+        auc,
+        tpr,
+        broken,
+        s,
+        q,
+        int(T),
+        C,
+        round(time.time() - t0, 2),
+        dict(
+            ledger=ledger,
+            scale=scale,
+            others=others,
+            guess_grid=g['grid'],
+            guess_in=g['guess_in'],
+            guess_out=g['guess_out'],
+            tested_confidence=g['tested_confidence'],
+        ),
+        scores,
+        members,
+    )
 
 # %% ../nbs/15_audit.ipynb #21711f74
-CANARY_SEED = 20230522   # public: the canary images are public, only which of them were used is secret
+CANARY_SEED = 20230522  # public: the canary images are public, only which of them were used is secret
+
 
 def canary_images(n: int, shape, n_classes: int, block: int = None, seed: int = CANARY_SEED) -> tuple:
     "n random black-and-white block patterns (uint8 n×C×H×W) with random labels: out-of-distribution canaries from a public seed."
     C, H, W = shape
-    block = block or max(1, H // 16)                      # pixel noise up to 31×31; 2×2 blocks at 32, 4×4 at 64, ...
+    block = block or max(1, H // 16)  # pixel noise up to 31×31; 2×2 blocks at 32, 4×4 at 64, ...
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(n, C, -(-H // block), -(-W // block), generator=g) < 0.5
     images = coarse.repeat_interleave(block, 2).repeat_interleave(block, 3)[:, :, :H, :W]
@@ -233,16 +316,19 @@ def canary_images(n: int, shape, n_classes: int, block: int = None, seed: int = 
 
 # %% ../nbs/15_audit.ipynb #a1cbe675
 @torch.no_grad()
-def denoising_loss(pretrained,                  # a `Pretrained` (load_pretrained / scratch_model): model, schedule, image shape
-                   images: torch.Tensor,        # uint8 n×C×H×W
-                   labels: torch.Tensor,        # n class labels
-                   timesteps=(200, 300, 400, 500), # fixed 0-based timesteps, averaged
-                   draws: int = 8,              # fixed noise draws per timestep
-                   seed: int = 0,               # public seed of the fixed noise
-                   batch_size: int = 128) -> torch.Tensor:
+def denoising_loss(
+    pretrained,  # a `Pretrained` (load_pretrained / scratch_model): model, schedule, image shape
+    images: torch.Tensor,  # uint8 n×C×H×W
+    labels: torch.Tensor,  # n class labels
+    timesteps=(200, 300, 400, 500),  # fixed 0-based timesteps, averaged
+    draws: int = 8,  # fixed noise draws per timestep
+    seed: int = 0,  # public seed of the fixed noise
+    batch_size: int = 128,
+) -> torch.Tensor:
     "Per-image ε-prediction loss of `pretrained` at fixed timesteps with fixed noise: [n] (lower: denoised better)."
     from dp_synth.objective import DiffusionObjective, Draw
     from dp_synth.data import prepare_images
+
     C, S = pretrained.image_shape[0], pretrained.image_shape[-1]
     dev = next(pretrained.model.parameters()).device
     x0 = prepare_images(images, S, C)
@@ -252,114 +338,217 @@ def denoising_loss(pretrained,                  # a `Pretrained` (load_pretraine
     off = torch.zeros(n, K, dtype=torch.bool)
     objective = DiffusionObjective(pretrained.schedule, K=K, p_uncond=0.0)
     pretrained.model.eval()
-    out = [objective.loss(pretrained.model, x0[i:i + batch_size].to(dev), labels[i:i + batch_size].to(dev),
-                          Draw(*(a[i:i + batch_size].to(dev) for a in (t, noise, off, off)))).cpu()
-           for i in range(0, n, batch_size)]
+    out = [
+        objective.loss(
+            pretrained.model,
+            x0[i : i + batch_size].to(dev),
+            labels[i : i + batch_size].to(dev),
+            Draw(*(a[i : i + batch_size].to(dev) for a in (t, noise, off, off))),
+        ).cpu()
+        for i in range(0, n, batch_size)
+    ]
     return torch.cat(out)
 
 # %% ../nbs/15_audit.ipynb #e7c4c331
 def _public_start(cfg, private: ImageDataset):
     "The public model fine-tuning starts from (rebuilt exactly as `finetune` builds it), or None if its label set differs."
     from dp_synth.checkpoints import load_pretrained, scratch_model
+
     if cfg.model.split(':')[0] == 'scratch':
         return scratch_model(private.shape, private.classes, (cfg.model.split(':') + ['small'])[1], seed=cfg.seed)
     base = load_pretrained(cfg.model)
     return base if base.model.config.n_classes == len(private.classes) else None
 
-def blackbox_audit(cfg,                          # a `FinetuneConfig`: the run to audit (its dataset is replaced by `private`)
-                   out_dir,                      # where the audit's fine-tuning run is written (started afresh)
-                   canaries: int = 100,          # m image canaries
-                   private: ImageDataset = None, # the private data (default: load cfg.dataset)
-                   dp: bool = True,              # False: the control, DP off (finetune's unsafe_no_dp)
-                   timesteps=(200, 300, 400, 500), # fixed timesteps of the denoising-loss score (8 noise draws each)
-                   seed: int = None,             # None: secret coin flips (and the run's own secret noise seed)
-                   confidence: float = 0.95,
-                   calibrate: bool = False,      # score = public model's loss - released model's loss (else: - loss)
-                   guesses=None,                 # guess counts (default: the Bonferroni grid)
-                   progress: bool = False) -> AuditResult:
+
+def blackbox_audit(
+    cfg,  # a `FinetuneConfig`: the run to audit (its dataset is replaced by `private`)
+    out_dir,  # where the audit's fine-tuning run is written (started afresh)
+    canaries: int = 100,  # m image canaries
+    private: ImageDataset = None,  # the private data (default: load cfg.dataset)
+    dp: bool = True,  # False: the control, DP off (finetune's unsafe_no_dp)
+    timesteps=(200, 300, 400, 500),  # fixed timesteps of the denoising-loss score (8 noise draws each)
+    seed: int = None,  # None: secret coin flips (and the run's own secret noise seed)
+    confidence: float = 0.95,
+    calibrate: bool = False,  # score = public model's loss - released model's loss (else: - loss)
+    guesses=None,  # guess counts (default: the Bonferroni grid)
+    progress: bool = False,
+) -> AuditResult:
     "Insert image canaries by coin flip, fine-tune through `finetune`, score them by the released model's denoising loss."
     from dp_synth.data import load_dataset
     from dp_synth.finetune import finetune
     from dp_synth.checkpoints import load_pretrained
+
     t0, out = time.time(), Path(out_dir)
     private = private if private is not None else load_dataset(cfg.dataset, cfg.split)
     rng = _secret_rng(seed)
     x, y = canary_images(canaries, private.shape, len(private.classes))
-    members = rng.random(canaries) < 0.5                                  # the secret coin flips
+    members = rng.random(canaries) < 0.5  # the secret coin flips
     keep = torch.from_numpy(members)
-    data = ImageDataset(torch.cat([private.images, x[keep]]), torch.cat([private.labels, y[keep]]), private.classes,
-                        name=private.name, split=private.split, source=f'{private.source} + audit canaries')
-    run = finetune(cfg, out, resume=False, progress=progress, private_data=data, unsafe_no_dp=not dp,
-                   secret_seed=None if seed is None else int.from_bytes(rng.bytes(16), 'little'))
-    if not run.finished: raise RuntimeError(f"the audit's fine-tuning run in {out} stopped early; rerun the audit")
-    loss = denoising_loss(load_pretrained(out/'model.pt'), x, y, timesteps)
+    data = ImageDataset(
+        torch.cat([private.images, x[keep]]),
+        torch.cat([private.labels, y[keep]]),
+        private.classes,
+        name=private.name,
+        split=private.split,
+        source=f'{private.source} + audit canaries',
+    )
+    run = finetune(
+        cfg,
+        out,
+        resume=False,
+        progress=progress,
+        private_data=data,
+        unsafe_no_dp=not dp,
+        secret_seed=None if seed is None else int.from_bytes(rng.bytes(16), 'little'),
+    )
+    if not run.finished:
+        raise RuntimeError(f"the audit's fine-tuning run in {out} stopped early; rerun the audit")
+    loss = denoising_loss(load_pretrained(out / 'model.pt'), x, y, timesteps)
     start = _public_start(cfg, private) if calibrate else None
     scores = (denoising_loss(start, x, y, timesteps) - loss if start is not None else -loss).double().numpy()
     g = guess_and_bound(scores, members, cfg.delta, guesses, confidence)
     auc, tpr = roc_summary(scores, members)
     claimed = run.epsilon_spent if dp else math.inf
-    return AuditResult('black-box', claimed, g['epsilon_lower'], cfg.delta, confidence, canaries, int(members.sum()),
-                       g['guesses'], g['correct'], auc, tpr, None if dp else 'dp_off', run.statement.sigma, run.statement.sample_rate,
-                       run.statement.steps, cfg.max_grad_norm, round(time.time() - t0, 1),
-                       dict(model=cfg.model, n_private=len(private), dataset=private.name, timesteps=list(timesteps),
-                            calibrated=start is not None, guess_grid=g['grid'], tested_confidence=g['tested_confidence'],
-                            loss_in=float(loss[keep].mean()) if keep.any() else None,
-                            loss_out=float(loss[~keep].mean()) if (~keep).any() else None, out_dir=str(out)),
-                       scores, members)
+    return AuditResult(
+        'black-box',
+        claimed,
+        g['epsilon_lower'],
+        cfg.delta,
+        confidence,
+        canaries,
+        int(members.sum()),
+        g['guesses'],
+        g['correct'],
+        auc,
+        tpr,
+        None if dp else 'dp_off',
+        run.statement.sigma,
+        run.statement.sample_rate,
+        run.statement.steps,
+        cfg.max_grad_norm,
+        round(time.time() - t0, 1),
+        dict(
+            model=cfg.model,
+            n_private=len(private),
+            dataset=private.name,
+            timesteps=list(timesteps),
+            calibrated=start is not None,
+            guess_grid=g['grid'],
+            tested_confidence=g['tested_confidence'],
+            loss_in=float(loss[keep].mean()) if keep.any() else None,
+            loss_out=float(loss[~keep].mean()) if (~keep).any() else None,
+            out_dir=str(out),
+        ),
+        scores,
+        members,
+    )
 
 # %% ../nbs/15_audit.ipynb #5a8ab404
 def _run_file(run, name: str) -> Path:
     "RUN/name, or RUN/finetune/name (where `dp_synth run` keeps its fine-tuning run)."
-    for p in (Path(run)/name, Path(run)/'finetune'/name):
-        if p.is_file(): return p
-    raise DataError(f"no {name} in {run} or {Path(run)/'finetune'}: pass the directory of a fine-tuning run "
-                    "(dp_synth finetune --out DIR) or of a whole run (dp_synth run --out DIR)")
+    for p in (Path(run) / name, Path(run) / 'finetune' / name):
+        if p.is_file():
+            return p
+    raise DataError(
+        f"no {name} in {run} or {Path(run) / 'finetune'}: pass the directory of a fine-tuning run "
+        "(dp_synth finetune --out DIR) or of a whole run (dp_synth run --out DIR)"
+    )
+
 
 def add_audit_parser(sub, common) -> argparse.ArgumentParser:
     "Add the `audit` sub-command to the sub-parsers `sub`; `common` is the parent parser with --json and --root."
-    a = sub.add_parser('audit', parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+    a = sub.add_parser(
+        'audit',
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help='empirical privacy audit of a run: an epsilon it provably exceeds, against the epsilon it claims',
         description='Measure privacy instead of computing it. Canaries are put in the training data by secret coin flips,\n'
-                    'an auditor guesses which were, and the one-run test of Steinke, Nasr & Jagielski (2023) turns its\n'
-                    'correct guesses into an epsilon the mechanism provably exceeds (at --confidence). A lower bound above the\n'
-                    'claimed epsilon means the implementation is broken; one below it is expected (one run cannot prove more\n'
-                    'than about 5 with 1,000 canaries).\n'
-                    '  white-box (default): the DP step itself, at the sigma, sample rate, steps and clipping norm of the\n'
-                    '    run\'s privacy statement (RUN/privacy.json), with gradient canaries. Seconds.\n'
-                    '  black-box: the run\'s fine-tuning again (its config from RUN/checkpoint.pt) with image canaries added,\n'
-                    '    scored by the released model\'s denoising loss. As long as the original run, on the private data.',
+        'an auditor guesses which were, and the one-run test of Steinke, Nasr & Jagielski (2023) turns its\n'
+        'correct guesses into an epsilon the mechanism provably exceeds (at --confidence). A lower bound above the\n'
+        'claimed epsilon means the implementation is broken; one below it is expected (one run cannot prove more\n'
+        'than about 5 with 1,000 canaries).\n'
+        '  white-box (default): the DP step itself, at the sigma, sample rate, steps and clipping norm of the\n'
+        '    run\'s privacy statement (RUN/privacy.json), with gradient canaries. Seconds.\n'
+        '  black-box: the run\'s fine-tuning again (its config from RUN/checkpoint.pt) with image canaries added,\n'
+        '    scored by the released model\'s denoising loss. As long as the original run, on the private data.',
         epilog='examples:\n  dp_synth audit --from runs/mnist-eps10\n  dp_synth audit --from runs/demo --json\n'
-               '  dp_synth audit --from runs/mnist-eps10 --broken no_clip     (a step broken on purpose: the audit must object)\n'
-               '  dp_synth audit --from runs/mnist-eps10 --mode black-box --canaries 200 --out runs/mnist-eps10-audit')
-    a.add_argument('--from', dest='run', required=True, metavar='RUN', help='a fine-tuning run directory, or a `dp_synth run` directory')
-    a.add_argument('--mode', choices=['white-box', 'black-box'], default='white-box', help='which audit (default: white-box)')
-    a.add_argument('--canaries', type=int, default=None, help='number of canaries m (default: 1000 white-box, 100 black-box)')
+        '  dp_synth audit --from runs/mnist-eps10 --broken no_clip     (a step broken on purpose: the audit must object)\n'
+        '  dp_synth audit --from runs/mnist-eps10 --mode black-box --canaries 200 --out runs/mnist-eps10-audit',
+    )
+    a.add_argument(
+        '--from',
+        dest='run',
+        required=True,
+        metavar='RUN',
+        help='a fine-tuning run directory, or a `dp_synth run` directory',
+    )
+    a.add_argument(
+        '--mode', choices=['white-box', 'black-box'], default='white-box', help='which audit (default: white-box)'
+    )
+    a.add_argument(
+        '--canaries', type=int, default=None, help='number of canaries m (default: 1000 white-box, 100 black-box)'
+    )
     a.add_argument('--confidence', type=float, default=0.95, help='confidence of the lower bound (default: 0.95)')
-    a.add_argument('--broken', choices=['no_clip', 'low_noise'], default=None,
-                   help='white-box only: audit a deliberately broken step instead (a check that the audit has teeth)')
-    a.add_argument('--seed', type=int, default=None, help='seed of the coin flips and noise (default: a secret seed from the OS)')
-    a.add_argument('--out', metavar='DIR', default=None, help="black-box only: the audit's fine-tuning run directory (default: RUN/audit)")
+    a.add_argument(
+        '--broken',
+        choices=['no_clip', 'low_noise'],
+        default=None,
+        help='white-box only: audit a deliberately broken step instead (a check that the audit has teeth)',
+    )
+    a.add_argument(
+        '--seed', type=int, default=None, help='seed of the coin flips and noise (default: a secret seed from the OS)'
+    )
+    a.add_argument(
+        '--out',
+        metavar='DIR',
+        default=None,
+        help="black-box only: the audit's fine-tuning run directory (default: RUN/audit)",
+    )
     a.set_defaults(func=cmd_audit)
     return a
 
 # %% ../nbs/15_audit.ipynb #35eefccf
 def cmd_audit(args) -> int:
     "`dp_synth audit`: the white-box audit of a run's DP step, or a black-box re-run of its fine-tuning with canaries."
-    if not 0 < args.confidence < 1: raise DataError(f"--confidence must lie in (0, 1), got {args.confidence}")
-    if args.canaries is not None and args.canaries < 2: raise DataError(f"--canaries must be at least 2, got {args.canaries}")
+    if not 0 < args.confidence < 1:
+        raise DataError(f"--confidence must lie in (0, 1), got {args.confidence}")
+    if args.canaries is not None and args.canaries < 2:
+        raise DataError(f"--canaries must be at least 2, got {args.canaries}")
     if args.mode == 'white-box':
         st = PrivacyStatement.read(_run_file(args.run, 'privacy.json'))
-        res = whitebox_audit(None, None, None, st.max_grad_norm, args.canaries or 1000, st.delta, args.broken, args.seed,
-                             args.confidence, ledger=st.ledger)
+        res = whitebox_audit(
+            None,
+            None,
+            None,
+            st.max_grad_norm,
+            args.canaries or 1000,
+            st.delta,
+            args.broken,
+            args.seed,
+            args.confidence,
+            ledger=st.ledger,
+        )
         res.details['run_epsilon_spent'] = st.epsilon_spent
     else:
-        if args.broken: raise DataError("--broken applies to the white-box audit only")
+        if args.broken:
+            raise DataError("--broken applies to the white-box audit only")
         from dp_synth.finetune import FinetuneConfig
         from dp_synth.checkpoints import load_checkpoint
+
         ck = load_checkpoint(_run_file(args.run, 'checkpoint.pt'))
-        cfg = FinetuneConfig(**{k: v for k, v in ck['finetune_config'].items() if k in {f.name for f in fields(FinetuneConfig)}})
-        res = blackbox_audit(cfg, Path(args.out) if args.out else Path(args.run)/'audit', args.canaries or 100, seed=args.seed,
-                             confidence=args.confidence, progress=not args.json)
-    if args.json: print(json.dumps(res.to_dict()))
-    else: print(res)
+        cfg = FinetuneConfig(
+            **{k: v for k, v in ck['finetune_config'].items() if k in {f.name for f in fields(FinetuneConfig)}}
+        )
+        res = blackbox_audit(
+            cfg,
+            Path(args.out) if args.out else Path(args.run) / 'audit',
+            args.canaries or 100,
+            seed=args.seed,
+            confidence=args.confidence,
+            progress=not args.json,
+        )
+    if args.json:
+        print(json.dumps(res.to_dict()))
+    else:
+        print(res)
     return 0

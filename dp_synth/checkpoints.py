@@ -4,7 +4,12 @@
 
 # %% ../nbs/04a_checkpoints.ipynb #a8ca88cb
 from __future__ import annotations
-import contextlib, os, signal, sys, threading, time
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,31 +32,42 @@ __all__ = ['CKPT_FORMAT', 'CheckpointError', 'fault_point', 'deferred_signals', 
 # %% ../nbs/04a_checkpoints.ipynb #c0a51877
 CKPT_FORMAT = 'dp_synth.checkpoint/1'
 
+
 class CheckpointError(DataError):
     "A checkpoint file is missing, damaged, or not a dp_synth checkpoint."
+
 
 def fault_point(name: str, step: int = None):
     """Fault injection for the crash tests: if $DP_SYNTH_FAULT is `name:step:KILL` (or `:INT`), send this process
     SIGKILL (or SIGINT) here when `step` matches. A no-op otherwise (one environment lookup)."""
     spec = os.environ.get('DP_SYNTH_FAULT')
-    if not spec: return
+    if not spec:
+        return
     where, at, sig = spec.split(':')
     if where == name and (step is None or int(at) == step):
-        os.environ.pop('DP_SYNTH_FAULT')   # once
+        os.environ.pop('DP_SYNTH_FAULT')  # once
         os.kill(os.getpid(), signal.SIGKILL if sig == 'KILL' else signal.SIGINT)
+
 
 @contextlib.contextmanager
 def deferred_signals(signals=(signal.SIGINT, signal.SIGTERM)):
     "Run the block to its end even if Ctrl-C (or SIGTERM) arrives; the signal is delivered when the block exits."
-    if threading.current_thread() is not threading.main_thread(): yield; return
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     caught, old = [], {s: signal.getsignal(s) for s in signals}
     for s in signals:
-        if old[s] not in (signal.SIG_IGN, None): signal.signal(s, lambda sig, frame: caught.append(sig))
-    try: yield
+        if old[s] not in (signal.SIG_IGN, None):
+            signal.signal(s, lambda sig, frame: caught.append(sig))
+    try:
+        yield
     finally:
         for s in signals:
-            if old[s] not in (signal.SIG_IGN, None): signal.signal(s, old[s])
-        for s in dict.fromkeys(caught): signal.raise_signal(s)   # now: e.g. KeyboardInterrupt, outside the block
+            if old[s] not in (signal.SIG_IGN, None):
+                signal.signal(s, old[s])
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)  # now: e.g. KeyboardInterrupt, outside the block
+
 
 def save_checkpoint(path, private: bool = False, **state) -> Path:
     """Write `state` (tensors, dicts, numbers, strings) atomically as a dp_synth checkpoint; `private`: readable
@@ -59,36 +75,56 @@ def save_checkpoint(path, private: bool = False, **state) -> Path:
     path = Path(path)
     with deferred_signals(), atomic_path(path, mode=0o600 if private else None) as tmp:
         torch.save({'format': CKPT_FORMAT, **state}, tmp)
-        fault_point('checkpoint_write', state.get('meta', {}).get('step'))   # (a crash here must leave the old file whole)
+        fault_point(
+            'checkpoint_write', state.get('meta', {}).get('step')
+        )  # (a crash here must leave the old file whole)
     return path
+
 
 def load_checkpoint(path, map_location='cpu') -> dict:
     "Load a dp_synth checkpoint, checking that it is one."
     path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"No checkpoint at {path}. Check the path, or train one with `dp_synth pretrain`.")
-    try: ck = torch.load(path, map_location=map_location, weights_only=True)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}. Check the path, or train one with `dp_synth pretrain`.")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path} cannot be read as a checkpoint ({type(e).__name__}: {str(e)[:200]}). "
-                              "It may be truncated or damaged; use another copy or retrain.") from None
+        raise CheckpointError(
+            f"{path} cannot be read as a checkpoint ({type(e).__name__}: {str(e)[:200]}). "
+            "It may be truncated or damaged; use another copy or retrain."
+        ) from None
     if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
-        raise CheckpointError(f"{path} is not a dp_synth checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r}, "
-                              f"expected {CKPT_FORMAT!r}).")
+        raise CheckpointError(
+            f"{path} is not a dp_synth checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r}, "
+            f"expected {CKPT_FORMAT!r})."
+        )
     return ck
+
 
 def check_resume_config(old: dict, cfg, resumable: set, path):
     "Refuse to resume the run at `path` (trained with config `old`) under a config that changes what a step computes."
     diff = {k: (old.get(k), v) for k, v in asdict(cfg).items() if k not in resumable and old.get(k) != v}
     if diff:
         changes = ', '.join(f'{k}: {a!r} → {b!r}' for k, (a, b) in diff.items())
-        raise CheckpointError(f"{path} was trained with a different config ({changes}). Use another output directory, "
-                              "or start over with resume=False (--no-resume); for a private run, starting over spends a "
-                              "new privacy budget.")
+        raise CheckpointError(
+            f"{path} was trained with a different config ({changes}). Use another output directory, "
+            "or start over with resume=False (--no-resume); for a private run, starting over spends a "
+            "new privacy budget."
+        )
+
 
 def release_checkpoint(src, dest) -> dict:
     "Write a slim copy of checkpoint `src` at `dest` (EMA weights only, no optimiser); returns its size and sha256."
     ck = load_checkpoint(src)
-    drop = {'model', 'optimizer', 'lr_scheduler', 'format', 'secret_seed'}   # the secret seed would let anyone remove DP noise
-    if ck.get('meta', {}).get('private'): drop.add('history')                # training losses of private data are not DP
+    drop = {
+        'model',
+        'optimizer',
+        'lr_scheduler',
+        'format',
+        'secret_seed',
+    }  # the secret seed would let anyone remove DP noise
+    if ck.get('meta', {}).get('private'):
+        drop.add('history')  # training losses of private data are not DP
     slim = {k: v for k, v in ck.items() if k not in drop}
     slim['ema'] = {k: v for k, v in ck['ema'].items() if k != 'n_averaged'}
     save_checkpoint(dest, **slim)
@@ -99,51 +135,80 @@ def out_of_time(t_start: float, max_minutes: float) -> bool:
     "Whether a run started at `t_start` has used up `max_minutes` (0: no limit)."
     return bool(max_minutes) and time.time() - t_start > 60 * max_minutes
 
+
 class Checkpointer:
     "Saves a run's `state()` atomically: every `ckpt_every` steps, before every sample grid, on Ctrl-C, and at the end."
-    def __init__(self, path, state: Callable[..., dict], private: bool = False, after_save: Callable = None,
-                 enabled: bool = True):
-        self.path, self.state, self.private, self.after_save, self.enabled = Path(path), state, private, after_save, enabled
+
+    def __init__(
+        self, path, state: Callable[..., dict], private: bool = False, after_save: Callable = None, enabled: bool = True
+    ):
+        self.path, self.state, self.private, self.after_save, self.enabled = (
+            Path(path),
+            state,
+            private,
+            after_save,
+            enabled,
+        )
 
     def resume_from(self, resume: bool, config_key: str, cfg, resumable: set) -> dict:
         """The checkpoint to continue from (None: a fresh run), after removing half-written files a crash left; refuses
         a checkpoint whose `config_key` config differs from `cfg` in a field outside `resumable`."""
-        for stale in self.path.parent.glob(f'.{self.path.name}.*.part'): stale.unlink()   # (the old file is whole)
-        if not (resume and self.path.exists()): return None
+        for stale in self.path.parent.glob(f'.{self.path.name}.*.part'):
+            stale.unlink()  # (the old file is whole)
+        if not (resume and self.path.exists()):
+            return None
         ck = load_checkpoint(self.path, 'cpu')
         check_resume_config(ck[config_key], cfg, resumable, self.path)
         return ck
 
     def save(self, **state_kwargs):
         "Write `state(**state_kwargs)` now, then run `after_save`."
-        if not self.enabled: return
+        if not self.enabled:
+            return
         save_checkpoint(self.path, private=self.private, **self.state(**state_kwargs))
-        if self.after_save: self.after_save()
+        if self.after_save:
+            self.after_save()
 
     def after_step(self, step: int, ckpt_every: int, sample_every: int = 0, grid: Callable = None):
         "A checkpoint every `ckpt_every` steps; a sample grid `grid(path)` every `sample_every`, after a checkpoint."
         picture = bool(sample_every) and step % sample_every == 0 and grid is not None
-        if step % ckpt_every == 0 or picture: self.save()
-        if picture and self.enabled: grid(self.path.parent/f'samples_{step:06d}.png')
+        if step % ckpt_every == 0 or picture:
+            self.save()
+        if picture and self.enabled:
+            grid(self.path.parent / f'samples_{step:06d}.png')
 
     @contextlib.contextmanager
     def on_interrupt(self, bar=None, what: str = 'checkpoint'):
         "On Ctrl-C inside the block: save, say how to resume, and re-raise."
-        try: yield
+        try:
+            yield
         except KeyboardInterrupt:
-            if bar is not None: bar.close()
+            if bar is not None:
+                bar.close()
             if self.enabled:
                 self.save()
-                print(f"interrupted; {what} saved to {self.path}; run the same command again to resume", file=sys.stderr)
+                print(
+                    f"interrupted; {what} saved to {self.path}; run the same command again to resume", file=sys.stderr
+                )
             raise
+
 
 def save_sample_grid(model, schedule, path, classes, image_shape, n_per_class: int = 4, seed: int = 0, title: str = ''):
     "Sample a class grid with DDIM (50 steps) and save it as a PNG."
     import matplotlib.pyplot as plt
+
     was_training = model.training
     model.eval()
-    x, y = sample_images(model, schedule, n_per_class * len(classes), image_shape, len(classes),
-                         labels=torch.arange(len(classes)).repeat_interleave(n_per_class), seed=seed, progress=False)
+    x, y = sample_images(
+        model,
+        schedule,
+        n_per_class * len(classes),
+        image_shape,
+        len(classes),
+        labels=torch.arange(len(classes)).repeat_interleave(n_per_class),
+        seed=seed,
+        progress=False,
+    )
     ax = show_grid((x, y), n_per_class, classes, title=title)
     ax.figure.savefig(path, dpi=90, bbox_inches='tight')
     plt.close(ax.figure)
@@ -153,9 +218,11 @@ def save_sample_grid(model, schedule, path, classes, image_shape, n_per_class: i
 # %% ../nbs/04a_checkpoints.ipynb #devfn001
 def choose_device(name: str = 'auto') -> torch.device:
     "'auto', 'cpu', 'cuda' or 'cuda:N' as a device; under torchrun 'cuda' is this process's own GPU."
-    if name == 'auto': name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
     dev = torch.device(name)
-    if dev.type != 'cuda': return dev
+    if dev.type != 'cuda':
+        return dev
     if not torch.cuda.is_available():
         raise DataError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device cpu (or auto).")
     if dev.index is None and world_info()[1] > 1:
@@ -167,16 +234,19 @@ def choose_device(name: str = 'auto') -> torch.device:
 def to_device_if_fits(t: torch.Tensor, device, fraction: float = 0.25) -> torch.Tensor:
     "`t` moved to a CUDA `device` if it needs under `fraction` of the free GPU memory; otherwise (or on CPU) `t` itself."
     dev = torch.device(device)
-    if dev.type != 'cuda': return t
+    if dev.type != 'cuda':
+        return t
     free, _ = torch.cuda.mem_get_info(dev)
     return t.to(dev) if t.numel() * t.element_size() < fraction * free else t
 
 # %% ../nbs/04a_checkpoints.ipynb #6a82c259
 def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel:
     "An `AveragedModel` holding the EMA of `model` with decay `min(decay, (1+n)/(10+n))` after n updates."
+
     def ema_update(avg, cur, n):
         d = min(decay, (1 + float(n)) / (10 + float(n)))
         torch._foreach_lerp_(avg, cur, 1 - d)
+
     return AveragedModel(model, multi_avg_fn=ema_update, use_buffers=True)
 
 # %% ../nbs/04a_checkpoints.ipynb #266a6525
@@ -184,20 +254,27 @@ def shipped_checkpoints() -> dict:
     "The manifest of checkpoints shipped with dp_synth: {name: entry}."
     return shipped_manifest('checkpoints')
 
+
 @dataclass
 class Pretrained:
     "A trained diffusion model, ready to sample or fine-tune (weights are the EMA weights)."
+
     model: UNet
     schedule: NoiseSchedule
     checkpoint: dict
     path: Path
 
     @property
-    def classes(self): return self.checkpoint['data']['classes']
+    def classes(self):
+        return self.checkpoint['data']['classes']
+
     @property
-    def image_shape(self): return tuple(self.checkpoint['data']['image_shape'])
+    def image_shape(self):
+        return tuple(self.checkpoint['data']['image_shape'])
+
     @property
-    def unet_config(self): return self.model.config
+    def unet_config(self):
+        return self.model.config
 
     def sample(self, n: int, **kwargs):
         "n class-balanced samples (uint8 images, labels); keyword arguments as `sample_images` (sampler, steps, guidance, ...)."
@@ -206,74 +283,109 @@ class Pretrained:
     def show(self, n_per_class: int = 6, seed: int = 0, title: str = None, ax=None, **kwargs):
         "Plot a grid of samples, one row per class."
         from dp_synth.data import show_grid
-        x, y = self.sample(n_per_class * len(self.classes), labels=torch.arange(len(self.classes)).repeat_interleave(n_per_class),
-                           seed=seed, progress=False, **kwargs)
+
+        x, y = self.sample(
+            n_per_class * len(self.classes),
+            labels=torch.arange(len(self.classes)).repeat_interleave(n_per_class),
+            seed=seed,
+            progress=False,
+            **kwargs,
+        )
         return show_grid((x, y), n_per_class, self.classes, title=title or f"samples from {self.path.name}", ax=ax)
+
 
 def sample(model, n: int, device: str = 'cpu', **kwargs):
     "n class-balanced samples (uint8 images, labels) from `model` (a shipped name or checkpoint path); see `sample_images`."
     return load_pretrained(model, device).sample(n, **kwargs)
 
+
 def load_pretrained(name_or_path, device: str = 'cpu') -> Pretrained:
     "Load a shipped checkpoint by name (see `shipped_checkpoints()`) or any checkpoint file by path."
     ships = shipped_checkpoints()
-    if str(name_or_path) in ships: path = shipped_file('checkpoints', str(name_or_path))   # sha256 checked
+    if str(name_or_path) in ships:
+        path = shipped_file('checkpoints', str(name_or_path))  # sha256 checked
     else:
         path = Path(name_or_path).expanduser()
         if not path.exists():
             names = ', '.join(map(repr, ships)) or 'none'
-            raise CheckpointError(f"{str(name_or_path)!r} is neither a shipped checkpoint (available: {names}) nor a file. "
-                                  "Pass a checkpoint path, or train one with `dp_synth pretrain`.")
-        if path.is_dir(): path = path/'checkpoint.pt'
+            raise CheckpointError(
+                f"{str(name_or_path)!r} is neither a shipped checkpoint (available: {names}) nor a file. "
+                "Pass a checkpoint path, or train one with `dp_synth pretrain`."
+            )
+        if path.is_dir():
+            path = path / 'checkpoint.pt'
     ck = load_checkpoint(path, device)
     model = UNet(UNetConfig(**ck['unet_config'])).to(device)
     ema = {k.removeprefix('module.'): v for k, v in ck['ema'].items() if k != 'n_averaged'}
-    model.load_state_dict(ema); model.eval()
+    model.load_state_dict(ema)
+    model.eval()
     return Pretrained(model, NoiseSchedule(ck['schedule']['T'], ck['schedule']['kind']).to(device), ck, path)
 
 # %% ../nbs/04a_checkpoints.ipynb #4538471f
-def scratch_model(image_shape, classes, preset: str = 'small', schedule: str = 'linear', T: int = 1000, seed: int = 0,
-                  device: str = 'cpu') -> Pretrained:
+def scratch_model(
+    image_shape,
+    classes,
+    preset: str = 'small',
+    schedule: str = 'linear',
+    T: int = 1000,
+    seed: int = 0,
+    device: str = 'cpu',
+) -> Pretrained:
     "An untrained UNet of `preset` for images of `image_shape` (C, H, W) and `classes`: the from-scratch baseline."
     C, H, W = image_shape
-    if H != W: raise ValueError(f"dp_synth's UNet takes square images; got {H}×{W}. Resize the dataset first.")
+    if H != W:
+        raise ValueError(f"dp_synth's UNet takes square images; got {H}×{W}. Resize the dataset first.")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = UNet(unet_config(preset, image_size=H, in_channels=C, n_classes=len(classes))).to(device)
-    ck = dict(unet_config=asdict(model.config), schedule=dict(T=T, kind=schedule), train_config={},
-              data=dict(classes=list(classes), image_shape=[C, H, W], public=True),
-              meta=dict(step=0, seed=seed, public=True, scratch=True, preset=preset))
+    ck = dict(
+        unet_config=asdict(model.config),
+        schedule=dict(T=T, kind=schedule),
+        train_config={},
+        data=dict(classes=list(classes), image_shape=[C, H, W], public=True),
+        meta=dict(step=0, seed=seed, public=True, scratch=True, preset=preset),
+    )
     return Pretrained(model.eval(), NoiseSchedule(T, schedule).to(device), ck, Path(f'scratch-{preset}'))
 
 # %% ../nbs/04a_checkpoints.ipynb #specfn01
 @dataclass(frozen=True)
 class ModelSpec:
     "A model named by a string, parsed once: a shipped checkpoint, a checkpoint path, 'scratch[:PRESET]' or 'pretrain'."
-    kind: str   # 'shipped', 'path', 'scratch' or 'pretrain'
-    name: str   # the shipped name, the path, or the scratch preset
+
+    kind: str  # 'shipped', 'path', 'scratch' or 'pretrain'
+    name: str  # the shipped name, the path, or the scratch preset
 
     @classmethod
     def parse(cls, spec) -> ModelSpec:
-        if isinstance(spec, ModelSpec): return spec
+        if isinstance(spec, ModelSpec):
+            return spec
         s = str(spec)
         head, _, preset = s.partition(':')
-        if s == 'pretrain': return cls('pretrain', '')
-        if head == 'scratch': return cls('scratch', preset or 'small')
+        if s == 'pretrain':
+            return cls('pretrain', '')
+        if head == 'scratch':
+            return cls('scratch', preset or 'small')
         return cls('shipped', s) if s in shipped_checkpoints() else cls('path', s)
 
     @property
-    def scratch(self) -> bool: return self.kind == 'scratch'
+    def scratch(self) -> bool:
+        return self.kind == 'scratch'
 
     @staticmethod
     def names_a_model(spec) -> bool:
         "Whether `spec` names a trained model (a shipped name, a .pt file, or a run directory with a checkpoint)."
         p = Path(str(spec)).expanduser()
-        return str(spec) in shipped_checkpoints() or p.suffix == '.pt' or (p.is_dir() and (p/'checkpoint.pt').exists())
+        return (
+            str(spec) in shipped_checkpoints() or p.suffix == '.pt' or (p.is_dir() and (p / 'checkpoint.pt').exists())
+        )
 
     def load(self, device='cpu', image_shape=None, classes=None, seed: int = 0) -> Pretrained:
         "The model: loaded, or for 'scratch' freshly initialised for `image_shape` and `classes` (public facts)."
-        if self.kind == 'scratch': return scratch_model(tuple(image_shape), classes, self.name, seed=seed, device=str(device))
-        if self.kind == 'pretrain': raise ValueError("'pretrain' names a model yet to be trained; `dp_synth run` trains it first")
+        if self.kind == 'scratch':
+            return scratch_model(tuple(image_shape), classes, self.name, seed=seed, device=str(device))
+        if self.kind == 'pretrain':
+            raise ValueError("'pretrain' names a model yet to be trained; `dp_synth run` trains it first")
         return load_pretrained(self.name, device=str(device))
 
-    def __str__(self): return {'scratch': f'scratch:{self.name}', 'pretrain': 'pretrain'}.get(self.kind, self.name)
+    def __str__(self):
+        return {'scratch': f'scratch:{self.name}', 'pretrain': 'pretrain'}.get(self.kind, self.name)

@@ -4,7 +4,9 @@
 
 # %% ../nbs/10_classify.ipynb #4e4d2c50
 from __future__ import annotations
-import math, os, time
+import math
+import os
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
@@ -13,10 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 import warnings
+
 with warnings.catch_warnings():
-    warnings.simplefilter('ignore', FutureWarning)   # fastai's uses of torch.jit.script, deprecated in recent torch
+    warnings.simplefilter('ignore', FutureWarning)  # fastai's uses of torch.jit.script, deprecated in recent torch
     from fastai.callback.core import Callback
-    from fastai.callback.schedule import *   # noqa: F401,F403  (adds Learner.fit_one_cycle)
+    from fastai.callback.schedule import *  # noqa: F401,F403  (adds Learner.fit_one_cycle)
     from fastai.data.core import DataLoaders
     from fastai.data.load import DataLoader
     from fastai.learner import Learner
@@ -34,21 +37,35 @@ __all__ = ['ARCHS', 'Rescale', 'small_cnn', 'WideBlock', 'wide_resnet', 'make_cl
 # %% ../nbs/10_classify.ipynb #917918f7
 class Rescale(nn.Module):
     "uint8 pixels → [−1, 1] inside the model, so that loaders carry bytes (a constant, public normalisation)."
-    def forward(self, x): return x.float() / 127.5 - 1
+
+    def forward(self, x):
+        return x.float() / 127.5 - 1
+
 
 def _conv_bn(i, o):
     return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
 
+
 def small_cnn(in_channels: int = 1, n_classes: int = 10, width: int = 32, dropout: float = 0.25) -> nn.Module:
     "A small CNN for 28×28 images: three conv-BN-ReLU stages (32, 64, 128 channels) with max-pooling, about 0.1M parameters."
     w = width
-    return nn.Sequential(Rescale(), *_conv_bn(in_channels, w), nn.MaxPool2d(2), *_conv_bn(w, 2*w), nn.MaxPool2d(2),
-                         *_conv_bn(2*w, 4*w), nn.AdaptiveMaxPool2d(3), nn.Flatten(), nn.Dropout(dropout),
-                         nn.Linear(4*w*9, n_classes))
+    return nn.Sequential(
+        Rescale(),
+        *_conv_bn(in_channels, w),
+        nn.MaxPool2d(2),
+        *_conv_bn(w, 2 * w),
+        nn.MaxPool2d(2),
+        *_conv_bn(2 * w, 4 * w),
+        nn.AdaptiveMaxPool2d(3),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(4 * w * 9, n_classes),
+    )
 
 # %% ../nbs/10_classify.ipynb #8c1cdca8
 class WideBlock(nn.Module):
     "Pre-activation residual block: BN-ReLU-conv3×3-BN-ReLU-conv3×3, with a 1×1 shortcut when the shape changes."
+
     def __init__(self, i, o, stride, dropout=0.0):
         super().__init__()
         self.bn1, self.conv1 = nn.BatchNorm2d(i), nn.Conv2d(i, o, 3, stride, 1, bias=False)
@@ -62,43 +79,65 @@ class WideBlock(nn.Module):
         y = self.conv2(self.drop(torch.relu(self.bn2(y))))
         return y + (x if self.short is None else self.short(o))
 
-def wide_resnet(depth: int = 16, widen: int = 4, in_channels: int = 3, n_classes: int = 10, dropout: float = 0.0) -> nn.Module:
+
+def wide_resnet(
+    depth: int = 16, widen: int = 4, in_channels: int = 3, n_classes: int = 10, dropout: float = 0.0
+) -> nn.Module:
     "WRN-depth-widen for 32×32 images."
-    if (depth - 4) % 6: raise ValueError(f"WRN depth must be 6n+4, got {depth}")
-    n, widths = (depth - 4) // 6, [16, 16*widen, 32*widen, 64*widen]
+    if (depth - 4) % 6:
+        raise ValueError(f"WRN depth must be 6n+4, got {depth}")
+    n, widths = (depth - 4) // 6, [16, 16 * widen, 32 * widen, 64 * widen]
     layers, c = [Rescale(), nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)], widths[0]
     for g, w in enumerate(widths[1:]):
         for b in range(n):
-            layers.append(WideBlock(c, w, 2 if g > 0 and b == 0 else 1, dropout)); c = w
+            layers.append(WideBlock(c, w, 2 if g > 0 and b == 0 else 1, dropout))
+            c = w
     layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_classes)]
     return nn.Sequential(*layers)
 
+
 ARCHS = {'cnn': small_cnn, 'wrn16_4': wide_resnet}
+
 
 def make_classifier(arch: str, image_shape, n_classes: int) -> nn.Module:
     "`arch` 'auto' picks the CNN up to 28×28 and WRN-16-4 above."
-    if arch == 'auto': arch = 'cnn' if image_shape[-1] <= 28 else 'wrn16_4'
-    if arch not in ARCHS: raise ValueError(f"Unknown classifier {arch!r}: choose one of auto, {', '.join(ARCHS)}")
+    if arch == 'auto':
+        arch = 'cnn' if image_shape[-1] <= 28 else 'wrn16_4'
+    if arch not in ARCHS:
+        raise ValueError(f"Unknown classifier {arch!r}: choose one of auto, {', '.join(ARCHS)}")
     return ARCHS[arch](in_channels=image_shape[0], n_classes=n_classes)
 
 # %% ../nbs/10_classify.ipynb #470d001f
 def _loader(ds: ImageDataset, bs: int, shuffle: bool, device=None) -> DataLoader:
     x, y = ds.images, ds.labels
-    return DataLoader(range(len(ds)), bs=bs, shuffle=shuffle, drop_last=shuffle and len(ds) > bs, device=device,
-                      create_item=lambda i: i, create_batch=lambda b: (x[torch.as_tensor(b)], y[torch.as_tensor(b)]))
+    return DataLoader(
+        range(len(ds)),
+        bs=bs,
+        shuffle=shuffle,
+        drop_last=shuffle and len(ds) > bs,
+        device=device,
+        create_item=lambda i: i,
+        create_batch=lambda b: (x[torch.as_tensor(b)], y[torch.as_tensor(b)]),
+    )
+
 
 class BatchAugment(Callback):
     "Random shifts of up to `pad` pixels (pad with zeros, crop back) and optional horizontal flips, training batches only."
+
     order = 5
-    def __init__(self, pad: int = 2, flip: bool = False): self.pad, self.flip = pad, flip
+
+    def __init__(self, pad: int = 2, flip: bool = False):
+        self.pad, self.flip = pad, flip
+
     def before_batch(self):
-        if not self.training: return
+        if not self.training:
+            return
         x = self.xb[0]
         n, c, h, w = x.shape
         p = self.pad
         xp = nn.functional.pad(x, (p, p, p, p))
-        dx, dy = torch.randint(0, 2*p + 1, (2, n)).tolist()
-        x = torch.stack([xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+        dx, dy = torch.randint(0, 2 * p + 1, (2, n)).tolist()
+        x = torch.stack([xp[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
         if self.flip:
             f = torch.rand(n) < 0.5
             x[f] = x[f].flip(-1)
@@ -108,16 +147,20 @@ class BatchAugment(Callback):
 @dataclass
 class ClassifierConfig:
     "How the downstream classifier is trained (fastai one-cycle)."
-    arch: str = 'auto'        # 'cnn' (≤28×28), 'wrn16_4' (32×32) or 'auto'
+
+    arch: str = 'auto'  # 'cnn' (≤28×28), 'wrn16_4' (32×32) or 'auto'
     epochs: int = 5
-    lr: float = 3e-3          # one-cycle peak learning rate (Adam)
-    wd: float = 5e-4          # decoupled weight decay
+    lr: float = 3e-3  # one-cycle peak learning rate (Adam)
+    wd: float = 5e-4  # decoupled weight decay
     batch_size: int = 128
     augment: bool = True
-    min_steps: int = 300      # small training sets get more epochs, so every size sees at least this many updates
+    min_steps: int = 300  # small training sets get more epochs, so every size sees at least this many updates
     seed: int = 0
 
-def _device(device): return choose_device(device or 'auto')
+
+def _device(device):
+    return choose_device(device or 'auto')
+
 
 @contextmanager
 def one_process():
@@ -125,31 +168,50 @@ def one_process():
     keys = ('WORLD_SIZE', 'RANK', 'LOCAL_RANK')
     saved = {k: os.environ.get(k) for k in keys}
     os.environ.update(WORLD_SIZE='1', RANK='0', LOCAL_RANK='0')
-    try: yield
+    try:
+        yield
     finally:
         for k, v in saved.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
-def train_classifier(train: ImageDataset, cfg: ClassifierConfig = None, valid: ImageDataset = None,
-                     progress: bool = True, device=None, **overrides) -> Learner:
+
+def train_classifier(
+    train: ImageDataset,
+    cfg: ClassifierConfig = None,
+    valid: ImageDataset = None,
+    progress: bool = True,
+    device=None,
+    **overrides,
+) -> Learner:
     "Train `cfg.arch` on `train` with fastai's one-cycle policy; `valid` (default: 5% of `train`) is only for the log."
     cfg = replace(cfg or ClassifierConfig(), **overrides)
-    if len(train) < 2: raise DataError(f"Cannot train a classifier on {len(train)} image(s).")
-    if valid is None: train, valid = train_valid_split(train, 0.05, seed=cfg.seed, stratify=False)
+    if len(train) < 2:
+        raise DataError(f"Cannot train a classifier on {len(train)} image(s).")
+    if valid is None:
+        train, valid = train_valid_split(train, 0.05, seed=cfg.seed, stratify=False)
     set_seed(cfg.seed, reproducible=True)
     dev = _device(device)
     dls = DataLoaders(_loader(train, cfg.batch_size, True, dev), _loader(valid, 512, False, dev), device=dev)
     model = make_classifier(cfg.arch, tuple(train.images.shape[1:]), len(train.classes))
-    cbs = [BatchAugment(pad=2 if train.images.shape[-1] <= 28 else 4, flip=train.images.shape[1] == 3)] if cfg.augment else []
+    cbs = (
+        [BatchAugment(pad=2 if train.images.shape[-1] <= 28 else 4, flip=train.images.shape[1] == 3)]
+        if cfg.augment
+        else []
+    )
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, wd=cfg.wd, cbs=cbs)
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / max(1, len(dls.train))))
-    with one_process():   # one process trains; under torchrun fastai would otherwise gather metrics from absent ranks
-        if progress: learn.fit_one_cycle(epochs, cfg.lr)
+    with one_process():  # one process trains; under torchrun fastai would otherwise gather metrics from absent ranks
+        if progress:
+            learn.fit_one_cycle(epochs, cfg.lr)
         else:
-            with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, cfg.lr)
+            with learn.no_bar(), learn.no_logging():
+                learn.fit_one_cycle(epochs, cfg.lr)
     learn.dp_synth_config = dict(asdict(cfg), epochs_run=epochs, n_train=len(train), n_valid=len(valid))
     return learn
+
 
 @torch.no_grad()
 def predict(model, ds: ImageDataset, batch_size: int = 1000, device=None) -> torch.Tensor:
@@ -157,7 +219,10 @@ def predict(model, ds: ImageDataset, batch_size: int = 1000, device=None) -> tor
     model = model.model if isinstance(model, Learner) else model
     dev = next(model.parameters()).device if device is None else _device(device)
     model.eval().to(dev)
-    return torch.cat([model(ds.images[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(ds), batch_size)])
+    return torch.cat(
+        [model(ds.images[i : i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(ds), batch_size)]
+    )
+
 
 def accuracy_on(model, ds: ImageDataset, **kw) -> float:
     "Fraction of `ds` that `model` (a module or a Learner) labels correctly."
@@ -167,14 +232,25 @@ def accuracy_on(model, ds: ImageDataset, **kw) -> float:
 def check_matching(synth: ImageDataset, test: ImageDataset, what: str = 'the test split'):
     "Refuse synthetic data whose classes or image shape differ from the real data it is tested on."
     if list(synth.classes) != list(test.classes):
-        raise DataError(f"The synthetic classes {synth.classes} differ from those of {what} ({test.classes}); "
-                        "evaluate against the dataset the model was fine-tuned on (--dataset).")
+        raise DataError(
+            f"The synthetic classes {synth.classes} differ from those of {what} ({test.classes}); "
+            "evaluate against the dataset the model was fine-tuned on (--dataset)."
+        )
     if tuple(synth.images.shape[1:]) != tuple(test.images.shape[1:]):
-        raise DataError(f"Synthetic images are {tuple(synth.images.shape[1:])} but those of {what} are "
-                        f"{tuple(test.images.shape[1:])}; resize one to the other (dp_synth.data.resize / pad_to).")
+        raise DataError(
+            f"Synthetic images are {tuple(synth.images.shape[1:])} but those of {what} are "
+            f"{tuple(test.images.shape[1:])}; resize one to the other (dp_synth.data.resize / pad_to)."
+        )
 
-def downstream_accuracy(synth: ImageDataset, test: ImageDataset, cfg: ClassifierConfig = None, seeds=(0,),
-                        progress: bool = True, device=None) -> dict:
+
+def downstream_accuracy(
+    synth: ImageDataset,
+    test: ImageDataset,
+    cfg: ClassifierConfig = None,
+    seeds=(0,),
+    progress: bool = True,
+    device=None,
+) -> dict:
     "Train on `synth` once per seed, test on the real `test` split; mean, spread and everything needed to repeat it."
     cfg = cfg or ClassifierConfig()
     check_matching(synth, test)
@@ -183,9 +259,17 @@ def downstream_accuracy(synth: ImageDataset, test: ImageDataset, cfg: Classifier
         learn = train_classifier(synth, replace(cfg, seed=s), progress=progress, device=device)
         accs.append(accuracy_on(learn, test))
     arch = cfg.arch if cfg.arch != 'auto' else ('cnn' if synth.images.shape[-1] <= 28 else 'wrn16_4')
-    return dict(accuracy=float(np.mean(accs)), accuracy_std=float(np.std(accs)), accuracies=accs, seeds=list(seeds),
-                classifier=arch, n_train=len(synth), n_test=len(test), config=learn.dp_synth_config,
-                seconds=round(time.time() - t0, 1))
+    return dict(
+        accuracy=float(np.mean(accs)),
+        accuracy_std=float(np.std(accs)),
+        accuracies=accs,
+        seeds=list(seeds),
+        classifier=arch,
+        n_train=len(synth),
+        n_test=len(test),
+        config=learn.dp_synth_config,
+        seconds=round(time.time() - t0, 1),
+    )
 
 # %% ../nbs/10_classify.ipynb #e67a7a80
 def balanced_subset(ds: ImageDataset, n: int, seed: int = 0) -> ImageDataset:
@@ -193,28 +277,53 @@ def balanced_subset(ds: ImageDataset, n: int, seed: int = 0) -> ImageDataset:
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(ds), generator=g)
     labels = ds.labels[order]
-    rank = torch.empty(len(ds), dtype=torch.long)   # position of each image within its class, in `order`
+    rank = torch.empty(len(ds), dtype=torch.long)  # position of each image within its class, in `order`
     for c in labels.unique():
         m = labels == c
         rank[m] = torch.arange(int(m.sum()))
     keep = order[torch.argsort(rank * len(ds) + torch.arange(len(ds)), stable=True)][:n]
     return ds.subset(keep.sort().values)
 
-def more_data_curve(synth: ImageDataset, test: ImageDataset, sizes=(1000, 5000, 20000, 60000), seeds=(0,),
-                    cfg: ClassifierConfig = None, progress: bool = True, device=None) -> list:
+
+def more_data_curve(
+    synth: ImageDataset,
+    test: ImageDataset,
+    sizes=(1000, 5000, 20000, 60000),
+    seeds=(0,),
+    cfg: ClassifierConfig = None,
+    progress: bool = True,
+    device=None,
+) -> list:
     "Accuracy on the real `test` split against the number of synthetic training images (sizes above len(synth) are skipped)."
     rows = []
     for n in [s for s in sizes if s <= len(synth)]:
         r = downstream_accuracy(balanced_subset(synth, n), test, cfg, seeds, progress=progress, device=device)
-        rows.append(dict(n=n, accuracy=r['accuracy'], accuracy_std=r['accuracy_std'], accuracies=r['accuracies'],
-                         epochs=r['config']['epochs_run']))
+        rows.append(
+            dict(
+                n=n,
+                accuracy=r['accuracy'],
+                accuracy_std=r['accuracy_std'],
+                accuracies=r['accuracies'],
+                epochs=r['config']['epochs_run'],
+            )
+        )
     return rows
+
 
 def plot_more_data(rows, ax=None, reference: float = None, label='synthetic', title='More synthetic data helps'):
     "Accuracy against the number of synthetic images, with error bars over seeds and an optional real-data line."
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]
     n = [r['n'] for r in rows]
-    ax.errorbar(n, [100*r['accuracy'] for r in rows], yerr=[100*r['accuracy_std'] for r in rows], marker='o', capsize=3, label=label)
-    if reference is not None: ax.axhline(100*reference, color='k', ls='--', lw=1, label='real training data')
+    ax.errorbar(
+        n,
+        [100 * r['accuracy'] for r in rows],
+        yerr=[100 * r['accuracy_std'] for r in rows],
+        marker='o',
+        capsize=3,
+        label=label,
+    )
+    if reference is not None:
+        ax.axhline(100 * reference, color='k', ls='--', lw=1, label='real training data')
     ax.set(xscale='log', xlabel='synthetic training images', ylabel='real test accuracy (%)', title=title)
-    ax.legend(); return ax
+    ax.legend()
+    return ax

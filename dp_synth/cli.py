@@ -4,10 +4,16 @@
 
 # %% ../nbs/99_cli.ipynb #f5f20a77
 from __future__ import annotations
-import argparse, dataclasses, json, os, shlex, sys, time
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import time
 from pathlib import Path
 
-import dp_synth   # light: the top-level names load on first use (chapter 98)
+import dp_synth  # light: the top-level names load on first use (chapter 98)
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_INPUT', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'FMT', 'COMMANDS', 'DISTRIBUTED_COMMANDS', 'InputError',
@@ -17,17 +23,25 @@ __all__ = ['EXIT_OK', 'EXIT_INPUT', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'FMT', 'CO
 # %% ../nbs/99_cli.ipynb #2a561705
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+
 class InputError(Exception):
     "Bad input found by the command line itself (before any dp_synth module raises a `DataError`)."
 
+
 def _emit(result: dict, as_json: bool, lines):
     "Print `result` as one JSON object on stdout, or the human-readable `lines` (under torchrun: rank 0 only)."
-    if int(os.environ.get('RANK', '0')) != 0: return
+    if int(os.environ.get('RANK', '0')) != 0:
+        return
     print(json.dumps(result, default=str) if as_json else '\n'.join(lines))
 
-def _progress(args) -> bool: return not getattr(args, 'quiet', False)   # (bars go to stderr, JSON or not)
 
-def _distributed() -> bool: return int(os.environ.get('WORLD_SIZE', '1')) > 1
+def _progress(args) -> bool:
+    return not getattr(args, 'quiet', False)  # (bars go to stderr, JSON or not)
+
+
+def _distributed() -> bool:
+    return int(os.environ.get('WORLD_SIZE', '1')) > 1
+
 
 def _command_line() -> str:
     "The command as typed, recorded in checkpoints so a run can be reproduced."
@@ -36,79 +50,123 @@ def _command_line() -> str:
 # %% ../nbs/99_cli.ipynb #24f56e1d
 def cmd_data(args) -> int:
     from dp_synth.data import load_dataset
+
     "Fetch, verify, cache and summarise one dataset split."
     t0 = time.perf_counter()
     ds = load_dataset(args.name, args.split, root=args.root)
     counts = ds.class_counts().tolist()
-    res = dict(name=ds.name, split=ds.split, n=len(ds), shape=list(ds.shape), classes=ds.classes,
-               class_counts=counts, source=ds.source, seconds=round(time.perf_counter() - t0, 2))
-    _emit(res, args.json, [repr(ds), 'images per class: ' + ', '.join(f'{c}={n}' for c, n in zip(ds.classes, counts)),
-                           f'loaded in {res["seconds"]} s'])
+    res = dict(
+        name=ds.name,
+        split=ds.split,
+        n=len(ds),
+        shape=list(ds.shape),
+        classes=ds.classes,
+        class_counts=counts,
+        source=ds.source,
+        seconds=round(time.perf_counter() - t0, 2),
+    )
+    _emit(
+        res,
+        args.json,
+        [
+            repr(ds),
+            'images per class: ' + ', '.join(f'{c}={n}' for c, n in zip(ds.classes, counts)),
+            f'loaded in {res["seconds"]} s',
+        ],
+    )
     return EXIT_OK
 
 # %% ../nbs/99_cli.ipynb #dbaf3f10
 def _run_and_report(cfg, args, title: str) -> int:
     from dp_synth.pipeline import run
+
     res = run(cfg, args.out, progress=_progress(args), command=_command_line())
     _emit(res.summary(), args.json, res.lines(f"{title} in {args.out}"))
     return EXIT_OK
 
+
 def cmd_run(args) -> int:
     "The main job: public model, DP fine-tuning, synthetic data, evaluation and report."
     from dp_synth.pipeline import RunConfig
+
     cfg = config_from_args(RunConfig, args)
     return _run_and_report(cfg, args, f"dp_synth run: private synthetic {cfg.finetune.dataset}")
+
 
 def cmd_demo(args) -> int:
     "Run the main job on the embedded demo settings (private MNIST, epsilon = 10)."
     from dp_synth.pipeline import DEMO, RunConfig
-    cfg = RunConfig(*(dataclasses.replace(getattr(DEMO, k), device=args.device) for k in ('finetune', 'evaluate', 'pretrain')))
+
+    cfg = RunConfig(
+        *(dataclasses.replace(getattr(DEMO, k), device=args.device) for k in ('finetune', 'evaluate', 'pretrain'))
+    )
     return _run_and_report(cfg, args, "dp_synth demo: private synthetic MNIST")
 
 # %% ../nbs/99_cli.ipynb #6bb4b153
 def _fields(cls) -> list:
     "(flag name, field) of every setting of config class `cls`; a composed config (`RunConfig`) lists its stages'."
-    if hasattr(cls, 'flags'): return [(name, f) for name, _, f in cls.flags()]
+    if hasattr(cls, 'flags'):
+        return [(name, f) for name, _, f in cls.flags()]
     return [(f.name, f) for f in dataclasses.fields(cls)]
+
 
 def add_config_args(p: argparse.ArgumentParser, cls, skip=()):
     "Add a flag for every field of dataclass `cls` (help from its field comments), plus `--config FILE`."
     from fastcore.docments import docments
+
     docs = {}
-    for c in ([cls] + list(getattr(cls, 'stage_types', dict)().values())): docs.update(docments(c))
+    for c in [cls] + list(getattr(cls, 'stage_types', dict)().values()):
+        docs.update(docments(c))
     g = p.add_argument_group(f'{cls.__name__} fields (defaults shown)')
     for name, f in _fields(cls):
-        if name in skip: continue
+        if name in skip:
+            continue
         flag = '--' + name.replace('_', '-')
         help_ = f"{docs.get(f.name) or f.name} (default: {f.default!r})"
-        if isinstance(f.default, bool): g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
-        else: g.add_argument(flag, type=type(f.default), default=None, metavar=type(f.default).__name__.upper(), help=help_)
-    p.add_argument('--config', metavar='FILE', help='JSON file of config fields; flags given on the command line override it')
+        if isinstance(f.default, bool):
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            g.add_argument(
+                flag, type=type(f.default), default=None, metavar=type(f.default).__name__.upper(), help=help_
+            )
+    p.add_argument(
+        '--config', metavar='FILE', help='JSON file of config fields; flags given on the command line override it'
+    )
+
 
 def config_from_args(cls, args):
     "Build `cls` from its defaults, then `--config FILE`, then the flags that were given."
     values, names = {}, [name for name, _ in _fields(cls)]
     if getattr(args, 'config', None):
-        try: values = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as e: raise InputError(f"cannot read --config {args.config}: {e}") from None
+        try:
+            values = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read --config {args.config}: {e}") from None
         unknown = set(values) - set(names)
         if unknown:
-            raise InputError(f"--config {args.config} has unknown fields {sorted(unknown)}; valid fields are listed in --help")
+            raise InputError(
+                f"--config {args.config} has unknown fields {sorted(unknown)}; valid fields are listed in --help"
+            )
     values.update({k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
-    try: return cls.flat(**values) if hasattr(cls, 'flat') else cls(**values)
-    except (TypeError, ValueError) as e: raise InputError(f"invalid configuration: {e}") from None
+    try:
+        return cls.flat(**values) if hasattr(cls, 'flat') else cls(**values)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"invalid configuration: {e}") from None
 
 # %% ../nbs/99_cli.ipynb #685d25d6
 def _stopped_note(res, what: str) -> list:
     return [] if res.finished else [f'stopped before the last step; run the same command to continue{what}']
 
+
 def cmd_pretrain(args) -> int:
     "Pre-train a diffusion model on public data."
     from dp_synth.checkpoints import release_checkpoint
     from dp_synth.train import TrainConfig, train
+
     cfg = config_from_args(TrainConfig, args)
     res = train(cfg, args.out, resume=args.resume, progress=_progress(args), command=_command_line())
-    if res.finished: res.release = release_checkpoint(res.checkpoint, Path(args.out)/'model.pt')
+    if res.finished:
+        res.release = release_checkpoint(res.checkpoint, Path(args.out) / 'model.pt')
     out = dataclasses.asdict(res)
     _emit(out, args.json, [f"{k}: {v}" for k, v in out.items()] + _stopped_note(res, ''))
     return EXIT_OK
@@ -119,64 +177,111 @@ def write_samples(batches, out, classes) -> dict:
     import numpy as np
     from PIL import Image
     from dp_synth.data import atomic_path
+
     out, n, counts = Path(out), 0, [0] * len(classes)
     if out.suffix == '.npz':
         xs, ys = [], []
-        for x, y in batches: xs.append(x); ys.append(y)
+        for x, y in batches:
+            xs.append(x)
+            ys.append(y)
         import torch
+
         x, y = torch.cat(xs), torch.cat(ys)
         with atomic_path(out) as tmp:
-            with open(tmp, 'wb') as f: np.savez_compressed(f, images=x.numpy(), labels=y.numpy(), classes=np.array(classes))
+            with open(tmp, 'wb') as f:
+                np.savez_compressed(f, images=x.numpy(), labels=y.numpy(), classes=np.array(classes))
         n, counts = len(y), torch.bincount(y, minlength=len(classes)).tolist()
     else:
         safe = [c.replace('/', '_') for c in classes]
         for x, y in batches:
             for img, lab in zip(x, y.tolist()):
-                d = out/f'{lab:02d}_{safe[lab]}'; d.mkdir(parents=True, exist_ok=True)
+                d = out / f'{lab:02d}_{safe[lab]}'
+                d.mkdir(parents=True, exist_ok=True)
                 a = img.permute(1, 2, 0).numpy()
-                Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(d/f'{n:06d}.png')
-                n += 1; counts[lab] += 1
+                Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(d / f'{n:06d}.png')
+                n += 1
+                counts[lab] += 1
     return dict(out=str(out), n=n, class_counts=dict(zip(classes, counts)))
+
 
 def cmd_sample(args) -> int:
     "Sample class-balanced images from a trained model."
     from dp_synth.checkpoints import load_pretrained
     from dp_synth.sampling import gather_batches, sample_batches
-    if args.n < 1: raise InputError(f"--n must be at least 1, got {args.n}")
+
+    if args.n < 1:
+        raise InputError(f"--n must be at least 1, got {args.n}")
     p = load_pretrained(getattr(args, 'from'), device=args.device)
     t0 = time.perf_counter()
-    batches = sample_batches(p.model, p.schedule, args.n, p.image_shape, len(p.classes), sampler=args.sampler,
-                             steps=args.steps, eta=args.eta, guidance=args.guidance, batch_size=args.batch_size,
-                             seed=args.seed, progress=_progress(args), distributed=_distributed())
-    if _distributed():   # each process made its share of the batches; rank 0 writes them all
+    batches = sample_batches(
+        p.model,
+        p.schedule,
+        args.n,
+        p.image_shape,
+        len(p.classes),
+        sampler=args.sampler,
+        steps=args.steps,
+        eta=args.eta,
+        guidance=args.guidance,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=_progress(args),
+        distributed=_distributed(),
+    )
+    if _distributed():  # each process made its share of the batches; rank 0 writes them all
         batches = [gather_batches(list(batches))]
-        if int(os.environ['RANK']) != 0: return EXIT_OK
+        if int(os.environ['RANK']) != 0:
+            return EXIT_OK
     res = write_samples(batches, args.out, p.classes)
-    res.update(model=str(p.path), sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed,
-               seconds=round(time.perf_counter() - t0, 1))
-    _emit(res, args.json, [f"wrote {res['n']} images to {res['out']} in {res['seconds']} s",
-                           'per class: ' + ', '.join(f'{c}={k}' for c, k in res['class_counts'].items())])
+    res.update(
+        model=str(p.path),
+        sampler=args.sampler,
+        steps=args.steps,
+        guidance=args.guidance,
+        seed=args.seed,
+        seconds=round(time.perf_counter() - t0, 1),
+    )
+    _emit(
+        res,
+        args.json,
+        [
+            f"wrote {res['n']} images to {res['out']} in {res['seconds']} s",
+            'per class: ' + ', '.join(f'{c}={k}' for c, k in res['class_counts'].items()),
+        ],
+    )
     return EXIT_OK
 
 # %% ../nbs/99_cli.ipynb #2564e5c8
 def cmd_finetune(args) -> int:
     "DP fine-tune a public model on a private dataset."
     from dp_synth.finetune import FinetuneConfig, finetune
+
     cfg = config_from_args(FinetuneConfig, args)
     res = finetune(cfg, args.out, resume=args.resume, progress=_progress(args), command=_command_line())
-    _emit(res.to_dict(), args.json, [res.statement.line(), f"checkpoint: {res.checkpoint} (owner-only: it holds the ledger)",
-                                     f"release: {Path(args.out)/'model.pt'}" if res.finished else '',
-                                     f"step {res.step} of {cfg.steps} in {res.seconds} s"] +
-          _stopped_note(res, ' (the ledger is kept)'))
+    _emit(
+        res.to_dict(),
+        args.json,
+        [
+            res.statement.line(),
+            f"checkpoint: {res.checkpoint} (owner-only: it holds the ledger)",
+            f"release: {Path(args.out) / 'model.pt'}" if res.finished else '',
+            f"step {res.step} of {cfg.steps} in {res.seconds} s",
+        ]
+        + _stopped_note(res, ' (the ledger is kept)'),
+    )
     return EXIT_OK
 
 # %% ../nbs/99_cli.ipynb #ff1f524f
 def cmd_evaluate(args) -> int:
     "Evaluate synthetic data (or a model, sampled first) against the real dataset."
     from dp_synth.evaluate import EvalConfig, evaluate, summary_lines
+
     cfg = config_from_args(EvalConfig, args)
-    res = evaluate(args.source, cfg, args.out, progress=_progress(args), command=_command_line(), distributed=_distributed())
-    if res is None: return EXIT_OK                         # under torchrun, a process other than rank 0: its share is done
+    res = evaluate(
+        args.source, cfg, args.out, progress=_progress(args), command=_command_line(), distributed=_distributed()
+    )
+    if res is None:
+        return EXIT_OK  # under torchrun, a process other than rank 0: its share is done
     title = f"evaluated {res.n_synthetic} synthetic images ({res.source}) against {res.dataset}"
     _emit(dict(res.to_dict(), run_dir=str(Path(args.out).resolve())), args.json, [title, *summary_lines(res, args.out)])
     return EXIT_OK
@@ -185,105 +290,177 @@ def cmd_evaluate(args) -> int:
 def cmd_budget(args) -> int:
     "Print ε for a noise multiplier, or the noise multiplier for a target ε (chapter 06's `budget_view`)."
     from dp_synth.accounting import budget_view, prv_epsilon
+
     if (args.sigma is None) == (args.epsilon is None):
         raise InputError("give exactly one of --sigma (to get epsilon) or --epsilon (to get sigma)")
-    try: v = budget_view(args.sigma, args.batch_size, args.epochs, args.dataset_size, args.delta, args.epsilon,
-                         sample_rate=args.sample_rate, steps=args.steps)
-    except ValueError as e: raise InputError(str(e)) from None
+    try:
+        v = budget_view(
+            args.sigma,
+            args.batch_size,
+            args.epochs,
+            args.dataset_size,
+            args.delta,
+            args.epsilon,
+            sample_rate=args.sample_rate,
+            steps=args.steps,
+        )
+    except ValueError as e:
+        raise InputError(str(e)) from None
     res = {k: v[k] for k in ('epsilon', 'delta', 'sigma', 'sample_rate', 'steps', 'warnings')}
     res['accountant'] = 'rdp'
-    if args.prv: res['epsilon_prv'] = prv_epsilon(res['sigma'], res['sample_rate'], res['steps'], args.delta)
-    for w in res['warnings']: print(f'warning: {w}', file=sys.stderr)
-    _emit(res, args.json, [f"epsilon = {res['epsilon']:.4g} at delta = {args.delta:g}  (RDP accountant)",
-                           f"sigma = {res['sigma']:.4g}, sample rate q = {res['sample_rate']:.4g}, steps = {res['steps']}"] +
-          ([f"epsilon (PRV accountant, tighter) = {res['epsilon_prv']:.4g}"] if args.prv else []))
+    if args.prv:
+        res['epsilon_prv'] = prv_epsilon(res['sigma'], res['sample_rate'], res['steps'], args.delta)
+    for w in res['warnings']:
+        print(f'warning: {w}', file=sys.stderr)
+    _emit(
+        res,
+        args.json,
+        [
+            f"epsilon = {res['epsilon']:.4g} at delta = {args.delta:g}  (RDP accountant)",
+            f"sigma = {res['sigma']:.4g}, sample rate q = {res['sample_rate']:.4g}, steps = {res['steps']}",
+        ]
+        + ([f"epsilon (PRV accountant, tighter) = {res['epsilon_prv']:.4g}"] if args.prv else []),
+    )
     return EXIT_OK
 
 # %% ../nbs/99_cli.ipynb #9eb96968
 FMT = argparse.RawDescriptionHelpFormatter
 
+
 def _run_dir_args(p):
     "The --out and --no-resume options of every command that trains."
-    p.add_argument('--out', required=True, metavar='DIR', help='run directory (created; resumed if it holds a checkpoint)')
-    p.add_argument('--no-resume', dest='resume', action='store_false',
-                   help='start over even if OUT holds a checkpoint (for a private run: spends a new budget)')
+    p.add_argument(
+        '--out', required=True, metavar='DIR', help='run directory (created; resumed if it holds a checkpoint)'
+    )
+    p.add_argument(
+        '--no-resume',
+        dest='resume',
+        action='store_false',
+        help='start over even if OUT holds a checkpoint (for a private run: spends a new budget)',
+    )
+
 
 def _common() -> argparse.ArgumentParser:
     "Options every job takes."
     c = argparse.ArgumentParser(add_help=False)
     c.add_argument('--json', action='store_true', help='print one JSON object on stdout (progress stays on stderr)')
     c.add_argument('--quiet', action='store_true', help='no progress bars or stage messages on stderr')
-    c.add_argument('--root', default=None, metavar='DIR',
-                   help='data cache directory (default: $DP_SYNTH_DATA or ~/.cache/dp_synth/data)')
+    c.add_argument(
+        '--root',
+        default=None,
+        metavar='DIR',
+        help='data cache directory (default: $DP_SYNTH_DATA or ~/.cache/dp_synth/data)',
+    )
     return c
 
+
 def _add_data(sub, common, full):
-    d = sub.add_parser('data', parents=[common], formatter_class=FMT, help='fetch, verify and summarise a dataset',
+    d = sub.add_parser(
+        'data',
+        parents=[common],
+        formatter_class=FMT,
+        help='fetch, verify and summarise a dataset',
         description='Load one split of a dataset (downloading or unpacking it if needed, checking every file\n'
-                    'against its published hash, caching the decoded arrays) and print a summary.',
+        'against its published hash, caching the decoded arrays) and print a summary.',
         epilog='examples:\n  dp_synth data mnist\n  dp_synth data cifar10 --split test --json\n'
-               '  dp_synth data ./my_images          (one subfolder per class)')
+        '  dp_synth data ./my_images          (one subfolder per class)',
+    )
     d.add_argument('name', help="a dataset name (mnist, fashion_mnist, cifar10, digits, ...) or an image folder")
     d.add_argument('--split', default='train', help="which split (default: train)")
     d.set_defaults(func=cmd_data)
 
+
 def _add_demo(sub, common, full):
-    m = sub.add_parser('demo', parents=[common], formatter_class=FMT,
+    m = sub.add_parser(
+        'demo',
+        parents=[common],
+        formatter_class=FMT,
         help='run the main job on private MNIST (about 15 minutes on a CPU)',
         description='The end-to-end demo, offline: the shipped public model fmnist-small (trained on PUBLIC data:\n'
-                    'Fashion-MNIST) is fine-tuned with DP-SGD on MNIST, playing the private dataset, at epsilon = 10 and\n'
-                    'delta = 1e-5 (50 steps); 1,000 class-balanced synthetic images are sampled and evaluated (FID on\n'
-                    'N = 1,000, accuracy of a CNN trained on them and tested on real MNIST, memorisation check), and a\n'
-                    'report is written. Sized to finish within 15 minutes on 2 CPU cores. Interrupted? Run it again: it\n'
-                    'resumes. The settings are dp_synth.pipeline.DEMO; `dp_synth run` takes any of them as flags.',
-        epilog='examples:\n  dp_synth demo\n  dp_synth demo --out runs/demo --json\n  dp_synth demo --device cuda')
+        'Fashion-MNIST) is fine-tuned with DP-SGD on MNIST, playing the private dataset, at epsilon = 10 and\n'
+        'delta = 1e-5 (50 steps); 1,000 class-balanced synthetic images are sampled and evaluated (FID on\n'
+        'N = 1,000, accuracy of a CNN trained on them and tested on real MNIST, memorisation check), and a\n'
+        'report is written. Sized to finish within 15 minutes on 2 CPU cores. Interrupted? Run it again: it\n'
+        'resumes. The settings are dp_synth.pipeline.DEMO; `dp_synth run` takes any of them as flags.',
+        epilog='examples:\n  dp_synth demo\n  dp_synth demo --out runs/demo --json\n  dp_synth demo --device cuda',
+    )
     m.add_argument('--out', default='runs/demo', metavar='DIR', help='run directory (default: runs/demo)')
     m.add_argument('--device', default='auto', help='auto, cpu or cuda (default: auto)')
     m.set_defaults(func=cmd_demo)
 
+
 def _add_run(sub, common, full):
-    r = sub.add_parser('run', parents=[common], formatter_class=FMT,
+    r = sub.add_parser(
+        'run',
+        parents=[common],
+        formatter_class=FMT,
         help='the main job: DP fine-tune, sample, evaluate and report, in one resumable command',
         description='From private images to a private synthetic dataset with its report, in one run directory:\n'
-                    '  1. the public model: a shipped checkpoint (--model fmnist-small), a checkpoint file, or --model pretrain\n'
-                    '     (trains one on --pretrain-dataset first);\n'
-                    '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step;\n'
-                    '  3. --n-synthetic class-balanced samples (OUT/synthetic.npz) and their evaluation;\n'
-                    '  4. OUT/release/: what may be published (the DP model, synthetic.npz, privacy.json, epsilon.png);\n'
-                    '     OUT/report.md and OUT/report.html: the OWNER-ONLY evaluation report (private images and statistics).\n'
-                    'Each stage skips itself when its output exists, so an interrupted run continues where it stopped and\n'
-                    'never spends the budget twice; changing a privacy setting for an existing OUT is refused.',
+        '  1. the public model: a shipped checkpoint (--model fmnist-small), a checkpoint file, or --model pretrain\n'
+        '     (trains one on --pretrain-dataset first);\n'
+        '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step;\n'
+        '  3. --n-synthetic class-balanced samples (OUT/synthetic.npz) and their evaluation;\n'
+        '  4. OUT/release/: what may be published (the DP model, synthetic.npz, privacy.json, epsilon.png);\n'
+        '     OUT/report.md and OUT/report.html: the OWNER-ONLY evaluation report (private images and statistics).\n'
+        'Each stage skips itself when its output exists, so an interrupted run continues where it stopped and\n'
+        'never spends the budget twice; changing a privacy setting for an existing OUT is refused.',
         epilog='examples:\n  dp_synth run --out runs/mnist-eps1 --dataset mnist --epsilon 1 --steps 200\n'
-               '  dp_synth run --out runs/mine --dataset ./my_images --model pretrain --pretrain-dataset fashion_mnist\n'
-               '  dp_synth run --out runs/x --config settings.json --json')
+        '  dp_synth run --out runs/mine --dataset ./my_images --model pretrain --pretrain-dataset fashion_mnist\n'
+        '  dp_synth run --out runs/x --config settings.json --json',
+    )
     r.add_argument('--out', required=True, metavar='DIR', help='run directory (created; an existing one is resumed)')
     if full:
         from dp_synth.pipeline import RunConfig
+
         add_config_args(r, RunConfig)
     r.set_defaults(func=cmd_run)
 
+
 def _add_pretrain(sub, common, full):
-    t = sub.add_parser('pretrain', parents=[common], formatter_class=FMT, help='pre-train a diffusion model on public data',
+    t = sub.add_parser(
+        'pretrain',
+        parents=[common],
+        formatter_class=FMT,
+        help='pre-train a diffusion model on public data',
         description='Non-private training of a class-conditional diffusion model on a PUBLIC dataset.\n'
-                    'Writes OUT/checkpoint.pt (run the same command again to resume after an interruption),\n'
-                    'OUT/model.pt when finished (EMA weights only: what sampling and fine-tuning load), and sample grids.',
+        'Writes OUT/checkpoint.pt (run the same command again to resume after an interruption),\n'
+        'OUT/model.pt when finished (EMA weights only: what sampling and fine-tuning load), and sample grids.',
         epilog='examples:\n  dp_synth pretrain --out runs/fmnist --dataset fashion_mnist --steps 3000\n'
-               '  dp_synth pretrain --out runs/cifar --dataset cifar10 --image-size 32 --preset base --device cuda')
+        '  dp_synth pretrain --out runs/cifar --dataset cifar10 --image-size 32 --preset base --device cuda',
+    )
     _run_dir_args(t)
     if full:
         from dp_synth.train import TrainConfig
+
         add_config_args(t, TrainConfig)
     t.set_defaults(func=cmd_pretrain)
 
+
 def _add_sample(sub, common, full):
-    s = sub.add_parser('sample', parents=[common], formatter_class=FMT, help='sample images from a trained model',
+    s = sub.add_parser(
+        'sample',
+        parents=[common],
+        formatter_class=FMT,
+        help='sample images from a trained model',
         description='Sample N class-balanced images from a trained (or DP fine-tuned) model. Sampling is\n'
-                    'post-processing: it costs no privacy, whatever the model was trained on.',
+        'post-processing: it costs no privacy, whatever the model was trained on.',
         epilog='examples:\n  dp_synth sample --from fmnist-small --n 1000 --out fmnist_synth.npz\n'
-               '  dp_synth sample --from runs/mnist/model.pt --n 600 --out synth_folder --sampler ddpm --steps 1000')
-    s.add_argument('--from', required=True, metavar='MODEL', help='a shipped checkpoint name (e.g. fmnist-small) or a checkpoint path')
-    s.add_argument('--n', '--n-images', dest='n', type=int, default=1000,
-                   help='number of images (default: 1000); under torchrun spell it --n-images (torchrun claims --n)')
+        '  dp_synth sample --from runs/mnist/model.pt --n 600 --out synth_folder --sampler ddpm --steps 1000',
+    )
+    s.add_argument(
+        '--from',
+        required=True,
+        metavar='MODEL',
+        help='a shipped checkpoint name (e.g. fmnist-small) or a checkpoint path',
+    )
+    s.add_argument(
+        '--n',
+        '--n-images',
+        dest='n',
+        type=int,
+        default=1000,
+        help='number of images (default: 1000); under torchrun spell it --n-images (torchrun claims --n)',
+    )
     s.add_argument('--out', required=True, help='an .npz file, or a folder for PNG files in class subfolders')
     s.add_argument('--sampler', default='ddim', choices=['ddim', 'ddpm'], help='sampler (default: ddim)')
     s.add_argument('--steps', type=int, default=50, help='sampling steps (default: 50)')
@@ -294,50 +471,75 @@ def _add_sample(sub, common, full):
     s.add_argument('--device', default='cpu', help='cpu or cuda (default: cpu)')
     s.set_defaults(func=cmd_sample)
 
+
 def _add_finetune(sub, common, full):
-    f = sub.add_parser('finetune', parents=[common], formatter_class=FMT, help='DP fine-tune a public model on private images',
+    f = sub.add_parser(
+        'finetune',
+        parents=[common],
+        formatter_class=FMT,
+        help='DP fine-tune a public model on private images',
         description='Fine-tune a public pre-trained model on a PRIVATE dataset with DP-SGD, to a target (epsilon, delta).\n'
-                    'The noise is calibrated (or checked) before the first step: the run refuses to start if its plan\n'
-                    'exceeds the budget, and never runs past it. OUT/checkpoint.pt holds the privacy ledger and the\n'
-                    'secret noise seed (keep it private; run the same command to resume); OUT/model.pt is the release.',
+        'The noise is calibrated (or checked) before the first step: the run refuses to start if its plan\n'
+        'exceeds the budget, and never runs past it. OUT/checkpoint.pt holds the privacy ledger and the\n'
+        'secret noise seed (keep it private; run the same command to resume); OUT/model.pt is the release.',
         epilog='examples:\n  dp_synth finetune --out runs/mnist-eps10 --model fmnist-small --dataset mnist --epsilon 10 --steps 200\n'
-               '  dp_synth finetune --out runs/mine --dataset ./my_images --epsilon 1 --delta 1e-6 --batch-size 512\n'
-               '  dp_synth finetune --out runs/animals --model scratch --dataset cifar10-animals   # no public model (DPDM-style)')
+        '  dp_synth finetune --out runs/mine --dataset ./my_images --epsilon 1 --delta 1e-6 --batch-size 512\n'
+        '  dp_synth finetune --out runs/animals --model scratch --dataset cifar10-animals   # no public model (DPDM-style)',
+    )
     _run_dir_args(f)
-    f.add_argument('--from', dest='model', metavar='MODEL', default=None, help='the same as --model (as in dp_synth sample)')
+    f.add_argument(
+        '--from', dest='model', metavar='MODEL', default=None, help='the same as --model (as in dp_synth sample)'
+    )
     if full:
         from dp_synth.finetune import FinetuneConfig
+
         add_config_args(f, FinetuneConfig)
     f.set_defaults(func=cmd_finetune)
 
+
 def _add_evaluate(sub, common, full):
-    e = sub.add_parser('evaluate', parents=[common], formatter_class=FMT,
+    e = sub.add_parser(
+        'evaluate',
+        parents=[common],
+        formatter_class=FMT,
         help='FID, downstream accuracy, more-data curve and memorisation check of synthetic data',
         description='Measure how useful synthetic data is. SOURCE is a model (sampled first: --n-synthetic class-balanced\n'
-                    'images, saved as OUT/synthetic.npz and reused if the same command runs again) or a set of images.\n'
-                    'Writes OUT/evaluation.json, OUT/evaluation.md and figures: FID against the private dataset\'s training\n'
-                    'images (with N and the FID real held-out images reach at the same N), the accuracy on the real test\n'
-                    'split of a classifier trained only on the synthetic images, accuracy against the number of synthetic\n'
-                    'images, and nearest-neighbour distances to private versus held-out images (memorisation).\n'
-                    'These read private data: they are for the data owner and are not covered by the DP guarantee.',
+        'images, saved as OUT/synthetic.npz and reused if the same command runs again) or a set of images.\n'
+        'Writes OUT/evaluation.json, OUT/evaluation.md and figures: FID against the private dataset\'s training\n'
+        'images (with N and the FID real held-out images reach at the same N), the accuracy on the real test\n'
+        'split of a classifier trained only on the synthetic images, accuracy against the number of synthetic\n'
+        'images, and nearest-neighbour distances to private versus held-out images (memorisation).\n'
+        'These read private data: they are for the data owner and are not covered by the DP guarantee.',
         epilog='examples:\n  dp_synth evaluate --from runs/mnist-eps10 --out runs/mnist-eps10/eval\n'
-               '  dp_synth evaluate --from synth.npz --dataset mnist --out eval --json\n'
-               '  dp_synth evaluate --from mnist:train --out eval-real   (real images as a stand-in: checks the path)')
-    e.add_argument('--from', required=True, dest='source', metavar='SOURCE',
-                   help='a model (shipped name, checkpoint file, or fine-tuning run directory), or images: an .npz\n'
-                        'written by `dp_synth sample`, an image folder (one subfolder per class), or DATASET:SPLIT')
+        '  dp_synth evaluate --from synth.npz --dataset mnist --out eval --json\n'
+        '  dp_synth evaluate --from mnist:train --out eval-real   (real images as a stand-in: checks the path)',
+    )
+    e.add_argument(
+        '--from',
+        required=True,
+        dest='source',
+        metavar='SOURCE',
+        help='a model (shipped name, checkpoint file, or fine-tuning run directory), or images: an .npz\n'
+        'written by `dp_synth sample`, an image folder (one subfolder per class), or DATASET:SPLIT',
+    )
     e.add_argument('--out', required=True, metavar='DIR', help='output directory (created)')
     if full:
         from dp_synth.evaluate import EvalConfig
+
         add_config_args(e, EvalConfig)
     e.set_defaults(func=cmd_evaluate)
 
+
 def _add_budget(sub, common, full):
-    b = sub.add_parser('budget', formatter_class=FMT, help='epsilon for a noise level, or noise for a target epsilon',
+    b = sub.add_parser(
+        'budget',
+        formatter_class=FMT,
+        help='epsilon for a noise level, or noise for a target epsilon',
         description='Privacy accounting without training: epsilon for --sigma, or the sigma that reaches --epsilon,\n'
-                    'for a plan given as --sample-rate and --steps (or --batch-size, --dataset-size and --epochs).',
+        'for a plan given as --sample-rate and --steps (or --batch-size, --dataset-size and --epochs).',
         epilog='examples:\n  dp_synth budget --epsilon 10 --delta 1e-5 --batch-size 256 --dataset-size 60000 --epochs 10\n'
-               '  dp_synth budget --sigma 1.1 --sample-rate 0.004 --steps 5000 --json')
+        '  dp_synth budget --sigma 1.1 --sample-rate 0.004 --steps 5000 --json',
+    )
     b.add_argument('--json', action='store_true', help='print one JSON object instead of text')
     b.add_argument('--sigma', type=float, help='noise multiplier: print the epsilon it gives')
     b.add_argument('--epsilon', type=float, help='target epsilon: print the smallest sigma that reaches it')
@@ -350,72 +552,107 @@ def _add_budget(sub, common, full):
     b.add_argument('--prv', action='store_true', help="also report Opacus's tighter PRV accountant (slower)")
     b.set_defaults(func=cmd_budget)
 
+
 def _add_audit(sub, common, full):
-    if not full:   # listed in `dp_synth --help` without importing the audit chapter
-        sub.add_parser('audit', help="audit a run's privacy: a measured lower bound on epsilon, with canaries"); return
+    if not full:  # listed in `dp_synth --help` without importing the audit chapter
+        sub.add_parser('audit', help="audit a run's privacy: a measured lower bound on epsilon, with canaries")
+        return
     from dp_synth.audit import add_audit_parser
+
     add_audit_parser(sub, common)
 
-COMMANDS = dict(data=_add_data, demo=_add_demo, run=_add_run, pretrain=_add_pretrain, sample=_add_sample,
-                finetune=_add_finetune, evaluate=_add_evaluate, budget=_add_budget, audit=_add_audit)
+
+COMMANDS = dict(
+    data=_add_data,
+    demo=_add_demo,
+    run=_add_run,
+    pretrain=_add_pretrain,
+    sample=_add_sample,
+    finetune=_add_finetune,
+    evaluate=_add_evaluate,
+    budget=_add_budget,
+    audit=_add_audit,
+)
+
 
 def build_parser(command: str = '*') -> argparse.ArgumentParser:
     """The `dp_synth` argument parser. The flags a job's config generates (which import its module) are added for
     `command` only ('*': every command), so that `dp_synth --help` and `dp_synth budget` start at once."""
-    p = argparse.ArgumentParser(prog='dp_synth', formatter_class=FMT,
+    p = argparse.ArgumentParser(
+        prog='dp_synth',
+        formatter_class=FMT,
         description='dp_synth: differentially private synthetic image datasets.\n\n'
-                    'A diffusion model is pre-trained on public images, fine-tuned on private images with DP-SGD,\n'
-                    'and sampled as often as you like; the privacy guarantee covers everything it produces.',
+        'A diffusion model is pre-trained on public images, fine-tuned on private images with DP-SGD,\n'
+        'and sampled as often as you like; the privacy guarantee covers everything it produces.',
         epilog='examples:\n  dp_synth demo                 run the main job\n'
-               '  dp_synth data mnist --json    fetch, verify and summarise MNIST\n'
-               '  dp_synth sample --from fmnist-small --n 100 --out fmnist.npz\n'
-               '  dp_synth evaluate --from fmnist.npz --dataset fashion_mnist --out eval\n\n'
-               'Each command has its own help: dp_synth <command> --help\n\n'
-               'exit codes: 0 done; 1 bad input or data (the message names the fix); 2 usage error;\n'
-               '130 interrupted (run the same command again: it resumes where it stopped)')
+        '  dp_synth data mnist --json    fetch, verify and summarise MNIST\n'
+        '  dp_synth sample --from fmnist-small --n 100 --out fmnist.npz\n'
+        '  dp_synth evaluate --from fmnist.npz --dataset fashion_mnist --out eval\n\n'
+        'Each command has its own help: dp_synth <command> --help\n\n'
+        'exit codes: 0 done; 1 bad input or data (the message names the fix); 2 usage error;\n'
+        '130 interrupted (run the same command again: it resumes where it stopped)',
+    )
     p.add_argument('--version', action='version', version=f'dp_synth {dp_synth.__version__}')
     sub, common = p.add_subparsers(dest='command', metavar='<command>'), _common()
-    for name, add in COMMANDS.items(): add(sub, common, command in (name, '*'))
+    for name, add in COMMANDS.items():
+        add(sub, common, command in (name, '*'))
     return p
 
 # %% ../nbs/99_cli.ipynb #cc09fd70
-DISTRIBUTED_COMMANDS = ('finetune', 'sample', 'evaluate')   # DP steps split each logical batch (ch. 07); sampling and
-                                                            # FID features split batches (ch. 04, 09, 13)
+DISTRIBUTED_COMMANDS = ('finetune', 'sample', 'evaluate')  # DP steps split each logical batch (ch. 07); sampling and
+# FID features split batches (ch. 04, 09, 13)
+
 
 def _start_processes(args) -> bool:
     "Under torchrun: join the process group (one process per GPU); False if this command cannot run that way."
     if args.command not in DISTRIBUTED_COMMANDS:
-        print(f'dp_synth {args.command}: runs in one process; start it without torchrun '
-              f'(commands that use several processes: {", ".join(DISTRIBUTED_COMMANDS)})', file=sys.stderr)
+        print(
+            f'dp_synth {args.command}: runs in one process; start it without torchrun '
+            f'(commands that use several processes: {", ".join(DISTRIBUTED_COMMANDS)})',
+            file=sys.stderr,
+        )
         return False
     import torch
     import torch.distributed as dist
+
     gpu = torch.cuda.is_available() and getattr(args, 'device', 'auto') in ('auto', 'cuda')
-    if gpu: torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))   # 'cuda' then means this process's own GPU
-    if not dist.is_initialized(): dist.init_process_group('nccl' if gpu else 'gloo')
+    if gpu:
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))  # 'cuda' then means this process's own GPU
+    if not dist.is_initialized():
+        dist.init_process_group('nccl' if gpu else 'gloo')
     return True
+
 
 def _input_error(e: Exception) -> bool:
     "Whether `e` is bad input (the message names the fix) rather than a bug."
-    data = sys.modules.get('dp_synth.data')   # (a DataError can only come from a module that was imported)
+    data = sys.modules.get('dp_synth.data')  # (a DataError can only come from a module that was imported)
     return isinstance(e, InputError) or (data is not None and isinstance(e, data.DataError))
+
 
 def main(argv=None) -> int:
     "Entry point of the `dp_synth` command."
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = build_parser(next((a for a in argv if not a.startswith('-')), None))   # only this command's config flags
+    p = build_parser(next((a for a in argv if not a.startswith('-')), None))  # only this command's config flags
     args = p.parse_args(argv)
     if not getattr(args, 'func', None):
-        p.print_help(); return EXIT_USAGE
-    if getattr(args, 'root', None): os.environ['DP_SYNTH_DATA'] = args.root   # every load in this command uses it
-    if _distributed() and not _start_processes(args): return EXIT_USAGE
-    try: return args.func(args)
+        p.print_help()
+        return EXIT_USAGE
+    if getattr(args, 'root', None):
+        os.environ['DP_SYNTH_DATA'] = args.root  # every load in this command uses it
+    if _distributed() and not _start_processes(args):
+        return EXIT_USAGE
+    try:
+        return args.func(args)
     except KeyboardInterrupt:
-        print(f'dp_synth {args.command}: interrupted; whatever was checkpointed is kept, run the same command to resume',
-              file=sys.stderr)
+        print(
+            f'dp_synth {args.command}: interrupted; whatever was checkpointed is kept, run the same command to resume',
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except Exception as e:
-        if not _input_error(e): raise
-        if getattr(args, 'json', False): print(json.dumps(dict(error=type(e).__name__, message=str(e))))
+        if not _input_error(e):
+            raise
+        if getattr(args, 'json', False):
+            print(json.dumps(dict(error=type(e).__name__, message=str(e))))
         print(f'dp_synth {args.command}: error: {e}', file=sys.stderr)
         return EXIT_INPUT

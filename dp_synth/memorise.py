@@ -22,48 +22,71 @@ def nearest(queries: torch.Tensor, refs: torch.Tensor, chunk: int = 512) -> tupl
     r2 = (r * r).sum(1)
     ds, ix = [], []
     for i in range(0, len(q), chunk):
-        b = q[i:i + chunk]
-        d2 = (b * b).sum(1, keepdim=True) - 2 * b @ r.T + r2      # ‖b − r‖² without forming b − r
+        b = q[i : i + chunk]
+        d2 = (b * b).sum(1, keepdim=True) - 2 * b @ r.T + r2  # ‖b − r‖² without forming b − r
         j = d2.argmin(1)
-        ds.append((b - r[j]).norm(dim=1)); ix.append(j)   # the winner's distance computed directly: exact copies give 0
+        ds.append((b - r[j]).norm(dim=1))
+        ix.append(j)  # the winner's distance computed directly: exact copies give 0
     return torch.cat(ds), torch.cat(ix)
 
 # %% ../nbs/12_memorise.ipynb #8381e07c
 @dataclass
 class MemorisationReport:
     "Nearest private and held-out neighbours of each synthetic image, in one space."
+
     space: str
     d_private: np.ndarray
-    i_private: np.ndarray      # indices into the private set as passed
+    i_private: np.ndarray  # indices into the private set as passed
     d_holdout: np.ndarray
     i_holdout: np.ndarray
-    n_reference: int           # images in each of the two (equal-size) reference sets
+    n_reference: int  # images in each of the two (equal-size) reference sets
 
     @property
-    def ratio(self) -> np.ndarray: return self.d_private / np.maximum(self.d_holdout, 1e-12)
+    def ratio(self) -> np.ndarray:
+        return self.d_private / np.maximum(self.d_holdout, 1e-12)
 
     def summary(self) -> dict:
         r = self.ratio
-        return dict(space=self.space, n_synthetic=len(r), n_reference=self.n_reference,
-                    median_ratio=float(np.median(r)), p01_ratio=float(np.quantile(r, 0.01)), min_ratio=float(r.min()),
-                    frac_closer_to_private=float((r < 1).mean()), frac_ratio_below_0_5=float((r < 0.5).mean()),
-                    median_d_private=float(np.median(self.d_private)), median_d_holdout=float(np.median(self.d_holdout)))
+        return dict(
+            space=self.space,
+            n_synthetic=len(r),
+            n_reference=self.n_reference,
+            median_ratio=float(np.median(r)),
+            p01_ratio=float(np.quantile(r, 0.01)),
+            min_ratio=float(r.min()),
+            frac_closer_to_private=float((r < 1).mean()),
+            frac_ratio_below_0_5=float((r < 0.5).mean()),
+            median_d_private=float(np.median(self.d_private)),
+            median_d_holdout=float(np.median(self.d_holdout)),
+        )
+
 
 def _equal_refs(n_private, n_holdout, n_reference, seed):
     n = min(n_private, n_holdout, n_reference or 10**12)
     g = np.random.default_rng(seed)
-    pick = lambda m: np.sort(g.permutation(m)[:n]) if m > n else np.arange(m)
+
+    def pick(m):
+        return np.sort(g.permutation(m)[:n]) if m > n else np.arange(m)
+
     return pick(n_private), pick(n_holdout), n
 
-def memorisation(synth, private, holdout, space: str = 'pixel', n_reference: int = None, seed: int = 0) -> MemorisationReport:
+
+def memorisation(
+    synth, private, holdout, space: str = 'pixel', n_reference: int = None, seed: int = 0
+) -> MemorisationReport:
     """Nearest-neighbour distances of `synth` to `private` and to `holdout`, on equal-size reference sets.
     Pass uint8 images (`ImageDataset` or tensors) for space='pixel' (distances in [0, 1] pixel units), or feature
     arrays for space='inception'. Indices in the report refer to `private` and `holdout` as passed."""
-    as_t = lambda x: (x.images if isinstance(x, ImageDataset) else torch.as_tensor(x))
+
+    def as_t(x):
+        return x.images if isinstance(x, ImageDataset) else torch.as_tensor(x)
+
     s, p, h = as_t(synth), as_t(private), as_t(holdout)
     if s.shape[1:] != p.shape[1:] or s.shape[1:] != h.shape[1:]:
-        raise ValueError(f"Synthetic {tuple(s.shape[1:])}, private {tuple(p.shape[1:])} and held-out "
-                         f"{tuple(h.shape[1:])} items must have the same shape.")
+        raise ValueError(
+            f"Synthetic {tuple(s.shape[1:])}, private {tuple(p.shape[1:])} and held-out "
+            f"{tuple(h.shape[1:])} items must have the same shape."
+        )
     ip, ih, n = _equal_refs(len(p), len(h), n_reference, seed)
     scale = 255.0 if space == 'pixel' else 1.0
     dp, jp = nearest(s.float() / scale, p[ip].float() / scale)
@@ -78,11 +101,16 @@ def plot_ratios(reports, ax=None, title='Nearest private / nearest held-out dist
         ax.hist(rep.ratio, bins=40, alpha=0.6, label=f"{rep.space} (median {np.median(rep.ratio):.2f})")
     ax.axvline(1, color='k', lw=1, ls='--')
     ax.set(xlabel='ratio (< 1: closer to a private image)', ylabel='synthetic images', title=title)
-    ax.legend(fontsize=8); return ax
+    ax.legend(fontsize=8)
+    return ax
+
 
 def show_closest(rep: MemorisationReport, synth, private, holdout, k: int = 8, title: str = None):
     "The `k` synthetic images with the smallest ratio, above their nearest private and nearest held-out images."
-    as_t = lambda x: (x.images if isinstance(x, ImageDataset) else torch.as_tensor(x))
+
+    def as_t(x):
+        return x.images if isinstance(x, ImageDataset) else torch.as_tensor(x)
+
     s, p, h = as_t(synth), as_t(private), as_t(holdout)
     order = np.argsort(rep.ratio)[:k]
     fig, axs = plt.subplots(3, len(order), figsize=(1.1 * len(order), 3.6), squeeze=False)
@@ -90,8 +118,11 @@ def show_closest(rep: MemorisationReport, synth, private, holdout, k: int = 8, t
         for r, img in enumerate((s[j], p[rep.i_private[j]], h[rep.i_holdout[j]])):
             a = img.permute(1, 2, 0).numpy()
             axs[r, c].imshow(a[..., 0] if a.shape[-1] == 1 else a, cmap='gray', vmin=0, vmax=255)
-            axs[r, c].set_xticks([]); axs[r, c].set_yticks([])
+            axs[r, c].set_xticks([])
+            axs[r, c].set_yticks([])
         axs[0, c].set_title(f"r={rep.ratio[j]:.2f}", fontsize=8)
-    for r, name in enumerate(('synthetic', 'nearest private', 'nearest held-out')): axs[r, 0].set_ylabel(name, fontsize=8)
+    for r, name in enumerate(('synthetic', 'nearest private', 'nearest held-out')):
+        axs[r, 0].set_ylabel(name, fontsize=8)
     fig.suptitle(title or f"Closest pairs ({rep.space} space)", fontsize=10)
-    fig.tight_layout(); return fig
+    fig.tight_layout()
+    return fig

@@ -20,46 +20,62 @@ __all__ = ['TIMESTEP_PRESETS', 'TimestepSampler', 'timestep_sampler', 'Draw', 'D
 @dataclass
 class TimestepSampler:
     "Draw 0-based timesteps from a mixture of uniform distributions on intervals (uniform on [0, T) if none given)."
+
     T: int = 1000
-    intervals: tuple = ()   # ((lo, hi), ...): 0-based, hi exclusive
-    weights: tuple = ()     # probability of each interval (normalised)
+    intervals: tuple = ()  # ((lo, hi), ...): 0-based, hi exclusive
+    weights: tuple = ()  # probability of each interval (normalised)
 
     def __post_init__(self):
-        if not self.intervals: self.intervals, self.weights = ((0, self.T),), (1.0,)
+        if not self.intervals:
+            self.intervals, self.weights = ((0, self.T),), (1.0,)
         self.intervals, self.weights = tuple(map(tuple, self.intervals)), tuple(self.weights)
-        if len(self.intervals) != len(self.weights): raise ValueError("give one weight per interval")
+        if len(self.intervals) != len(self.weights):
+            raise ValueError("give one weight per interval")
         for lo, hi in self.intervals:
-            if not 0 <= lo < hi <= self.T: raise ValueError(f"interval ({lo}, {hi}) must satisfy 0 <= lo < hi <= T={self.T}")
-        if min(self.weights) < 0 or sum(self.weights) <= 0: raise ValueError("weights must be non-negative with a positive sum")
+            if not 0 <= lo < hi <= self.T:
+                raise ValueError(f"interval ({lo}, {hi}) must satisfy 0 <= lo < hi <= T={self.T}")
+        if min(self.weights) < 0 or sum(self.weights) <= 0:
+            raise ValueError("weights must be non-negative with a positive sum")
 
     def probs(self) -> torch.Tensor:
         "Probability of each t in 0..T-1."
         p = torch.zeros(self.T, dtype=torch.float64)
-        for (lo, hi), w in zip(self.intervals, self.weights): p[lo:hi] += w / (hi - lo)
+        for (lo, hi), w in zip(self.intervals, self.weights):
+            p[lo:hi] += w / (hi - lo)
         return p / p.sum()
 
     def sample(self, shape, generator=None, device=None) -> torch.Tensor:
         "Timesteps of the given shape (int64)."
         n = int(torch.Size(shape).numel())
-        return torch.multinomial(self.probs().float(), n, replacement=True, generator=generator).reshape(shape).to(device)
+        return (
+            torch.multinomial(self.probs().float(), n, replacement=True, generator=generator).reshape(shape).to(device)
+        )
 
-TIMESTEP_PRESETS = {'uniform': dict(), 'biased': dict(intervals=((0, 200), (200, 800), (800, 1000)), weights=(0.1, 0.8, 0.1))}
+
+TIMESTEP_PRESETS = {
+    'uniform': dict(),
+    'biased': dict(intervals=((0, 200), (200, 800), (800, 1000)), weights=(0.1, 0.8, 0.1)),
+}
+
 
 def timestep_sampler(name: str = 'uniform', T: int = 1000) -> TimestepSampler:
     "A named timestep sampler: 'uniform' or 'biased'."
-    if name not in TIMESTEP_PRESETS: raise ValueError(f"Unknown timestep sampling {name!r}: choose one of {', '.join(map(repr, TIMESTEP_PRESETS))}")
+    if name not in TIMESTEP_PRESETS:
+        raise ValueError(f"Unknown timestep sampling {name!r}: choose one of {', '.join(map(repr, TIMESTEP_PRESETS))}")
     kw = dict(TIMESTEP_PRESETS[name])
-    if kw and T != 1000: kw['intervals'] = tuple((lo * T // 1000, hi * T // 1000) for lo, hi in kw['intervals'])
+    if kw and T != 1000:
+        kw['intervals'] = tuple((lo * T // 1000, hi * T // 1000) for lo, hi in kw['intervals'])
     return TimestepSampler(T, **kw)
 
 # %% ../nbs/03_objective.ipynb #fe77f47e
 @dataclass
 class Draw:
     "The randomness of one objective evaluation for B examples with K copies each."
-    t: torch.Tensor       # B×K int64 timesteps
-    noise: torch.Tensor   # B×K×C×H×W standard normal
-    flip: torch.Tensor    # B×K bool: flip copy k horizontally
-    drop: torch.Tensor    # B×K bool: replace the label by the null class (classifier-free guidance)
+
+    t: torch.Tensor  # B×K int64 timesteps
+    noise: torch.Tensor  # B×K×C×H×W standard normal
+    flip: torch.Tensor  # B×K bool: flip copy k horizontally
+    drop: torch.Tensor  # B×K bool: replace the label by the null class (classifier-free guidance)
 
     def __getitem__(self, i):
         "The draw of example(s) `i` (keeps the batch dimension for an int)."
@@ -69,17 +85,29 @@ class Draw:
 # %% ../nbs/03_objective.ipynb #96615df1
 class DiffusionObjective(nn.Module):
     "ε-prediction loss per example, averaged over K augmented copies (augmentation multiplicity)."
-    def __init__(self, schedule: NoiseSchedule, K: int = 1, timesteps: TimestepSampler = None,
-                 flip: bool = False, p_uncond: float = 0.1, null_class: int = None):
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        K: int = 1,
+        timesteps: TimestepSampler = None,
+        flip: bool = False,
+        p_uncond: float = 0.1,
+        null_class: int = None,
+    ):
         super().__init__()
-        if K < 1: raise ValueError(f"K (augmentation multiplicity) must be at least 1, got {K}")
+        if K < 1:
+            raise ValueError(f"K (augmentation multiplicity) must be at least 1, got {K}")
         self.schedule, self.K, self.flip, self.p_uncond, self.null_class = schedule, K, flip, p_uncond, null_class
         self.timesteps = timesteps or TimestepSampler(schedule.T)
 
     def draw(self, x0: torch.Tensor, generator: torch.Generator = None) -> Draw:
         "Draw timesteps, noise, flips and label drops for the batch `x0` (B×C×H×W)."
         B, K, dev = x0.shape[0], self.K, x0.device
-        rand = lambda *s: torch.rand(*s, generator=generator, device=dev)
+
+        def rand(*s):
+            return torch.rand(*s, generator=generator, device=dev)
+
         t = self.timesteps.sample((B, K), generator, dev)
         noise = torch.randn((B, K, *x0.shape[1:]), generator=generator, device=dev, dtype=x0.dtype)
         flip = rand(B, K) < 0.5 if self.flip else torch.zeros(B, K, dtype=torch.bool, device=dev)
@@ -90,27 +118,32 @@ class DiffusionObjective(nn.Module):
         """The draw for len(rngs) examples of `shape` (C×H×W), example i's randomness from its own numpy Generator
         `rngs[i]`: tied to the example, not to its position in the batch (DP-SGD draws it from secret streams)."""
         K, p = self.K, self.timesteps.probs().numpy()
-        t = np.zeros((len(rngs), K), np.int64); noise = np.zeros((len(rngs), K, *shape), np.float32)
+        t = np.zeros((len(rngs), K), np.int64)
+        noise = np.zeros((len(rngs), K, *shape), np.float32)
         flip, drop = np.zeros((len(rngs), K), bool), np.zeros((len(rngs), K), bool)
-        for i, r in enumerate(rngs):   # a fixed order of draws per example
+        for i, r in enumerate(rngs):  # a fixed order of draws per example
             t[i] = r.choice(len(p), size=K, p=p)
             noise[i] = r.standard_normal((K, *shape), dtype=np.float32)
             u = r.random((2, K))
             flip[i], drop[i] = (u[0] < 0.5) & self.flip, u[1] < self.p_uncond
-        to = lambda a: torch.from_numpy(a).to(device)
+
+        def to(a):
+            return torch.from_numpy(a).to(device)
+
         return Draw(to(t), to(noise), to(flip), to(drop))
 
     def loss(self, model: nn.Module, x0: torch.Tensor, y: torch.Tensor, d: Draw) -> torch.Tensor:
         "L_K(x_0) for each example: shape [B]."
         B, K = d.t.shape
         x = x0[:, None].expand(B, K, *x0.shape[1:])
-        x = torch.where(d.flip[:, :, None, None, None], x.flip(-1), x)                    # x̃_0^(k)
+        x = torch.where(d.flip[:, :, None, None, None], x.flip(-1), x)  # x̃_0^(k)
         null = self.null_class if self.null_class is not None else getattr(model, 'null_class', None)
         yk = y[:, None].expand(B, K)
-        if null is not None: yk = torch.where(d.drop, torch.full_like(yk, null), yk)
+        if null is not None:
+            yk = torch.where(d.drop, torch.full_like(yk, null), yk)
         noise = d.noise.flatten(0, 1)
-        x_t = self.schedule.q_sample(x.flatten(0, 1), d.t.flatten(), noise)           # √ᾱ x̃_0 + √(1-ᾱ) ε
-        eps = model(x_t, d.t.flatten(), yk.flatten())                                    # ε_θ(x_t, t, y)
+        x_t = self.schedule.q_sample(x.flatten(0, 1), d.t.flatten(), noise)  # √ᾱ x̃_0 + √(1-ᾱ) ε
+        eps = model(x_t, d.t.flatten(), yk.flatten())  # ε_θ(x_t, t, y)
         return (eps.float() - noise.float()).pow(2).flatten(1).mean(1).view(B, K).mean(1)
 
     def forward(self, model, x0, y, generator=None) -> torch.Tensor:
@@ -121,6 +154,8 @@ class DiffusionObjective(nn.Module):
 def diffusion_loss_fn(objective: DiffusionObjective) -> Callable:
     "The objective as a per-example loss `loss_fn(model, x0, y, t, noise, flip, drop)` → [b], its randomness drawn beforehand."
     if objective.p_uncond > 0 and objective.null_class is None:
-        raise ValueError("label dropout needs the null class: build the objective with "
-                         "DiffusionObjective(..., null_class=model.null_class)")
+        raise ValueError(
+            "label dropout needs the null class: build the objective with "
+            "DiffusionObjective(..., null_class=model.null_class)"
+        )
     return lambda f, x0, y, t, noise, flip, drop: objective.loss(f, x0, y, Draw(t, noise, flip, drop))

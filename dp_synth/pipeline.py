@@ -4,7 +4,14 @@
 
 # %% ../nbs/14_pipeline.ipynb #b5ae3d1e
 from __future__ import annotations
-import base64, dataclasses, hashlib, html, json, os, re, shutil, time
+import base64
+import dataclasses
+import hashlib
+import html
+import json
+import re
+import shutil
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -27,21 +34,24 @@ __all__ = ['RELEASE_FILES', 'DEMO', 'RunConfig', 'markdown_to_html', 'write_rele
 class RunConfig:
     """The whole job, composed of its stages' configs: each setting lives in one stage, with one name and one default.
     `pretrain` is used only when `finetune.model` is 'pretrain'; the evaluation reads `finetune`'s private dataset."""
+
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     pretrain: TrainConfig = field(default_factory=lambda: TrainConfig(steps=4000))
 
-    SHARED = ('dataset', 'seed', 'device')   # settings the stages share: one value for all of them
+    SHARED = ('dataset', 'seed', 'device')  # settings the stages share: one value for all of them
 
     def __post_init__(self):
-        for k in ('finetune', 'evaluate', 'pretrain'):   # (from JSON: dicts)
-            if isinstance(getattr(self, k), dict): setattr(self, k, self.stage_types()[k](**getattr(self, k)))
-        self.evaluate = replace(self.evaluate, dataset=self.finetune.dataset)   # evaluated against the private data
+        for k in ('finetune', 'evaluate', 'pretrain'):  # (from JSON: dicts)
+            if isinstance(getattr(self, k), dict):
+                setattr(self, k, self.stage_types()[k](**getattr(self, k)))
+        self.evaluate = replace(self.evaluate, dataset=self.finetune.dataset)  # evaluated against the private data
         if ModelSpec.parse(self.finetune.model).kind == 'pretrain':
-            check_disjoint(self.pretrain.dataset, self.finetune.dataset)   # the public data must not be the private data
+            check_disjoint(self.pretrain.dataset, self.finetune.dataset)  # the public data must not be the private data
 
     @staticmethod
-    def stage_types() -> dict: return dict(finetune=FinetuneConfig, evaluate=EvalConfig, pretrain=TrainConfig)
+    def stage_types() -> dict:
+        return dict(finetune=FinetuneConfig, evaluate=EvalConfig, pretrain=TrainConfig)
 
     @classmethod
     def flags(cls) -> list:
@@ -49,21 +59,30 @@ class RunConfig:
         out, seen = [], set()
         for stage in ('finetune', 'evaluate'):
             for f in dataclasses.fields(cls.stage_types()[stage]):
-                if f.name not in seen: out.append((f.name, stage, f)); seen.add(f.name)
-        return out + [(f'pretrain_{f.name}', 'pretrain', f) for f in dataclasses.fields(TrainConfig)
-                      if f.name in ('dataset', 'preset', 'steps', 'batch_size', 'lr', 'image_size')]
+                if f.name not in seen:
+                    out.append((f.name, stage, f))
+                    seen.add(f.name)
+        return out + [
+            (f'pretrain_{f.name}', 'pretrain', f)
+            for f in dataclasses.fields(TrainConfig)
+            if f.name in ('dataset', 'preset', 'steps', 'batch_size', 'lr', 'image_size')
+        ]
 
     def replace(self, **settings) -> RunConfig:
         "A copy with flat settings changed (`epsilon=1, n_synthetic=500, pretrain_steps=100`), as the command line gives them."
         parts = {stage: {} for stage in self.stage_types()}
         known = {name: stage for name, stage, _ in self.flags()}
         for k, v in settings.items():
-            if k not in known: raise TypeError(f"RunConfig has no setting {k!r}; see `dp_synth run --help`")
+            if k not in known:
+                raise TypeError(f"RunConfig has no setting {k!r}; see `dp_synth run --help`")
             if k in self.SHARED:
                 parts['finetune'][k] = parts['evaluate'][k] = v
-                if k != 'dataset': parts['pretrain'][k] = v
-            elif known[k] == 'pretrain': parts['pretrain'][k.removeprefix('pretrain_')] = v
-            else: parts[known[k]][k] = v
+                if k != 'dataset':
+                    parts['pretrain'][k] = v
+            elif known[k] == 'pretrain':
+                parts['pretrain'][k.removeprefix('pretrain_')] = v
+            else:
+                parts[known[k]][k] = v
         return RunConfig(**{stage: replace(getattr(self, stage), **kw) for stage, kw in parts.items()})
 
     @classmethod
@@ -72,28 +91,37 @@ class RunConfig:
         return cls().replace(**settings)
 
 # %% ../nbs/14_pipeline.ipynb #40f61c92
-def _digest(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 
 def _stage_done(out: Path, name: str, key: str):
-    p = out/'stages'/f'{name}.json'
-    if not p.is_file(): return None
-    try: m = json.loads(p.read_text())
-    except ValueError: return None
+    p = out / 'stages' / f'{name}.json'
+    if not p.is_file():
+        return None
+    try:
+        m = json.loads(p.read_text())
+    except ValueError:
+        return None
     return m if m.get('key') == key else None
 
+
 def _mark(out: Path, name: str, key: str, **info):
-    with atomic_path(out/'stages'/f'{name}.json') as tmp: tmp.write_text(json.dumps(dict(key=key, **info), indent=1, default=str))
+    with atomic_path(out / 'stages' / f'{name}.json') as tmp:
+        tmp.write_text(json.dumps(dict(key=key, **info), indent=1, default=str))
 
 # %% ../nbs/14_pipeline.ipynb #200c6d81
 def _curves_png(ck: dict, statement: PrivacyStatement, path: Path):
     "Training loss (a private statistic: owner-only) and ε spent against the step."
     h = np.array(ck['history']) if ck.get('history') else np.zeros((0, 5))
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.2))
-    if len(h): axs[0].plot(h[:, 0], h[:, 1], '.-')
+    if len(h):
+        axs[0].plot(h[:, 0], h[:, 1], '.-')
     axs[0].set(xlabel='DP-SGD step', ylabel='diffusion loss (logged mean)', title='Fine-tuning loss')
     statement.plot(axs[1])
     fig.tight_layout()
-    with atomic_path(path, mode=0o600) as tmp: fig.savefig(tmp, dpi=90, format='png')   # owner-only: the private loss
+    with atomic_path(path, mode=0o600) as tmp:
+        fig.savefig(tmp, dpi=90, format='png')  # owner-only: the private loss
     plt.close(fig)
 
 # %% ../nbs/14_pipeline.ipynb #1d467aeb
@@ -102,72 +130,105 @@ def _inline(text: str) -> str:
     t = re.sub(r'\*\*(.+?)\*\*', r'<strong>\1</strong>', t)
     return re.sub(r'`([^`]+)`', r'<code>\1</code>', t)
 
+
 def markdown_to_html(md: str, img_dir: Path, title: str = 'dp_synth report') -> str:
     "A self-contained HTML page from the report's markdown; images referenced as ![alt](file) are embedded."
     out, lines, i = [], md.splitlines(), 0
     while i < len(lines):
         l = lines[i]
         if l.startswith('#'):
-            n = len(l) - len(l.lstrip('#')); out.append(f"<h{n}>{_inline(l[n:].strip())}</h{n}>")
+            n = len(l) - len(l.lstrip('#'))
+            out.append(f"<h{n}>{_inline(l[n:].strip())}</h{n}>")
         elif l.startswith('```'):
             j = i + 1
-            while j < len(lines) and not lines[j].startswith('```'): j += 1
-            out.append('<pre><code>' + html.escape('\n'.join(lines[i + 1:j])) + '</code></pre>'); i = j
+            while j < len(lines) and not lines[j].startswith('```'):
+                j += 1
+            out.append('<pre><code>' + html.escape('\n'.join(lines[i + 1 : j])) + '</code></pre>')
+            i = j
         elif l.startswith('|'):
             rows = []
-            while i < len(lines) and lines[i].startswith('|'): rows.append(lines[i]); i += 1
+            while i < len(lines) and lines[i].startswith('|'):
+                rows.append(lines[i])
+                i += 1
             cells = [[c.strip() for c in r.strip('|').split('|')] for r in rows if not re.match(r'^\|[-| ]+\|$', r)]
             head, body = cells[0], cells[1:]
-            out.append('<table><thead><tr>' + ''.join(f'<th>{_inline(c)}</th>' for c in head) + '</tr></thead><tbody>' +
-                       ''.join('<tr>' + ''.join(f'<td>{_inline(c)}</td>' for c in r) + '</tr>' for r in body) + '</tbody></table>')
+            out.append(
+                '<table><thead><tr>'
+                + ''.join(f'<th>{_inline(c)}</th>' for c in head)
+                + '</tr></thead><tbody>'
+                + ''.join('<tr>' + ''.join(f'<td>{_inline(c)}</td>' for c in r) + '</tr>' for r in body)
+                + '</tbody></table>'
+            )
             continue
         elif m := re.match(r'^!\[(.*)\]\((.+)\)$', l):
-            p = Path(img_dir)/m.group(2)
+            p = Path(img_dir) / m.group(2)
             if p.is_file():
                 b64 = base64.b64encode(p.read_bytes()).decode()
                 out.append(f'<figure><img alt="{html.escape(m.group(1))}" src="data:image/png;base64,{b64}"></figure>')
-        elif l.strip(): out.append(f'<p>{_inline(l)}</p>')
+        elif l.strip():
+            out.append(f'<p>{_inline(l)}</p>')
         i += 1
-    css = ('body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}'
-           'table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}'
-           'img{max-width:100%}pre{background:#f5f5f5;padding:.8rem;overflow-x:auto}code{background:#f5f5f5}')
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<style>{css}</style></head><body>\n' + '\n'.join(out) + '\n</body></html>\n')
+    css = (
+        'body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}'
+        'table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}'
+        'img{max-width:100%}pre{background:#f5f5f5;padding:.8rem;overflow-x:auto}code{background:#f5f5f5}'
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<style>{css}</style></head><body>\n' + '\n'.join(out) + '\n</body></html>\n'
+    )
 
 # %% ../nbs/14_pipeline.ipynb #relcode1
 RELEASE_FILES = ('model.pt', 'synthetic.npz', 'privacy.json', 'epsilon.png', 'README.md')
 
+
 def write_release(out_dir, finetune_dir, synthetic=None) -> Path:
     "Assemble `out_dir/release/` (the publishable outputs) from a finished fine-tuning run and its synthetic data."
-    out, ft = Path(out_dir)/'release', Path(finetune_dir)
-    model, statement = load_checkpoint(ft/'model.pt'), PrivacyStatement.read(ft)
+    out, ft = Path(out_dir) / 'release', Path(finetune_dir)
+    model, statement = load_checkpoint(ft / 'model.pt'), PrivacyStatement.read(ft)
     leaks = sorted({'secret_seed', 'optimizer', 'model', 'history', 'diagnostics'} & set(model))
     if leaks:
-        raise DataError(f"{ft/'model.pt'} is not a release checkpoint (it holds {leaks}); write it with release_checkpoint")
-    if not statement.private: raise DataError(f"{ft} was trained without DP (audit control): nothing to release")
+        raise DataError(
+            f"{ft / 'model.pt'} is not a release checkpoint (it holds {leaks}); write it with release_checkpoint"
+        )
+    if not statement.private:
+        raise DataError(f"{ft} was trained without DP (audit control): nothing to release")
     out.mkdir(parents=True, exist_ok=True)
-    copies = [(ft/'model.pt', out/'model.pt'), (ft/'privacy.json', out/'privacy.json')]
-    if synthetic is not None: copies.append((Path(synthetic), out/'synthetic.npz'))
+    copies = [(ft / 'model.pt', out / 'model.pt'), (ft / 'privacy.json', out / 'privacy.json')]
+    if synthetic is not None:
+        copies.append((Path(synthetic), out / 'synthetic.npz'))
     for src, dest in copies:
-        with atomic_path(dest) as tmp: shutil.copyfile(src, tmp)
-    fig, ax = plt.subplots(figsize=(4.8, 3.2))   # the ε curve alone, from the statement's public parameters
-    statement.plot(ax); fig.tight_layout()
-    with atomic_path(out/'epsilon.png') as tmp: fig.savefig(tmp, dpi=90, format='png')
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))  # the ε curve alone, from the statement's public parameters
+    statement.plot(ax)
+    fig.tight_layout()
+    with atomic_path(out / 'epsilon.png') as tmp:
+        fig.savefig(tmp, dpi=90, format='png')
     plt.close(fig)
     files = {f.name: file_hash(f) for f in sorted(out.iterdir()) if f.name in RELEASE_FILES and f.name != 'README.md'}
-    readme = [f"# Differentially private release: synthetic {statement.dataset}", '',
-              f"Made by dp_synth {dp_synth.__version__}. The model was fine-tuned on the private dataset with DP-SGD and "
-              f"is **(ε = {statement.epsilon_spent:.3f}, δ = {statement.delta:g})-differentially private**; so is "
-              "everything computed from it alone, the synthetic images included. `privacy.json` states the mechanisms, "
-              "their parameters, what was declared public and what is not covered.", '',
-              '| file | sha256 |', '|---|---|', *[f"| {k} | `{v}` |" for k, v in files.items()], '']
-    with atomic_path(out/'README.md') as tmp: tmp.write_text('\n'.join(readme))
+    readme = [
+        f"# Differentially private release: synthetic {statement.dataset}",
+        '',
+        f"Made by dp_synth {dp_synth.__version__}. The model was fine-tuned on the private dataset with DP-SGD and "
+        f"is **(ε = {statement.epsilon_spent:.3f}, δ = {statement.delta:g})-differentially private**; so is "
+        "everything computed from it alone, the synthetic images included. `privacy.json` states the mechanisms, "
+        "their parameters, what was declared public and what is not covered.",
+        '',
+        '| file | sha256 |',
+        '|---|---|',
+        *[f"| {k} | `{v}` |" for k, v in files.items()],
+        '',
+    ]
+    with atomic_path(out / 'README.md') as tmp:
+        tmp.write_text('\n'.join(readme))
     return out
 
 # %% ../nbs/14_pipeline.ipynb #55fff61a
 @dataclass
 class RunResult:
     "The main job's outcome: its stages' results and where everything was written."
+
     run_dir: str
     public_model: str
     finetune: FinetuneResult
@@ -176,93 +237,175 @@ class RunResult:
     command: str = None
 
     @property
-    def statement(self) -> PrivacyStatement: return self.finetune.statement
+    def statement(self) -> PrivacyStatement:
+        return self.finetune.statement
 
     def summary(self) -> dict:
         "The headline numbers (what `dp_synth run --json` prints)."
         st, ev = self.statement, self.evaluation
-        return dict(epsilon_spent=st.epsilon_spent, delta=st.delta, sigma=st.sigma, sample_rate=st.sample_rate,
-                    steps=st.steps, fid=ev.fid, fid_n=ev.fid_n, fid_reference=ev.fid_reference, fid_floor=ev.fid_floor,
-                    accuracy=ev.accuracy, classifier=ev.classifier, n_synthetic=ev.n_synthetic, run_dir=self.run_dir)
+        return dict(
+            epsilon_spent=st.epsilon_spent,
+            delta=st.delta,
+            sigma=st.sigma,
+            sample_rate=st.sample_rate,
+            steps=st.steps,
+            fid=ev.fid,
+            fid_n=ev.fid_n,
+            fid_reference=ev.fid_reference,
+            fid_floor=ev.fid_floor,
+            accuracy=ev.accuracy,
+            classifier=ev.classifier,
+            n_synthetic=ev.n_synthetic,
+            run_dir=self.run_dir,
+        )
 
     def lines(self, title: str) -> list:
         "The summary a person reads at the end of `dp_synth run`."
         out = Path(self.run_dir)
-        return [f"{title} ({self.seconds['total'] / 60:.1f} min)", *summary_lines(self.evaluation, out)[:-1],
-                f"  synthetic     {out/'synthetic.npz'}",
-                f"  release       {out/'release'} (publishable: DP model, synthetic data, privacy statement, epsilon curve)",
-                f"  report        {out/'report.html'} (and report.md): OWNER ONLY, it shows private images and statistics"]
+        return [
+            f"{title} ({self.seconds['total'] / 60:.1f} min)",
+            *summary_lines(self.evaluation, out)[:-1],
+            f"  synthetic     {out / 'synthetic.npz'}",
+            f"  release       {out / 'release'} (publishable: DP model, synthetic data, privacy statement, epsilon curve)",
+            f"  report        {out / 'report.html'} (and report.md): OWNER ONLY, it shows private images and statistics",
+        ]
+
 
 def _stage(out: Path, name: str, key_of, work, say, done_msg: str, todo_msg: str):
     "Run `work()` unless stage `name` is marked done with the same key; returns what the marker (or `work`) holds."
     key = _digest(key_of)
     if (done := _stage_done(out, name, key)) is not None and done.get('ok'):
-        say(done_msg); return done.get('result')
+        say(done_msg)
+        return done.get('result')
     say(todo_msg)
     result = work()
     _mark(out, name, key, ok=True, result=result)
     return result
 
+
 def _public_model(cfg: RunConfig, out: Path, progress, command, say) -> str:
     "Stage 1: the public model's name or path (pre-trained here first when `finetune.model` is 'pretrain')."
     if ModelSpec.parse(cfg.finetune.model).kind != 'pretrain':
-        say(f"[1/4] public model: {cfg.finetune.model}"); return cfg.finetune.model
-    pub = out/'public'/'model.pt'
+        say(f"[1/4] public model: {cfg.finetune.model}")
+        return cfg.finetune.model
+    pub = out / 'public' / 'model.pt'
+
     def work():
-        r = train(cfg.pretrain, out/'public', resume=True, progress=progress, command=command)
-        if not r.finished: raise DataError("pre-training stopped before its last step; run the same command again to continue")
+        r = train(cfg.pretrain, out / 'public', resume=True, progress=progress, command=command)
+        if not r.finished:
+            raise DataError("pre-training stopped before its last step; run the same command again to continue")
         release_checkpoint(r.checkpoint, pub)
         return str(pub)
-    return _stage(out, 'public_model', asdict(cfg.pretrain), work, say, f"[1/4] public model: {pub} (done)",
-                  f"[1/4] pre-training a public model on {cfg.pretrain.dataset}")
+
+    return _stage(
+        out,
+        'public_model',
+        asdict(cfg.pretrain),
+        work,
+        say,
+        f"[1/4] public model: {pub} (done)",
+        f"[1/4] pre-training a public model on {cfg.pretrain.dataset}",
+    )
+
 
 def _report(cfg: RunConfig, out: Path, res: RunResult):
     "Stage 4: the owner-only report (markdown and one self-contained HTML page), 0600."
-    _curves_png(load_checkpoint(out/'finetune'/'checkpoint.pt'), res.statement, out/'curves.png')
-    md = report_markdown(res.evaluation, title=f"Owner-only evaluation report: private synthetic {cfg.finetune.dataset}",
-                         owner_only=True, curves='curves.png',
-                         extra=dict(public_model=res.public_model, configuration=asdict(cfg), seconds=res.seconds))
+    _curves_png(load_checkpoint(out / 'finetune' / 'checkpoint.pt'), res.statement, out / 'curves.png')
+    md = report_markdown(
+        res.evaluation,
+        title=f"Owner-only evaluation report: private synthetic {cfg.finetune.dataset}",
+        owner_only=True,
+        curves='curves.png',
+        extra=dict(public_model=res.public_model, configuration=asdict(cfg), seconds=res.seconds),
+    )
     md = md.replace('dp_synth.evaluate(...)', res.command or 'dp_synth.run(...)')
     html_ = markdown_to_html(md, out, title=f"dp_synth: private synthetic {cfg.finetune.dataset}")
     for name, text in (('report.md', md), ('report.html', html_)):
-        with atomic_path(out/name, mode=0o600) as tmp: tmp.write_text(text)
+        with atomic_path(out / name, mode=0o600) as tmp:
+            tmp.write_text(text)
 
-def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None,
-        stage_callback=None) -> RunResult:
+
+def run(
+    cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None, stage_callback=None
+) -> RunResult:
     "The main job: public model → DP fine-tuning → synthetic data and evaluation → release and report, in `out_dir`."
     cfg, out, seconds, t_all = cfg or RunConfig(), Path(out_dir), {}, time.time()
     out.mkdir(parents=True, exist_ok=True)
     say = (lambda m: print(m, file=__import__('sys').stderr, flush=True)) if progress else (lambda m: None)
+
     def timed(name, fn):
-        t0 = time.time(); r = fn(); seconds[name] = round(time.time() - t0, 1)
-        if stage_callback: stage_callback(name)
+        t0 = time.time()
+        r = fn()
+        seconds[name] = round(time.time() - t0, 1)
+        if stage_callback:
+            stage_callback(name)
         return r
+
     model = timed('public model', lambda: _public_model(cfg, out, progress, command, say))
     fcfg = replace(cfg.finetune, model=model)
+
     def tune():
-        r = finetune(fcfg, out/'finetune', resume=True, progress=progress, command=command)
-        if not r.finished: raise DataError("fine-tuning stopped before its last step; run the same command again to continue")
+        r = finetune(fcfg, out / 'finetune', resume=True, progress=progress, command=command)
+        if not r.finished:
+            raise DataError("fine-tuning stopped before its last step; run the same command again to continue")
         return r
+
     ft = timed('DP fine-tuning', tune)
-    ev_key = dict(eval=asdict(cfg.evaluate), model=file_hash(out/'finetune'/'model.pt'))
-    ev = timed('synthetic data + evaluation', lambda: _stage(
-        out, 'evaluate', ev_key, lambda: evaluate(out/'finetune'/'model.pt', cfg.evaluate, out, progress=progress,
-                                                   command=command).to_dict(),
-        say, "[3/4] synthetic data and evaluation: done",
-        f"[3/4] sampling {cfg.evaluate.n_synthetic} synthetic images and evaluating them"))
+    ev_key = dict(eval=asdict(cfg.evaluate), model=file_hash(out / 'finetune' / 'model.pt'))
+    ev = timed(
+        'synthetic data + evaluation',
+        lambda: _stage(
+            out,
+            'evaluate',
+            ev_key,
+            lambda: evaluate(
+                out / 'finetune' / 'model.pt', cfg.evaluate, out, progress=progress, command=command
+            ).to_dict(),
+            say,
+            "[3/4] synthetic data and evaluation: done",
+            f"[3/4] sampling {cfg.evaluate.n_synthetic} synthetic images and evaluating them",
+        ),
+    )
     say("[4/4] writing the release (release/) and the owner-only report")
     res = RunResult(str(out.resolve()), model, ft, EvalResult.from_dict(ev), seconds, command)
     t0 = time.time()
-    write_release(out, out/'finetune', out/'synthetic.npz' if (out/'synthetic.npz').is_file() else None)
+    write_release(out, out / 'finetune', out / 'synthetic.npz' if (out / 'synthetic.npz').is_file() else None)
     _report(cfg, out, res)
     seconds.update(report=round(time.time() - t0, 1), total=round(time.time() - t_all, 1))
-    with atomic_path(out/'run.json', mode=0o600) as tmp:
-        tmp.write_text(json.dumps(dict(summary=res.summary(), config=asdict(cfg), public_model=model,
-                                       finetune=ft.to_dict(), evaluation=ev, seconds=seconds, command=command),
-                                  indent=1, default=str))
+    with atomic_path(out / 'run.json', mode=0o600) as tmp:
+        tmp.write_text(
+            json.dumps(
+                dict(
+                    summary=res.summary(),
+                    config=asdict(cfg),
+                    public_model=model,
+                    finetune=ft.to_dict(),
+                    evaluation=ev,
+                    seconds=seconds,
+                    command=command,
+                ),
+                indent=1,
+                default=str,
+            )
+        )
     return res
 
 # %% ../nbs/14_pipeline.ipynb #f568454a
-DEMO = RunConfig.flat(dataset='mnist', model='fmnist-small', epsilon=10.0, delta=1e-5, steps=50, batch_size=256,
-                      max_grad_norm=0.3, lr=2e-3, K=1, n_synthetic=1000, sample_steps=20, fid_n=1000,
-                      classifier_epochs=5, more_data='', memorisation='pixel', device='auto')
+DEMO = RunConfig.flat(
+    dataset='mnist',
+    model='fmnist-small',
+    epsilon=10.0,
+    delta=1e-5,
+    steps=50,
+    batch_size=256,
+    max_grad_norm=0.3,
+    lr=2e-3,
+    K=1,
+    n_synthetic=1000,
+    sample_steps=20,
+    fid_n=1000,
+    classifier_epochs=5,
+    more_data='',
+    memorisation='pixel',
+    device='auto',
+)

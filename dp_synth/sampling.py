@@ -18,11 +18,15 @@ __all__ = ['SAMPLERS', 'step_schedule', 'ddpm_step', 'ddim_step', 'ddpm_sample',
 # %% ../nbs/04_sampling.ipynb #c5c90a17
 def step_schedule(n_steps: int, T: int = 1000, spacing: str = 'uniform') -> torch.Tensor:
     "Descending 0-based timesteps τ_1 > ... > τ_S, from T-1 down to 0 ('uniform' or 'quadratic' spacing)."
-    if not 1 <= n_steps <= T: raise ValueError(f"n_steps must lie in 1..{T}, got {n_steps}")
-    if spacing == 'uniform': s = torch.linspace(0, T - 1, n_steps)
-    elif spacing == 'quadratic': s = torch.linspace(0, (T - 1) ** 0.5, n_steps) ** 2
-    else: raise ValueError(f"Unknown spacing {spacing!r}: choose 'uniform' or 'quadratic'")
-    s = s.round().long().unique()                       # sorted ascending, no repeats
+    if not 1 <= n_steps <= T:
+        raise ValueError(f"n_steps must lie in 1..{T}, got {n_steps}")
+    if spacing == 'uniform':
+        s = torch.linspace(0, T - 1, n_steps)
+    elif spacing == 'quadratic':
+        s = torch.linspace(0, (T - 1) ** 0.5, n_steps) ** 2
+    else:
+        raise ValueError(f"Unknown spacing {spacing!r}: choose 'uniform' or 'quadratic'")
+    s = s.round().long().unique()  # sorted ascending, no repeats
     return s.flip(0)
 
 # %% ../nbs/04_sampling.ipynb #50bd35ef
@@ -32,35 +36,42 @@ def _pairs(schedule: NoiseSchedule, steps: torch.Tensor):
     nxt = torch.cat([ab[steps[1:]], torch.ones(1, dtype=torch.float64)])
     return [(int(t), ab[t].item(), a_s.item()) for t, a_s in zip(steps, nxt)]
 
+
 def _x0_eps(x, eps, a_t, clip):
     "Clean-image estimate x̂_0 and the noise it implies, from x_t and ε̂."
-    x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
+    x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t**0.5
     if clip:
         x0 = x0.clamp(-1, 1)
-        eps = (x - a_t ** 0.5 * x0) / (1 - a_t) ** 0.5
+        eps = (x - a_t**0.5 * x0) / (1 - a_t) ** 0.5
     return x0, eps
+
 
 def ddpm_step(x, eps, a_t, a_s, clip=True, generator=None):
     "One ancestral step x_t → x_s, sampling q(x_s | x_t, x̂_0)."
     x0, _ = _x0_eps(x, eps, a_t, clip)
-    if a_s >= 1: return x0
+    if a_s >= 1:
+        return x0
     beta = 1 - a_t / a_s
-    mean = (a_s ** 0.5 * beta / (1 - a_t)) * x0 + ((1 - beta) ** 0.5 * (1 - a_s) / (1 - a_t)) * x
+    mean = (a_s**0.5 * beta / (1 - a_t)) * x0 + ((1 - beta) ** 0.5 * (1 - a_s) / (1 - a_t)) * x
     var = (1 - a_s) / (1 - a_t) * beta
-    return mean + var ** 0.5 * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return mean + var**0.5 * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
 
 def ddim_step(x, eps, a_t, a_s, eta=0.0, clip=True, generator=None):
     "One DDIM step x_t → x_s with stochasticity η."
     x0, eps = _x0_eps(x, eps, a_t, clip)
-    if a_s >= 1: return x0
+    if a_s >= 1:
+        return x0
     sigma = eta * ((1 - a_s) / (1 - a_t) * (1 - a_t / a_s)) ** 0.5
-    x = a_s ** 0.5 * x0 + max(1 - a_s - sigma ** 2, 0.) ** 0.5 * eps
-    if sigma > 0: x = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    x = a_s**0.5 * x0 + max(1 - a_s - sigma**2, 0.0) ** 0.5 * eps
+    if sigma > 0:
+        x = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return x
 
 # %% ../nbs/04_sampling.ipynb #f6e9a76b
 def _loop(step_fn, eps_fn, schedule, shape, labels, steps, generator, callback, progress, device, **kw):
     from tqdm.auto import tqdm
+
     device = device or schedule.alpha_bar.device
     x = torch.randn(shape, generator=generator, device=device)
     steps = torch.as_tensor(steps)
@@ -68,31 +79,60 @@ def _loop(step_fn, eps_fn, schedule, shape, labels, steps, generator, callback, 
     for i, (t, a_t, a_s) in enumerate(tqdm(pairs, desc='sampling', disable=not progress, leave=False)):
         eps = eps_fn(x, torch.full((shape[0],), t, device=device, dtype=torch.long), labels).to(x.dtype)
         x = step_fn(x, eps, a_t, a_s, generator=generator, **kw)
-        if callback is not None: callback(i, t, x, None)
+        if callback is not None:
+            callback(i, t, x, None)
     return x
 
+
 @torch.no_grad()
-def ddpm_sample(eps_fn: Callable, schedule: NoiseSchedule, shape, labels=None, steps=None, clip=True,
-                generator=None, callback=None, progress=False, device=None) -> torch.Tensor:
+def ddpm_sample(
+    eps_fn: Callable,
+    schedule: NoiseSchedule,
+    shape,
+    labels=None,
+    steps=None,
+    clip=True,
+    generator=None,
+    callback=None,
+    progress=False,
+    device=None,
+) -> torch.Tensor:
     "Ancestral (DDPM) sampling along `steps` (default: all T steps); returns x_0 (float, about [-1, 1])."
     steps = step_schedule(schedule.T, schedule.T) if steps is None else steps
     return _loop(ddpm_step, eps_fn, schedule, shape, labels, steps, generator, callback, progress, device, clip=clip)
 
+
 @torch.no_grad()
-def ddim_sample(eps_fn: Callable, schedule: NoiseSchedule, shape, labels=None, steps=None, eta=0.0, clip=True,
-                generator=None, callback=None, progress=False, device=None) -> torch.Tensor:
+def ddim_sample(
+    eps_fn: Callable,
+    schedule: NoiseSchedule,
+    shape,
+    labels=None,
+    steps=None,
+    eta=0.0,
+    clip=True,
+    generator=None,
+    callback=None,
+    progress=False,
+    device=None,
+) -> torch.Tensor:
     "DDIM sampling along `steps` (default: 50 uniformly spaced) with stochasticity `eta`; returns x_0."
     steps = step_schedule(50, schedule.T) if steps is None else steps
-    return _loop(ddim_step, eps_fn, schedule, shape, labels, steps, generator, callback, progress, device, eta=eta, clip=clip)
+    return _loop(
+        ddim_step, eps_fn, schedule, shape, labels, steps, generator, callback, progress, device, eta=eta, clip=clip
+    )
+
 
 SAMPLERS = {'ddpm': ddpm_sample, 'ddim': ddim_sample}
 
 # %% ../nbs/04_sampling.ipynb #98c823a0
 def gaussian_eps(schedule: NoiseSchedule, mu: float, s: float) -> Callable:
     "The exact ε-predictor E[ε | x_t] for data x_0 ~ N(mu, s²) per pixel (for testing samplers)."
+
     def eps_fn(x, t, y=None):
         ab = schedule.alpha_bar[t].reshape(-1, *([1] * (x.ndim - 1)))
-        return (1 - ab).sqrt() * (x - ab.sqrt() * mu) / (ab * s ** 2 + 1 - ab)
+        return (1 - ab).sqrt() * (x - ab.sqrt() * mu) / (ab * s**2 + 1 - ab)
+
     return eps_fn
 
 # %% ../nbs/04_sampling.ipynb #d30332da
@@ -103,25 +143,46 @@ def balanced_labels(n: int, n_classes: int, generator=None) -> torch.Tensor:
     y = torch.cat([base, extra])
     return y[torch.randperm(n, generator=generator)]
 
+
 def guided(model: Callable, scale: float, null_class: int) -> Callable:
     "Classifier-free guidance: ε_u + scale·(ε_c − ε_u), with one batched call of `model`."
-    if scale == 1: return model
+    if scale == 1:
+        return model
+
     def eps_fn(x, t, y):
         out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, null_class)]))
         e_c, e_u = out.chunk(2)
         return e_u + scale * (e_c - e_u)
+
     return eps_fn
 
 # %% ../nbs/04_sampling.ipynb #fa7b2975
 @torch.no_grad()
-def sample_batches(model, schedule: NoiseSchedule, n: int, image_shape, n_classes: int, labels=None, sampler='ddim',
-                   steps=50, eta=0.0, guidance=1.0, batch_size=256, seed=0, progress=True, device=None, distributed=False):
+def sample_batches(
+    model,
+    schedule: NoiseSchedule,
+    n: int,
+    image_shape,
+    n_classes: int,
+    labels=None,
+    sampler='ddim',
+    steps=50,
+    eta=0.0,
+    guidance=1.0,
+    batch_size=256,
+    seed=0,
+    progress=True,
+    device=None,
+    distributed=False,
+):
     "Yield (images uint8 B×C×H×W, labels) batches until `n` images are made; see `sample_images`."
     # With distributed=True (under torchrun) process r makes batches r, r+world, ...: the very batches, labels and
     # seeds one process would make, so `gather_batches` reassembles exactly the single-process result.
     rank, world = world_info() if distributed else (0, 1)
     from tqdm.auto import tqdm
-    if sampler not in SAMPLERS: raise ValueError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
+
+    if sampler not in SAMPLERS:
+        raise ValueError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
     device = device or next(model.parameters()).device
     g = torch.Generator(device='cpu').manual_seed(seed)
     labels = balanced_labels(n, n_classes, g) if labels is None else torch.as_tensor(labels)
@@ -130,25 +191,33 @@ def sample_batches(model, schedule: NoiseSchedule, n: int, image_shape, n_classe
     kw = dict(eta=eta) if sampler == 'ddim' else {}
     steps = step_schedule(steps, sched.T) if isinstance(steps, int) else steps
     mine = [i for j, i in enumerate(range(0, n, batch_size)) if j % world == rank]
-    with tqdm(total=sum(len(labels[i:i + batch_size]) for i in mine), desc=f'{sampler} sampling ({len(steps)} steps)',
-              unit='img', disable=not progress) as bar:
+    with tqdm(
+        total=sum(len(labels[i : i + batch_size]) for i in mine),
+        desc=f'{sampler} sampling ({len(steps)} steps)',
+        unit='img',
+        disable=not progress,
+    ) as bar:
         for i in mine:
-            y = labels[i:i + batch_size].to(device)
+            y = labels[i : i + batch_size].to(device)
             gb = torch.Generator(device=device).manual_seed(seed * 1_000_003 + i)
             x = SAMPLERS[sampler](eps_fn, sched, (len(y), *image_shape), y, steps, generator=gb, device=device, **kw)
             bar.update(len(y))
             yield from_unit(x).cpu(), y.cpu()
 
+
 def gather_batches(batches, distributed=True) -> tuple:
     "(images, labels): all the batches of `sample_batches`, from every process, in single-process order."
     xs, ys = map(list, zip(*batches)) if batches else ([], [])
     rank, world = world_info() if distributed else (0, 1)
-    if world > 1:   # batch j was made by process j % world, as its (j // world)-th batch
+    if world > 1:  # batch j was made by process j % world, as its (j // world)-th batch
         parts = gather_object((xs, ys))
         order = [(j % world, j // world) for j in range(sum(len(p[0]) for p in parts))]
         xs, ys = [parts[r][0][k] for r, k in order], [parts[r][1][k] for r, k in order]
     return torch.cat(xs), torch.cat(ys)
 
+
 def sample_images(model, schedule: NoiseSchedule, n: int, image_shape, n_classes: int, **kwargs):
     "Sample `n` class-balanced images: returns (uint8 N×C×H×W, int64 labels). Keyword arguments as `sample_batches`."
-    return gather_batches(list(sample_batches(model, schedule, n, image_shape, n_classes, **kwargs)), kwargs.get('distributed', False))
+    return gather_batches(
+        list(sample_batches(model, schedule, n, image_shape, n_classes, **kwargs)), kwargs.get('distributed', False)
+    )

@@ -17,6 +17,7 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     "uint8 images (0..255) → float in [-1, 1]."
     return x.float() / 127.5 - 1
 
+
 def from_unit(x: torch.Tensor) -> torch.Tensor:
     "Float images in [-1, 1] → uint8 (0..255), clamping what lies outside."
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -26,18 +27,24 @@ def linear_betas(T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> t
     "β_t rising linearly from `beta_1` to `beta_T` (Ho et al. 2020), float64, length T."
     return torch.linspace(beta_1, beta_T, T, dtype=torch.float64)
 
+
 def cosine_betas(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
     "β_t from the cosine ᾱ schedule of Nichol and Dhariwal (2021), float64, length T."
-    f = lambda t: torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+
+    def f(t):
+        return torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+
     t = torch.arange(T + 1, dtype=torch.float64)
     abar = f(t) / f(torch.zeros((), dtype=torch.float64))
     return (1 - abar[1:] / abar[:-1]).clamp(max=max_beta)
+
 
 BETA_SCHEDULES = {'linear': linear_betas, 'cosine': cosine_betas}
 
 # %% ../nbs/01_schedule.ipynb #38026744
 class NoiseSchedule(nn.Module):
     "DDPM variance-preserving schedule: β_t and every quantity derived from it, as named buffers (0-based t)."
+
     def __init__(self, T: int = 1000, kind: str = 'linear'):
         super().__init__()
         if kind not in BETA_SCHEDULES:
@@ -48,9 +55,14 @@ class NoiseSchedule(nn.Module):
         alpha_bar = torch.cumprod(alphas, 0)
         alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
         named = dict(
-            betas=betas, alphas=alphas, alpha_bar=alpha_bar, alpha_bar_prev=alpha_bar_prev,
-            sqrt_alpha_bar=alpha_bar.sqrt(), sqrt_one_minus_alpha_bar=(1 - alpha_bar).sqrt(),
-            sqrt_recip_alpha_bar=alpha_bar.rsqrt(), sqrt_recipm1_alpha_bar=(1 / alpha_bar - 1).sqrt(),
+            betas=betas,
+            alphas=alphas,
+            alpha_bar=alpha_bar,
+            alpha_bar_prev=alpha_bar_prev,
+            sqrt_alpha_bar=alpha_bar.sqrt(),
+            sqrt_one_minus_alpha_bar=(1 - alpha_bar).sqrt(),
+            sqrt_recip_alpha_bar=alpha_bar.rsqrt(),
+            sqrt_recipm1_alpha_bar=(1 / alpha_bar - 1).sqrt(),
             log_snr=alpha_bar.log() - (1 - alpha_bar).log(),
             posterior_variance=betas * (1 - alpha_bar_prev) / (1 - alpha_bar),
             posterior_mean_coef1=betas * alpha_bar_prev.sqrt() / (1 - alpha_bar),
@@ -59,7 +71,8 @@ class NoiseSchedule(nn.Module):
         # log of the posterior variance, with t=0's zero replaced by t=1's value (as in Ho et al.'s code)
         pv = named['posterior_variance']
         named['posterior_log_variance_clipped'] = torch.cat([pv[1:2], pv[1:]]).log()
-        for k, v in named.items(): self.register_buffer(k, v.float(), persistent=False)
+        for k, v in named.items():
+            self.register_buffer(k, v.float(), persistent=False)
 
     @staticmethod
     def _at(v: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -83,4 +96,5 @@ class NoiseSchedule(nn.Module):
         mean = self._at(self.posterior_mean_coef1, t, x_t) * x0 + self._at(self.posterior_mean_coef2, t, x_t) * x_t
         return mean, self._at(self.posterior_log_variance_clipped, t, x_t)
 
-    def extra_repr(self): return f"T={self.T}, kind={self.kind!r}"
+    def extra_repr(self):
+        return f"T={self.T}, kind={self.kind!r}"

@@ -4,7 +4,9 @@
 
 # %% ../nbs/05_train.ipynb #e6e217ea
 from __future__ import annotations
-import functools, platform, time
+import functools
+import platform
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,39 +26,44 @@ __all__ = ['RESUMABLE_FIELDS', 'TrainConfig', 'batch_indices', 'build_model', 'T
 @dataclass
 class TrainConfig:
     "A (non-private) training run."
-    dataset: str = 'fashion_mnist'   # dataset name or image folder (public data)
+
+    dataset: str = 'fashion_mnist'  # dataset name or image folder (public data)
     split: str = 'train'
-    image_size: int = 28             # images are padded (28→32) or resized to this side
-    frame: int = 0                   # >0: resize into a frame×frame box centred in image_size (MNIST's 20-in-28); 0: off
-    channels: int = 0                # 1 or 3 to convert the data; 0 keeps the dataset's channels
-    preset: str = 'small'            # UNet preset: tiny, small, base, large
-    dropout: float = -1.0            # UNet dropout; -1 keeps the preset's
-    schedule: str = 'linear'         # beta schedule: linear or cosine
-    T: int = 1000                    # diffusion steps
-    steps: int = 3000                # optimiser steps to train for
+    image_size: int = 28  # images are padded (28→32) or resized to this side
+    frame: int = 0  # >0: resize into a frame×frame box centred in image_size (MNIST's 20-in-28); 0: off
+    channels: int = 0  # 1 or 3 to convert the data; 0 keeps the dataset's channels
+    preset: str = 'small'  # UNet preset: tiny, small, base, large
+    dropout: float = -1.0  # UNet dropout; -1 keeps the preset's
+    schedule: str = 'linear'  # beta schedule: linear or cosine
+    T: int = 1000  # diffusion steps
+    steps: int = 3000  # optimiser steps to train for
     batch_size: int = 64
     lr: float = 5e-4
-    warmup: int = 100                # linear learning-rate warm-up steps
+    warmup: int = 100  # linear learning-rate warm-up steps
     weight_decay: float = 0.0
-    grad_clip: float = 1.0           # clip the global gradient norm (non-private training only)
+    grad_clip: float = 1.0  # clip the global gradient norm (non-private training only)
     ema_decay: float = 0.999
-    K: int = 1                       # augmentation multiplicity
-    timesteps: str = 'uniform'       # timestep sampling: uniform or biased
-    flip: bool = False               # random horizontal flips (not for digits or text)
-    p_uncond: float = 0.1            # label dropout for classifier-free guidance
+    K: int = 1  # augmentation multiplicity
+    timesteps: str = 'uniform'  # timestep sampling: uniform or biased
+    flip: bool = False  # random horizontal flips (not for digits or text)
+    p_uncond: float = 0.1  # label dropout for classifier-free guidance
     seed: int = 0
-    device: str = 'auto'             # auto, cpu, cuda
-    amp: bool = True                 # bf16 autocast on CUDA (ignored on CPU)
+    device: str = 'auto'  # auto, cpu, cuda
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     log_every: int = 25
-    sample_every: int = 500          # save a sample grid every this many steps (0: never)
-    ckpt_every: int = 200            # write the checkpoint every this many steps
-    max_minutes: float = 0.0         # stop (with a checkpoint) after this long; 0: no limit. Resume continues.
+    sample_every: int = 500  # save a sample grid every this many steps (0: never)
+    ckpt_every: int = 200  # write the checkpoint every this many steps
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0: no limit. Resume continues.
 
     def __post_init__(self):
-        if self.channels not in (0, 1, 3): raise ValueError(f"channels must be 0 (keep), 1 or 3, got {self.channels}")
+        if self.channels not in (0, 1, 3):
+            raise ValueError(f"channels must be 0 (keep), 1 or 3, got {self.channels}")
         for k in ('steps', 'batch_size', 'T', 'K'):
-            if getattr(self, k) < 1: raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
-        if not 0 <= self.ema_decay < 1: raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+
 
 # Fields that may change when a run is resumed (they do not change what is computed at each step).
 RESUMABLE_FIELDS = {'steps', 'device', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes'}
@@ -67,32 +74,38 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     "The seeded permutation of epoch `epoch` (kept while the epoch lasts)."
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
+
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
     "Indices of the batch for `step`: slices of a fresh seeded permutation each epoch (last partial batch dropped)."
     epoch, i = divmod(step, max(n // batch_size, 1))
-    return _epoch_order(n, seed, epoch)[i * batch_size:(i + 1) * batch_size]
+    return _epoch_order(n, seed, epoch)[i * batch_size : (i + 1) * batch_size]
+
 
 def build_model(cfg: TrainConfig, in_channels: int, n_classes: int) -> UNet:
     "The UNet a config describes."
     over = dict(image_size=cfg.image_size, in_channels=in_channels, n_classes=n_classes)
-    if cfg.dropout >= 0: over['dropout'] = cfg.dropout
+    if cfg.dropout >= 0:
+        over['dropout'] = cfg.dropout
     return UNet(unet_config(cfg.preset, **over))
 
 # %% ../nbs/05_train.ipynb #02551e54
 @dataclass
 class TrainResult:
     "What `train` did: where the checkpoint is, how far it got, and the last logged loss."
+
     checkpoint: str
     step: int
     finished: bool
     loss: float
     seconds: float
     parameters: int
-    release: dict = None   # the slim model.pt (`release_checkpoint`), when the CLI writes one
+    release: dict = None  # the slim model.pt (`release_checkpoint`), when the CLI writes one
+
 
 def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True, command: str = None) -> TrainResult:
     "Train (non-privately) as `cfg` says, checkpointing to `out_dir/checkpoint.pt`; resumes if that exists."
     from tqdm.auto import tqdm
+
     out, t_start, dev = Path(out_dir), time.time(), choose_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(cfg.dataset, cfg.split)
@@ -106,44 +119,89 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
     ema = make_ema(model, cfg.ema_decay)
     step, history, elapsed = 0, [], 0.0
-    info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(shape), n_train=len(ds),
-                source=ds.source, image_digests=torch.from_numpy(image_digests(ds.images.numpy()).view('int64')))
+    info = dict(
+        dataset=ds.name,
+        split=ds.split,
+        classes=ds.classes,
+        image_shape=list(shape),
+        n_train=len(ds),
+        source=ds.source,
+        image_digests=torch.from_numpy(image_digests(ds.images.numpy()).view('int64')),
+    )
 
     def state():
-        meta = dict(step=step, seed=cfg.seed, seconds=elapsed + time.time() - t_start, dp_synth=dp_synth.__version__,
-                    torch=str(torch.__version__), machine=f"{platform.machine()} {platform.node()}", device=str(dev),
-                    parameters=count_params(model), command=command or '', private=False)
-        return dict(unet_config=asdict(model.config), schedule=dict(T=cfg.T, kind=cfg.schedule), train_config=asdict(cfg),
-                    data=info, meta=meta, history=history, model=model.state_dict(), ema=ema.state_dict(),
-                    optimizer=opt.state_dict(), lr_scheduler=lr_sched.state_dict())
-    ckpt = Checkpointer(out/'checkpoint.pt', state)
+        meta = dict(
+            step=step,
+            seed=cfg.seed,
+            seconds=elapsed + time.time() - t_start,
+            dp_synth=dp_synth.__version__,
+            torch=str(torch.__version__),
+            machine=f"{platform.machine()} {platform.node()}",
+            device=str(dev),
+            parameters=count_params(model),
+            command=command or '',
+            private=False,
+        )
+        return dict(
+            unet_config=asdict(model.config),
+            schedule=dict(T=cfg.T, kind=cfg.schedule),
+            train_config=asdict(cfg),
+            data=info,
+            meta=meta,
+            history=history,
+            model=model.state_dict(),
+            ema=ema.state_dict(),
+            optimizer=opt.state_dict(),
+            lr_scheduler=lr_sched.state_dict(),
+        )
+
+    ckpt = Checkpointer(out / 'checkpoint.pt', state)
     if (ck := ckpt.resume_from(resume, 'train_config', cfg, RESUMABLE_FIELDS)) is not None:
-        model.load_state_dict(ck['model']); ema.load_state_dict(ck['ema'])
-        opt.load_state_dict(ck['optimizer']); lr_sched.load_state_dict(ck['lr_scheduler'])
+        model.load_state_dict(ck['model'])
+        ema.load_state_dict(ck['ema'])
+        opt.load_state_dict(ck['optimizer'])
+        lr_sched.load_state_dict(ck['lr_scheduler'])
         step, history, elapsed = ck['meta']['step'], list(ck['history']), ck['meta']['seconds']
-    def grid(path): save_sample_grid(ema.module, schedule, path, ds.classes, shape, title=f'EMA samples, step {step}')
+
+    def grid(path):
+        save_sample_grid(ema.module, schedule, path, ds.classes, shape, title=f'EMA samples, step {step}')
+
     autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=cfg.amp and dev.type == 'cuda')
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f'pre-training {cfg.preset} on {ds.name}', disable=not progress)
     running, stopped = [], False
     with ckpt.on_interrupt(bar):
         while step < cfg.steps:
-            if out_of_time(t_start, cfg.max_minutes): stopped = True; break
-            torch.manual_seed(cfg.seed * 1_000_003 + step)                          # dropout
+            if out_of_time(t_start, cfg.max_minutes):
+                stopped = True
+                break
+            torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
             idx = batch_indices(len(data), cfg.batch_size, cfg.seed, step)
-            g = torch.Generator(device=dev).manual_seed(cfg.seed * 7_919 + step)   # t, noise, flips, label drops
-            with autocast: loss = objective(model, data[idx].to(dev), labels[idx].to(dev), g).mean()
+            g = torch.Generator(device=dev).manual_seed(cfg.seed * 7_919 + step)  # t, noise, flips, label drops
+            with autocast:
+                loss = objective(model, data[idx].to(dev), labels[idx].to(dev), g).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step(); lr_sched.step(); ema.update_parameters(model)
-            step += 1; running.append(loss.item())
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            lr_sched.step()
+            ema.update_parameters(model)
+            step += 1
+            running.append(loss.item())
             if step % cfg.log_every == 0 or step == cfg.steps:
-                history.append((step, sum(running) / len(running))); running = []
+                history.append((step, sum(running) / len(running)))
+                running = []
                 bar.set_postfix(loss=f'{history[-1][1]:.4f}')
             bar.update(1)
             ckpt.after_step(step, cfg.ckpt_every, cfg.sample_every, grid)
     bar.close()
     ckpt.save()
-    return TrainResult(str(ckpt.path), step, step >= cfg.steps and not stopped, history[-1][1] if history else None,
-                       round(elapsed + time.time() - t_start, 1), count_params(model))
+    return TrainResult(
+        str(ckpt.path),
+        step,
+        step >= cfg.steps and not stopped,
+        history[-1][1] if history else None,
+        round(elapsed + time.time() - t_start, 1),
+        count_params(model),
+    )

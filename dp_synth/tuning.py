@@ -4,18 +4,20 @@
 
 # %% ../nbs/11_tuning.ipynb #55ba791e
 from __future__ import annotations
-import itertools, math, secrets, time
+import itertools
+import math
+import secrets
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from scipy.stats import kendalltau
 
 from .accounting import PrivacyLedger
 from .classify import ClassifierConfig, accuracy_on, predict, train_classifier
-from .data import DataError, ImageDataset, train_valid_split
+from .data import ImageDataset, train_valid_split
 from .finetune import charge_run
 
 # %% auto #0
@@ -25,11 +27,15 @@ __all__ = ['DEFAULT_GRID', 'grid_candidates', 'PrivacyError', 'Selection', 'sele
 # %% ../nbs/11_tuning.ipynb #b996eb53
 DEFAULT_GRID = dict(lr=[1e-3, 3e-3, 1e-2], wd=[0.0, 5e-4], epochs=[2, 5], augment=[False, True])
 
+
 def grid_candidates(grid: dict = None) -> list[dict]:
     "Every combination of the grid's values, as a list of ClassifierConfig overrides."
     grid = grid or DEFAULT_GRID
     bad = set(grid) - {f for f in ClassifierConfig.__dataclass_fields__}
-    if bad: raise ValueError(f"Unknown classifier settings {sorted(bad)}; tunable: {', '.join(ClassifierConfig.__dataclass_fields__)}")
+    if bad:
+        raise ValueError(
+            f"Unknown classifier settings {sorted(bad)}; tunable: {', '.join(ClassifierConfig.__dataclass_fields__)}"
+        )
     keys = list(grid)
     return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
 
@@ -37,13 +43,15 @@ def grid_candidates(grid: dict = None) -> list[dict]:
 class PrivacyError(ValueError):
     "An operation would read private data without a privacy guarantee covering it."
 
+
 @dataclass
 class Selection:
     "Every candidate's validation scores and the choices they imply (the test split was not involved)."
+
     candidates: list
     synth_valid_acc: list
-    real_valid_acc: list = None        # noisy when charged
-    real_valid_privacy: str = None     # 'public', 'charge' or None
+    real_valid_acc: list = None  # noisy when charged
+    real_valid_privacy: str = None  # 'public', 'charge' or None
     noise_multiplier: float = None
     chosen_synth: int = None
     chosen_real: int = None
@@ -56,26 +64,44 @@ class Selection:
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != 'models'}
 
+
 def _check_valid_privacy(real_valid, privacy, ledger, z):
-    if real_valid is None: return
-    if privacy == 'public': return
+    if real_valid is None:
+        return
+    if privacy == 'public':
+        return
     if privacy == 'charge':
         if not isinstance(ledger, (PrivacyLedger, str, Path)) or not z or z <= 0:
-            raise PrivacyError("real_valid_privacy='charge' needs the run's directory (ledger='runs/x': the charge is written "
-                               "to its checkpoint and privacy.json) or a PrivacyLedger, and a noise multiplier > 0 "
-                               "(noise_multiplier=...).")
+            raise PrivacyError(
+                "real_valid_privacy='charge' needs the run's directory (ledger='runs/x': the charge is written "
+                "to its checkpoint and privacy.json) or a PrivacyLedger, and a noise multiplier > 0 "
+                "(noise_multiplier=...)."
+            )
         return
-    raise PrivacyError("Selecting hyper-parameters on a real validation split reads private data, which the synthetic "
-                       "data's (ε, δ) guarantee does not cover. Either declare that split public "
-                       "(real_valid_privacy='public'), charge a noisy selection to the ledger (real_valid_privacy='charge', "
-                       "ledger=..., noise_multiplier=...), or select on the synthetic validation split alone (real_valid=None).")
+    raise PrivacyError(
+        "Selecting hyper-parameters on a real validation split reads private data, which the synthetic "
+        "data's (ε, δ) guarantee does not cover. Either declare that split public "
+        "(real_valid_privacy='public'), charge a noisy selection to the ledger (real_valid_privacy='charge', "
+        "ledger=..., noise_multiplier=...), or select on the synthetic validation split alone (real_valid=None)."
+    )
 
-def select_on_validation(synth: ImageDataset, grid: dict = None, real_valid: ImageDataset = None,
-                         real_valid_privacy: str = None, ledger=None, noise_multiplier: float = None,
-                         valid_frac: float = 0.2, base: ClassifierConfig = None, seed: int = 0, progress: bool = True,
-                         device=None) -> Selection:
+
+def select_on_validation(
+    synth: ImageDataset,
+    grid: dict = None,
+    real_valid: ImageDataset = None,
+    real_valid_privacy: str = None,
+    ledger=None,
+    noise_multiplier: float = None,
+    valid_frac: float = 0.2,
+    base: ClassifierConfig = None,
+    seed: int = 0,
+    progress: bool = True,
+    device=None,
+) -> Selection:
     "Train every grid candidate on synthetic data; score it on a synthetic and (optionally) a real validation split."
     from tqdm.auto import tqdm
+
     _check_valid_privacy(real_valid, real_valid_privacy, ledger, noise_multiplier)
     cands = grid_candidates(grid)
     s_tr, s_va = train_valid_split(synth, valid_frac, seed)
@@ -83,65 +109,120 @@ def select_on_validation(synth: ImageDataset, grid: dict = None, real_valid: Ima
     models, sv, correct = [], [], []
     for c in tqdm(cands, desc='tuning candidates', disable=not progress):
         learn = train_classifier(s_tr, replace(base, seed=seed, **c), valid=s_va, progress=False, device=device)
-        models.append(learn.model); sv.append(accuracy_on(learn, s_va))
-        if real_valid is not None: correct.append(int((predict(learn, real_valid) == real_valid.labels).sum()))
+        models.append(learn.model)
+        sv.append(accuracy_on(learn, s_va))
+        if real_valid is not None:
+            correct.append(int((predict(learn, real_valid) == real_valid.labels).sum()))
     rv = None
     if real_valid is not None:
         counts = np.array(correct, float)
-        if real_valid_privacy == 'charge':   # recorded before the noisy answer exists (on disk, for a run directory)
-            if isinstance(ledger, PrivacyLedger): ledger.record(noise_multiplier, 1.0, 1)
-            else: charge_run(ledger, noise_multiplier, 1.0, 1, f'noisy selection of {len(counts)} classifiers on real validation data '
-                                                                  f'(the validation split size, {len(real_valid)}, is declared public)')
-            g = np.random.default_rng(secrets.randbits(128))   # secret, 128 bits (torch's CPU generator would keep 32)
+        if real_valid_privacy == 'charge':  # recorded before the noisy answer exists (on disk, for a run directory)
+            if isinstance(ledger, PrivacyLedger):
+                ledger.record(noise_multiplier, 1.0, 1)
+            else:
+                charge_run(
+                    ledger,
+                    noise_multiplier,
+                    1.0,
+                    1,
+                    f'noisy selection of {len(counts)} classifiers on real validation data '
+                    f'(the validation split size, {len(real_valid)}, is declared public)',
+                )
+            g = np.random.default_rng(secrets.randbits(128))  # secret, 128 bits (torch's CPU generator would keep 32)
             counts = counts + noise_multiplier * math.sqrt(len(counts)) * g.standard_normal(len(counts))
         rv = (counts / len(real_valid)).tolist()
-    return Selection(cands, sv, rv, real_valid_privacy if real_valid is not None else None,
-                     noise_multiplier if real_valid_privacy == 'charge' else None, int(np.argmax(sv)),
-                     None if rv is None else int(np.argmax(rv)), len(s_tr), len(s_va),
-                     0 if real_valid is None else len(real_valid), time.time(), models)
+    return Selection(
+        cands,
+        sv,
+        rv,
+        real_valid_privacy if real_valid is not None else None,
+        noise_multiplier if real_valid_privacy == 'charge' else None,
+        int(np.argmax(sv)),
+        None if rv is None else int(np.argmax(rv)),
+        len(s_tr),
+        len(s_va),
+        0 if real_valid is None else len(real_valid),
+        time.time(),
+        models,
+    )
 
 # %% ../nbs/11_tuning.ipynb #cfdaa3a2
 @dataclass
 class TuningStudy:
     "A selection, then every candidate scored on the real test split (for reporting only)."
+
     selection: Selection
     test_acc: list
-    tau_synth_vs_real: float = None     # Kendall τ between the synthetic- and real-validation rankings
-    tau_synth_vs_test: float = None     # ... between synthetic validation and the test split
+    tau_synth_vs_real: float = None  # Kendall τ between the synthetic- and real-validation rankings
+    tau_synth_vs_test: float = None  # ... between synthetic validation and the test split
     chosen_synth_test_acc: float = None
     chosen_real_test_acc: float = None
-    best_test_acc: float = None         # the best candidate in hindsight: a reference line, never a choice
+    best_test_acc: float = None  # the best candidate in hindsight: a reference line, never a choice
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != 'selection'}
         return dict(selection=self.selection.to_dict(), **d)
 
+
 def _tau(a, b):
     t = kendalltau(a, b).statistic
     return None if t is None or np.isnan(t) else float(t)
 
-def tuning_study(synth: ImageDataset, test: ImageDataset, grid: dict = None, real_valid: ImageDataset = None,
-                 real_valid_privacy: str = None, ledger=None, noise_multiplier: float = None,
-                 valid_frac: float = 0.2, base: ClassifierConfig = None, seed: int = 0, progress: bool = True,
-                 device=None) -> TuningStudy:
+
+def tuning_study(
+    synth: ImageDataset,
+    test: ImageDataset,
+    grid: dict = None,
+    real_valid: ImageDataset = None,
+    real_valid_privacy: str = None,
+    ledger=None,
+    noise_multiplier: float = None,
+    valid_frac: float = 0.2,
+    base: ClassifierConfig = None,
+    seed: int = 0,
+    progress: bool = True,
+    device=None,
+) -> TuningStudy:
     "Select on validation splits (synthetic, and real if allowed), then score every candidate on the real `test` split."
-    sel = select_on_validation(synth, grid, real_valid, real_valid_privacy, ledger, noise_multiplier, valid_frac, base,
-                               seed, progress, device)
-    acc = [accuracy_on(m, test) for m in sel.models]   # the first read of the test split
-    return TuningStudy(sel, acc, None if sel.real_valid_acc is None else _tau(sel.synth_valid_acc, sel.real_valid_acc),
-                       _tau(sel.synth_valid_acc, acc), acc[sel.chosen_synth],
-                       None if sel.chosen_real is None else acc[sel.chosen_real], max(acc))
+    sel = select_on_validation(
+        synth, grid, real_valid, real_valid_privacy, ledger, noise_multiplier, valid_frac, base, seed, progress, device
+    )
+    acc = [accuracy_on(m, test) for m in sel.models]  # the first read of the test split
+    return TuningStudy(
+        sel,
+        acc,
+        None if sel.real_valid_acc is None else _tau(sel.synth_valid_acc, sel.real_valid_acc),
+        _tau(sel.synth_valid_acc, acc),
+        acc[sel.chosen_synth],
+        None if sel.chosen_real is None else acc[sel.chosen_real],
+        max(acc),
+    )
+
 
 def plot_tuning(study: TuningStudy, ax=None):
     "Each candidate's real test accuracy against its synthetic-validation accuracy, the two choices marked."
     ax = ax or plt.subplots(figsize=(4.8, 3.6))[1]
     s = study.selection
-    ax.scatter(100*np.array(s.synth_valid_acc), 100*np.array(study.test_acc), s=18, alpha=0.7, label='candidates')
-    ax.scatter(100*s.synth_valid_acc[s.chosen_synth], 100*study.test_acc[s.chosen_synth], s=120, facecolors='none',
-               edgecolors='C1', lw=2, label='chosen on synthetic valid')
+    ax.scatter(100 * np.array(s.synth_valid_acc), 100 * np.array(study.test_acc), s=18, alpha=0.7, label='candidates')
+    ax.scatter(
+        100 * s.synth_valid_acc[s.chosen_synth],
+        100 * study.test_acc[s.chosen_synth],
+        s=120,
+        facecolors='none',
+        edgecolors='C1',
+        lw=2,
+        label='chosen on synthetic valid',
+    )
     if s.chosen_real is not None:
-        ax.scatter(100*s.synth_valid_acc[s.chosen_real], 100*study.test_acc[s.chosen_real], marker='x', s=80, c='C2',
-                   label='chosen on real valid')
+        ax.scatter(
+            100 * s.synth_valid_acc[s.chosen_real],
+            100 * study.test_acc[s.chosen_real],
+            marker='x',
+            s=80,
+            c='C2',
+            label='chosen on real valid',
+        )
     t = f"Kendall τ (synthetic vs test) = {study.tau_synth_vs_test:.2f}" if study.tau_synth_vs_test is not None else ''
     ax.set(xlabel='synthetic validation accuracy (%)', ylabel='real test accuracy (%)', title=t)
-    ax.legend(fontsize=8); return ax
+    ax.legend(fontsize=8)
+    return ax

@@ -5,7 +5,7 @@
 # %% ../nbs/02_unet.ipynb #d14fb0ad
 from __future__ import annotations
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,39 +19,62 @@ __all__ = ['PRESETS', 'DP_LAYER_TYPES', 'UNetConfig', 'unet_config', 'timestep_e
 @dataclass
 class UNetConfig:
     "Everything needed to build a `UNet`."
-    image_size: int = 28              # input height = width (28 or 32; any size works)
-    in_channels: int = 1              # 1 (grayscale) or 3 (RGB)
-    n_classes: int = 10               # real classes; the embedding has one more row, the null class
-    channels: int = 32                # channels at the first resolution
-    channel_mult: tuple = (1, 2, 4)   # channels per resolution, as multiples of `channels`
-    n_res_blocks: int = 2             # residual blocks per resolution
-    attn_resolutions: tuple = (7,)    # resolutions (side length) with self-attention
-    head_channels: int = 32           # channels per attention head
+
+    image_size: int = 28  # input height = width (28 or 32; any size works)
+    in_channels: int = 1  # 1 (grayscale) or 3 (RGB)
+    n_classes: int = 10  # real classes; the embedding has one more row, the null class
+    channels: int = 32  # channels at the first resolution
+    channel_mult: tuple = (1, 2, 4)  # channels per resolution, as multiples of `channels`
+    n_res_blocks: int = 2  # residual blocks per resolution
+    attn_resolutions: tuple = (7,)  # resolutions (side length) with self-attention
+    head_channels: int = 32  # channels per attention head
     dropout: float = 0.1
-    groups: int = 8                   # GroupNorm groups (must divide every channel count)
+    groups: int = 8  # GroupNorm groups (must divide every channel count)
 
     def __post_init__(self):
         self.channel_mult, self.attn_resolutions = tuple(self.channel_mult), tuple(self.attn_resolutions)
         for m in self.channel_mult:
             if (self.channels * m) % self.groups:
-                raise ValueError(f"GroupNorm needs groups={self.groups} to divide every channel count; "
-                                 f"{self.channels}×{m} = {self.channels * m} is not divisible. Change channels or groups.")
-        if self.in_channels not in (1, 3): raise ValueError(f"in_channels must be 1 or 3, got {self.in_channels}")
+                raise ValueError(
+                    f"GroupNorm needs groups={self.groups} to divide every channel count; "
+                    f"{self.channels}×{m} = {self.channels * m} is not divisible. Change channels or groups."
+                )
+        if self.in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {self.in_channels}")
+
 
 PRESETS = {
-    'tiny':  dict(channels=16, channel_mult=(1, 2), n_res_blocks=1, attn_resolutions=(), head_channels=16, groups=4, dropout=0.0),
+    'tiny': dict(
+        channels=16, channel_mult=(1, 2), n_res_blocks=1, attn_resolutions=(), head_channels=16, groups=4, dropout=0.0
+    ),
     'small': dict(channels=32, channel_mult=(1, 2, 2), n_res_blocks=2, attn_resolutions=(7, 8)),
-    'base':  dict(channels=96, channel_mult=(1, 2, 2, 2), n_res_blocks=2, attn_resolutions=(7, 8, 14, 16), head_channels=64, groups=32),
-    'large': dict(channels=192, channel_mult=(1, 2, 2, 2), n_res_blocks=3, attn_resolutions=(7, 8, 14, 16), head_channels=64, groups=32),
+    'base': dict(
+        channels=96,
+        channel_mult=(1, 2, 2, 2),
+        n_res_blocks=2,
+        attn_resolutions=(7, 8, 14, 16),
+        head_channels=64,
+        groups=32,
+    ),
+    'large': dict(
+        channels=192,
+        channel_mult=(1, 2, 2, 2),
+        n_res_blocks=3,
+        attn_resolutions=(7, 8, 14, 16),
+        head_channels=64,
+        groups=32,
+    ),
 }
+
 
 def unet_config(preset: str = 'small', **overrides) -> UNetConfig:
     "The `UNetConfig` of a named preset, with any field overridden (e.g. `image_size=32, in_channels=3`)."
-    if preset not in PRESETS: raise ValueError(f"Unknown UNet preset {preset!r}: choose one of {', '.join(map(repr, PRESETS))}")
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown UNet preset {preset!r}: choose one of {', '.join(map(repr, PRESETS))}")
     return UNetConfig(**{**PRESETS[preset], **overrides})
 
 # %% ../nbs/02_unet.ipynb #2a37dad9
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.) -> torch.Tensor:
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     "Sinusoidal embedding of (possibly fractional) timesteps `t` (shape [B]) into `dim` features."
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
@@ -61,13 +84,15 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.) ->
 # %% ../nbs/02_unet.ipynb #9159957f
 class ResBlock(nn.Module):
     "ADM residual block with scale-shift conditioning on an embedding."
+
     def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float = 0.0, groups: int = 8):
         super().__init__()
         self.norm1, self.conv1 = nn.GroupNorm(groups, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
         self.emb = nn.Linear(emb_dim, 2 * c_out)
         self.norm2, self.drop = nn.GroupNorm(groups, c_out), nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight); nn.init.zeros_(self.conv2.bias)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x, emb):
@@ -80,31 +105,34 @@ class ResBlock(nn.Module):
 # %% ../nbs/02_unet.ipynb #5d50895c
 class AttnBlock(nn.Module):
     "Multi-head self-attention over spatial positions, from plain Linear layers (Opacus- and vmap-friendly)."
+
     def __init__(self, c: int, head_channels: int = 32, groups: int = 8):
         super().__init__()
         self.heads = max(1, c // head_channels)
         self.norm, self.qkv, self.proj = nn.GroupNorm(groups, c), nn.Linear(c, 3 * c), nn.Linear(c, c)
-        nn.init.zeros_(self.proj.weight); nn.init.zeros_(self.proj.bias)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
 
     def forward(self, x):
         B, C, H, W = x.shape
-        h = self.norm(x).flatten(2).transpose(1, 2)                           # B × HW × C
+        h = self.norm(x).flatten(2).transpose(1, 2)  # B × HW × C
         q, k, v = self.qkv(h).reshape(B, H * W, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
         w = torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)  # softmax(QKᵀ/√d)
-        h = w @ v                                                             # B × heads × HW × C/heads
+        h = w @ v  # B × heads × HW × C/heads
         h = self.proj(h.transpose(1, 2).reshape(B, H * W, C))
         return x + h.transpose(1, 2).reshape(B, C, H, W)
 
 # %% ../nbs/02_unet.ipynb #7862fa14
 class UNet(nn.Module):
     "Class-conditional ε-prediction UNet: `model(x_t, t, y)` → ε̂ with the shape of `x_t`."
+
     def __init__(self, config: UNetConfig = None, **kwargs):
         super().__init__()
         cfg = self.config = config or UNetConfig(**kwargs)
         ch, G = cfg.channels, cfg.groups
         emb_dim = 4 * ch
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        self.class_emb = nn.Embedding(cfg.n_classes + 1, emb_dim)     # row n_classes = the null class (CFG)
+        self.class_emb = nn.Embedding(cfg.n_classes + 1, emb_dim)  # row n_classes = the null class (CFG)
         self.conv_in = nn.Conv2d(cfg.in_channels, ch, 3, padding=1)
 
         self.down, chans, c, res, sides = nn.ModuleList(), [ch], ch, cfg.image_size, []
@@ -113,23 +141,34 @@ class UNet(nn.Module):
             for _ in range(cfg.n_res_blocks):
                 blocks = [ResBlock(c, ch * m, emb_dim, cfg.dropout, G)]
                 c = ch * m
-                if res in cfg.attn_resolutions: blocks.append(AttnBlock(c, cfg.head_channels, G))
-                self.down.append(nn.ModuleList(blocks)); chans.append(c)
+                if res in cfg.attn_resolutions:
+                    blocks.append(AttnBlock(c, cfg.head_channels, G))
+                self.down.append(nn.ModuleList(blocks))
+                chans.append(c)
             if i < len(cfg.channel_mult) - 1:
-                self.down.append(nn.ModuleList([nn.Conv2d(c, c, 3, stride=2, padding=1)])); chans.append(c)
+                self.down.append(nn.ModuleList([nn.Conv2d(c, c, 3, stride=2, padding=1)]))
+                chans.append(c)
                 res = (res + 1) // 2
-        self.mid = nn.ModuleList([ResBlock(c, c, emb_dim, cfg.dropout, G), AttnBlock(c, cfg.head_channels, G),
-                                  ResBlock(c, c, emb_dim, cfg.dropout, G)])
+        self.mid = nn.ModuleList(
+            [
+                ResBlock(c, c, emb_dim, cfg.dropout, G),
+                AttnBlock(c, cfg.head_channels, G),
+                ResBlock(c, c, emb_dim, cfg.dropout, G),
+            ]
+        )
         self.up = nn.ModuleList()
         for i, m in reversed(list(enumerate(cfg.channel_mult))):
             for j in range(cfg.n_res_blocks + 1):
                 blocks = [ResBlock(c + chans.pop(), ch * m, emb_dim, cfg.dropout, G)]
                 c = ch * m
-                if sides[i] in cfg.attn_resolutions: blocks.append(AttnBlock(c, cfg.head_channels, G))
-                if i > 0 and j == cfg.n_res_blocks: blocks.append(nn.Conv2d(c, c, 3, padding=1))  # upsample, then this conv
+                if sides[i] in cfg.attn_resolutions:
+                    blocks.append(AttnBlock(c, cfg.head_channels, G))
+                if i > 0 and j == cfg.n_res_blocks:
+                    blocks.append(nn.Conv2d(c, c, 3, padding=1))  # upsample, then this conv
                 self.up.append(nn.ModuleList(blocks))
         self.out = nn.Sequential(nn.GroupNorm(G, c), nn.SiLU(), nn.Conv2d(c, cfg.in_channels, 3, padding=1))
-        nn.init.zeros_(self.out[-1].weight); nn.init.zeros_(self.out[-1].bias)
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)
 
     @property
     def null_class(self) -> int:
@@ -138,21 +177,27 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor = None) -> torch.Tensor:
         "ε̂(x_t, t, y); `y=None` means unconditional (the null class)."
-        if y is None: y = torch.full((x.shape[0],), self.null_class, dtype=torch.long, device=x.device)
+        if y is None:
+            y = torch.full((x.shape[0],), self.null_class, dtype=torch.long, device=x.device)
         emb = self.time_mlp(timestep_embedding(t, self.config.channels)) + self.class_emb(y)
         h, hs = self.conv_in(x), []
         hs.append(h)
         for blocks in self.down:
-            for b in blocks: h = b(h, emb) if isinstance(b, ResBlock) else b(h)
+            for b in blocks:
+                h = b(h, emb) if isinstance(b, ResBlock) else b(h)
             hs.append(h)
-        for b in self.mid: h = b(h, emb) if isinstance(b, ResBlock) else b(h)
+        for b in self.mid:
+            h = b(h, emb) if isinstance(b, ResBlock) else b(h)
         for blocks in self.up:
             skip = hs.pop()
             h = torch.cat([h, skip], dim=1)
             for b in blocks:
-                if isinstance(b, ResBlock): h = b(h, emb)
-                elif isinstance(b, AttnBlock): h = b(h)
-                else: h = b(F.interpolate(h, size=hs[-1].shape[-2:] if hs else None, mode='nearest'))
+                if isinstance(b, ResBlock):
+                    h = b(h, emb)
+                elif isinstance(b, AttnBlock):
+                    h = b(h)
+                else:
+                    h = b(F.interpolate(h, size=hs[-1].shape[-2:] if hs else None, mode='nearest'))
         return self.out(h)
 
 # %% ../nbs/02_unet.ipynb #0f22cdc6
@@ -163,12 +208,15 @@ def count_params(model: nn.Module) -> int:
 # %% ../nbs/02_unet.ipynb #70c2b7f7
 DP_LAYER_TYPES = (nn.Conv2d, nn.Linear, nn.GroupNorm, nn.Embedding)
 
+
 def check_dp_layers(model: nn.Module):
     "Raise if any parameter lives outside an exact Conv2d/Linear/GroupNorm/Embedding (what Opacus and vmap need)."
     for name, mod in model.named_modules():
         own = list(mod.named_parameters(recurse=False))
         if own and type(mod) not in DP_LAYER_TYPES:
-            raise TypeError(f"{name or 'model'} ({type(mod).__name__}) owns parameters {[n for n, _ in own]}; per-example "
-                            "gradients need them inside an exact nn.Conv2d/Linear/GroupNorm/Embedding.")
+            raise TypeError(
+                f"{name or 'model'} ({type(mod).__name__}) owns parameters {[n for n, _ in own]}; per-example "
+                "gradients need them inside an exact nn.Conv2d/Linear/GroupNorm/Embedding."
+            )
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
             raise TypeError(f"{name} is a BatchNorm layer: it mixes examples in a batch, which breaks DP-SGD.")

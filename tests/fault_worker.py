@@ -4,7 +4,11 @@ Each line on stdin is a JSON job {cfg, out, secret, fault}; the child sets $DP_S
 `dp_synth.checkpoints.fault_point`) and runs `finetune`; the parent prints {"signal": ..., "code": ...} for it. Forking from a
 process that has imported torch but never computed with it is safe, and saves the 3 s import per job.
 """
-import json, os, signal, sys
+
+import json
+import os
+import signal
+import sys
 
 import torch
 
@@ -14,7 +18,8 @@ from dp_synth.finetune import FinetuneConfig, finetune  # noqa: E402
 
 def job(spec):
     os.environ.pop('DP_SYNTH_FAULT', None)
-    if spec.get('fault'): os.environ['DP_SYNTH_FAULT'] = spec['fault']
+    if spec.get('fault'):
+        os.environ['DP_SYNTH_FAULT'] = spec['fault']
     finetune(FinetuneConfig(**spec['cfg']), spec['out'], progress=False, secret_seed=spec.get('secret'))
 
 
@@ -27,12 +32,25 @@ if __name__ == '__main__':
         pid = os.fork()
         if pid == 0:
             code = 0
-            try: job(spec)
-            except KeyboardInterrupt: code = 130
+            try:
+                job(spec)
+            except KeyboardInterrupt:
+                code = 130
             except BaseException:
-                import traceback; traceback.print_exc(); code = 1
-            sys.stdout.flush(); sys.stderr.flush()
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
             os._exit(code)
         _, status = os.waitpid(pid, 0)
-        print(json.dumps(dict(signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0,
-                              code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None)), flush=True)
+        print(
+            json.dumps(
+                dict(
+                    signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0,
+                    code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                )
+            ),
+            flush=True,
+        )

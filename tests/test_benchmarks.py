@@ -1,4 +1,5 @@
 "The benchmark scripts run (at a tiny size, without writing results): they must not rot between GPU sessions."
+
 import os
 import subprocess
 import sys
@@ -9,22 +10,67 @@ from conftest import REPO
 
 
 def test_dp_step_benchmark_runs_small():
-    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'dp_step.py'), '--preset', 'tiny', '--K', '1', '2', '--batch', '4',
-                        '--rows', '8', '--repeats', '1', '--no-write'], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / 'benchmarks' / 'dp_step.py'),
+            '--preset',
+            'tiny',
+            '--K',
+            '1',
+            '2',
+            '--batch',
+            '4',
+            '--rows',
+            '8',
+            '--repeats',
+            '1',
+            '--no-write',
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('dp_synth') == 2 and 'opacus hooks' in r.stdout
 
 
 def test_fid_features_benchmark_runs_small():
-    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'fid_features.py'), '--n', '12', '--batch', '6', '--no-bf16',
-                        '--no-write'], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / 'benchmarks' / 'fid_features.py'),
+            '--n',
+            '12',
+            '--batch',
+            '6',
+            '--no-bf16',
+            '--no-write',
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'clean-fid' in r.stdout and 'dp_synth batched' in r.stdout
 
 
 def test_sampling_benchmark_runs_small():
-    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'sampling.py'), '--n', '4', '--batch', '4', '--ddim', '2',
-                        '--ddpm', '2', '--no-write'], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / 'benchmarks' / 'sampling.py'),
+            '--n',
+            '4',
+            '--batch',
+            '4',
+            '--ddim',
+            '2',
+            '--ddpm',
+            '2',
+            '--no-write',
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'ddim    2 steps' in r.stdout and 'ddpm    2 steps' in r.stdout
 
@@ -33,9 +79,22 @@ def test_sampling_benchmark_runs_small():
 def test_ablations_dry_run():
     "The ablation runner's plumbing (rows sharing the base run, RunConfig changes, results rows) at toy size."
     import tempfile
+
     with tempfile.TemporaryDirectory() as d:
-        r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'ablations.py'), '--groups', 'timesteps', '--dry-run', '--out', d],
-                           capture_output=True, text=True, cwd=REPO)
+        r = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / 'benchmarks' / 'ablations.py'),
+                '--groups',
+                'timesteps',
+                '--dry-run',
+                '--out',
+                d,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
         assert r.stdout.count('"row": ') == 2 and '"row": "timesteps-biased"' in r.stdout
 
@@ -47,14 +106,27 @@ def test_gpu_run_dry_run(tmp_path):
     """benchmarks/gpu_run.sh --dry-run: builds the offline bundle, installs its wheels first on the path, and runs every step
     through it (MNIST from the bundle's IDX files, FID through the int8 network) at toy sizes on the CPU."""
     import json
-    bundle = tmp_path/'bundle'
-    b = subprocess.run([sys.executable, str(REPO/'benchmarks'/'make_bundle.py'), '--out', str(bundle)], capture_output=True, text=True)
+
+    bundle = tmp_path / 'bundle'
+    b = subprocess.run(
+        [sys.executable, str(REPO / 'benchmarks' / 'make_bundle.py'), '--out', str(bundle)],
+        capture_output=True,
+        text=True,
+    )
     assert b.returncode == 0, b.stdout[-2000:] + b.stderr[-3000:]
-    manifest = json.loads((bundle/'MANIFEST.json').read_text())
-    assert sum(m['bytes'] for m in manifest.values()) < 40 * 2**20          # leaves room for the repository in 64 MiB
-    env = {**os.environ, 'PYTHON': sys.executable, 'DP_SYNTH_BUNDLE': str(bundle), 'OUT': str(tmp_path/'out'),
-           'DP_SYNTH_GPU_RUNS': str(tmp_path/'runs')}
-    r = subprocess.run(['bash', str(REPO/'benchmarks'/'gpu_run.sh'), '--dry-run'], capture_output=True, text=True, env=env)
+    manifest = json.loads((bundle / 'MANIFEST.json').read_text())
+    assert sum(m['bytes'] for m in manifest.values()) < 40 * 2**20  # leaves room for the repository in 64 MiB
+    env = {
+        **os.environ,
+        'PYTHON': sys.executable,
+        'DP_SYNTH_BUNDLE': str(bundle),
+        'OUT': str(tmp_path / 'out'),
+        'DP_SYNTH_GPU_RUNS': str(tmp_path / 'runs'),
+    }
+    r = subprocess.run(
+        ['bash', str(REPO / 'benchmarks' / 'gpu_run.sh'), '--dry-run'], capture_output=True, text=True, env=env
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert r.stdout.count('== [') == 6 and 'every step succeeded' in r.stdout
-    for marker in ('opacus hooks', 'ddim    2 steps', 'dp_synth batched', '"row": "mnist-eps10"'): assert marker in r.stdout, marker
+    for marker in ('opacus hooks', 'ddim    2 steps', 'dp_synth batched', '"row": "mnist-eps10"'):
+        assert marker in r.stdout, marker

@@ -1,6 +1,7 @@
 """The package's design, as executable rules: which module may import which (the DP engine stays small and
 self-contained, the layers above it depend downwards only), how a privacy setting travels from the command line to
 the noise, and that the command line starts without torch."""
+
 import ast
 import json
 import subprocess
@@ -11,8 +12,8 @@ import pytest
 
 from conftest import EXE, REPO
 
-PKG = REPO/'dp_synth'
-MODULES = sorted(p.stem for p in PKG.glob('*.py') if p.name != '_modidx.py')   # (_modidx.py: nbdev's symbol index)
+PKG = REPO / 'dp_synth'
+MODULES = sorted(p.stem for p in PKG.glob('*.py') if p.name != '_modidx.py')  # (_modidx.py: nbdev's symbol index)
 
 
 def _imports(path) -> dict:
@@ -20,22 +21,29 @@ def _imports(path) -> dict:
     enclosing function's name for a lazy one. Counts `from dp_synth.x import`, `from .x import`,
     `from dp_synth import x`, `from . import x` and `import dp_synth.x`."""
     found = {}
+
     def add(mod, scope):
-        if mod in MODULES: found.setdefault(mod, set()).add(scope)
+        if mod in MODULES:
+            found.setdefault(mod, set()).add(scope)
+
     def visit(node, scope):
         for child in ast.iter_child_nodes(node):
             inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else scope
             if isinstance(child, ast.ImportFrom):
                 absolute = child.level == 0 and child.module and child.module.split('.')[0] == 'dp_synth'
                 if child.level == 1 or absolute:
-                    parts = (child.module or '').split('.')[1 if absolute else 0:]
-                    if parts and parts[0]: add(parts[0], scope)
-                    else:                                  # `from dp_synth import x` / `from . import x`
-                        for a in child.names: add(a.name, scope)
+                    parts = (child.module or '').split('.')[1 if absolute else 0 :]
+                    if parts and parts[0]:
+                        add(parts[0], scope)
+                    else:  # `from dp_synth import x` / `from . import x`
+                        for a in child.names:
+                            add(a.name, scope)
             elif isinstance(child, ast.Import):
                 for a in child.names:
-                    if a.name.startswith('dp_synth.'): add(a.name.split('.')[1], scope)
+                    if a.name.startswith('dp_synth.'):
+                        add(a.name.split('.')[1], scope)
             visit(child, inner)
+
     visit(ast.parse(path.read_text()), '<module>')
     return found
 
@@ -43,20 +51,27 @@ def _imports(path) -> dict:
 @pytest.fixture(scope='module')
 def graph() -> dict:
     "{module: {imported module: scopes}} over every module of dp_synth (imports of itself left out)."
-    return {m: {d: s for d, s in _imports(PKG/f'{m}.py').items() if d != m} for m in MODULES}
+    return {m: {d: s for d, s in _imports(PKG / f'{m}.py').items() if d != m} for m in MODULES}
 
 
 def _show(graph) -> str:
     "One line per module: what it imports, lazy imports marked with the functions that make them."
-    def dep(d, scopes): return d if '<module>' in scopes else f'{d} (lazy: {", ".join(sorted(scopes))})'
-    return '\n'.join(f"  {m:12} → {', '.join(dep(d, s) for d, s in sorted(deps.items())) or '-'}"
-                     for m, deps in graph.items())
+
+    def dep(d, scopes):
+        return d if '<module>' in scopes else f'{d} (lazy: {", ".join(sorted(scopes))})'
+
+    return '\n'.join(
+        f"  {m:12} → {', '.join(dep(d, s) for d, s in sorted(deps.items())) or '-'}" for m, deps in graph.items()
+    )
 
 
 def test_import_graph(graph):
     "The layering rules of the package, checked on its source (the graph is printed when a rule breaks)."
     deps = {m: set(d) for m, d in graph.items()}
-    def importers(mod): return {m for m, d in deps.items() if mod in d}
+
+    def importers(mod):
+        return {m for m, d in deps.items() if mod in d}
+
     shown = '\nimport graph of dp_synth:\n' + _show(graph)
     assert deps, 'no modules found' + shown
     # (1) the DP engine (clipping, noise, Poisson sampling, secret randomness) stands on its own: only torchrun's facts
@@ -67,15 +82,17 @@ def test_import_graph(graph):
     assert deps['sampling'] <= {'dist', 'schedule'}, f"sampling imports {sorted(deps['sampling'])}" + shown
     assert deps['fid'] <= {'dist', 'data'}, f"fid imports {sorted(deps['fid'])}" + shown
     # (4) the two leaves
-    for leaf in ('dist', 'schedule'): assert not deps[leaf], f"{leaf} imports {sorted(deps[leaf])}" + shown
+    for leaf in ('dist', 'schedule'):
+        assert not deps[leaf], f"{leaf} imports {sorted(deps[leaf])}" + shown
     # (5) the diffusion objective knows nothing of DP (the private trainer puts the two together)
     assert 'dpsgd' not in deps['objective'], 'objective imports dpsgd' + shown
     # (6) the command line is the top: nothing imports it
     assert not importers('cli'), f"cli is imported by {sorted(importers('cli'))}" + shown
     # (7) the pipeline is imported by the command line, and by finetune only lazily, inside `_charge` (a charge to a
     # `dp_synth run` directory rewrites its release with the new total)
-    assert importers('pipeline') <= {'cli', 'finetune'}, \
+    assert importers('pipeline') <= {'cli', 'finetune'}, (
         f"pipeline is imported by {sorted(importers('pipeline'))}" + shown
+    )
     lazy = graph['finetune'].get('pipeline', {'_charge'})
     assert lazy == {'_charge'}, f"finetune imports pipeline from {sorted(lazy)}, not only lazily in _charge" + shown
 
@@ -84,14 +101,24 @@ def test_import_graph_scanner_sees_every_import_form():
     "The scanner itself: top-level and lazy imports, in each spelling the package uses."
     import tempfile
     from pathlib import Path
-    src = ('from .dist import world_info\nimport dp_synth.schedule\nfrom dp_synth import data\n'
-           'def f():\n    from dp_synth.fid import fid\n    from . import unet\nclass C:\n    def g(self):\n'
-           '        from .accounting import epsilon_for\n')
+
+    src = (
+        'from .dist import world_info\nimport dp_synth.schedule\nfrom dp_synth import data\n'
+        'def f():\n    from dp_synth.fid import fid\n    from . import unet\nclass C:\n    def g(self):\n'
+        '        from .accounting import epsilon_for\n'
+    )
     with tempfile.TemporaryDirectory() as d:
-        p = Path(d)/'m.py'; p.write_text(src)
+        p = Path(d) / 'm.py'
+        p.write_text(src)
         found = _imports(p)
-    assert found == {'dist': {'<module>'}, 'schedule': {'<module>'}, 'data': {'<module>'}, 'fid': {'f'}, 'unet': {'f'},
-                     'accounting': {'g'}}
+    assert found == {
+        'dist': {'<module>'},
+        'schedule': {'<module>'},
+        'data': {'<module>'},
+        'fid': {'f'},
+        'unet': {'f'},
+        'accounting': {'g'},
+    }
 
 
 def test_epsilon_reaches_the_noise_without_being_reparsed():
@@ -102,30 +129,41 @@ def test_epsilon_reaches_the_noise_without_being_reparsed():
     from dp_synth.cli import build_parser, config_from_args
     from dp_synth.finetune import plan_budget
     from dp_synth.pipeline import RunConfig
+
     argv = ['run', '--out', 'x', '--epsilon', '3', '--steps', '20', '--batch-size', '64', '--dataset', 'digits']
     cfg = config_from_args(RunConfig, build_parser('run').parse_args(argv))
     assert cfg.finetune.epsilon == 3 and cfg.finetune.steps == 20 and cfg.finetune.batch_size == 64
-    plan = plan_budget(cfg.finetune, 1438)                          # the 8×8 digits: N = 1,438
+    plan = plan_budget(cfg.finetune, 1438)  # the 8×8 digits: N = 1,438
     assert plan.sigma == calibrate_sigma(3, cfg.finetune.delta, 64 / 1438, 20)
     # the last hop: finetune hands plan.sigma to DPSGD as its noise multiplier (its third argument)
-    calls = [n for n in ast.walk(ast.parse((PKG/'finetune.py').read_text()))
-             if isinstance(n, ast.Call) and getattr(n.func, 'id', None) == 'DPSGD']
+    calls = [
+        n
+        for n in ast.walk(ast.parse((PKG / 'finetune.py').read_text()))
+        if isinstance(n, ast.Call) and getattr(n.func, 'id', None) == 'DPSGD'
+    ]
     assert calls and all(ast.unparse(c.args[2]) == 'plan.sigma' for c in calls), [ast.unparse(c) for c in calls]
     # the pipeline never reads a privacy setting itself
-    reads = [f"line {n.lineno}: {ast.unparse(n)}" for n in ast.walk(ast.parse((PKG/'pipeline.py').read_text()))
-             if isinstance(n, ast.Attribute) and n.attr in ('epsilon', 'noise_multiplier')]
+    reads = [
+        f"line {n.lineno}: {ast.unparse(n)}"
+        for n in ast.walk(ast.parse((PKG / 'pipeline.py').read_text()))
+        if isinstance(n, ast.Attribute) and n.attr in ('epsilon', 'noise_multiplier')
+    ]
     assert not reads, f"pipeline.py reads privacy settings itself: {reads}"
 
 
 def _imported_modules(stderr: str) -> set:
     "Module names from `python -X importtime` output (stderr)."
-    return {line.rsplit('|', 1)[1].strip() for line in stderr.splitlines()
-            if line.startswith('import time:') and line.count('|') == 2}
+    return {
+        line.rsplit('|', 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith('import time:') and line.count('|') == 2
+    }
 
 
 def test_import_dp_synth_does_not_import_torch():
-    r = subprocess.run([sys.executable, '-X', 'importtime', '-c', 'import dp_synth'], capture_output=True, text=True,
-                       cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, '-X', 'importtime', '-c', 'import dp_synth'], capture_output=True, text=True, cwd=REPO
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     mods = _imported_modules(r.stderr)
     assert 'dp_synth' in mods, 'the -X importtime output was not understood'

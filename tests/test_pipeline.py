@@ -1,4 +1,5 @@
 "`dp_synth run` and `dp_synth demo`: the main job end to end, its JSON, its resumption after a kill, its time limit."
+
 import json
 import signal
 import subprocess
@@ -9,29 +10,74 @@ from pathlib import Path
 import pytest
 
 from conftest import EXE, run_cli
+
 # A miniature of the demo: the same stages, six DP steps, a few images.
-TINY = ['--dataset', 'mnist', '--model', 'fmnist-small', '--epsilon', '10', '--steps', '6', '--batch-size', '64',
-        '--max-grad-norm', '0.3', '--lr', '2e-3', '--K', '1', '--n-synthetic', '40', '--sample-steps', '3', '--fid-n', '40',
-        '--more-data', '20', '--classifier-epochs', '1', '--memorisation', 'pixel', '--device', 'cpu']
+TINY = [
+    '--dataset',
+    'mnist',
+    '--model',
+    'fmnist-small',
+    '--epsilon',
+    '10',
+    '--steps',
+    '6',
+    '--batch-size',
+    '64',
+    '--max-grad-norm',
+    '0.3',
+    '--lr',
+    '2e-3',
+    '--K',
+    '1',
+    '--n-synthetic',
+    '40',
+    '--sample-steps',
+    '3',
+    '--fid-n',
+    '40',
+    '--more-data',
+    '20',
+    '--classifier-epochs',
+    '1',
+    '--memorisation',
+    'pixel',
+    '--device',
+    'cpu',
+]
 
 
 def test_run_end_to_end_json(tmp_path):
-    r = run_cli('run', '--out', str(tmp_path/'r'), *TINY, '--json')
+    r = run_cli('run', '--out', str(tmp_path / 'r'), *TINY, '--json')
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)
-    for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir', 'sigma', 'steps'): assert k in res, k
+    for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir', 'sigma', 'steps'):
+        assert k in res, k
     assert res['steps'] == 6 and 9.9 < res['epsilon_spent'] <= 10 and res['fid_n'] == 40
     out = Path(res['run_dir'])
-    for f in ('report.md', 'report.html', 'synthetic.npz', 'evaluation.json', 'finetune/checkpoint.pt', 'finetune/model.pt',
-              'finetune/privacy.json'):
-        assert (out/f).is_file(), f
-    html = (out/'report.html').read_text()
+    for f in (
+        'report.md',
+        'report.html',
+        'synthetic.npz',
+        'evaluation.json',
+        'finetune/checkpoint.pt',
+        'finetune/model.pt',
+        'finetune/privacy.json',
+    ):
+        assert (out / f).is_file(), f
+    html = (out / 'report.html').read_text()
     assert 'Privacy statement' in html and html.count('data:image/png;base64,') >= 3 and 'dp_synth run' in html
-    assert 'OWNER ONLY' in html                                             # the evaluation report is the owner's
-    assert sorted(p.name for p in (out/'release').iterdir()) == ['README.md', 'epsilon.png', 'model.pt', 'privacy.json', 'synthetic.npz']
-    assert oct((out/'finetune'/'checkpoint.pt').stat().st_mode & 0o777) == oct(0o600)
+    assert 'OWNER ONLY' in html  # the evaluation report is the owner's
+    assert sorted(p.name for p in (out / 'release').iterdir()) == [
+        'README.md',
+        'epsilon.png',
+        'model.pt',
+        'privacy.json',
+        'synthetic.npz',
+    ]
+    assert oct((out / 'finetune' / 'checkpoint.pt').stat().st_mode & 0o777) == oct(0o600)
     # every stage is done: a second call is quick and spends nothing more
-    t = time.time(); r2 = run_cli('run', '--out', str(out), *TINY, '--json')
+    t = time.time()
+    r2 = run_cli('run', '--out', str(out), *TINY, '--json')
     assert r2.returncode == 0 and json.loads(r2.stdout)['epsilon_spent'] == res['epsilon_spent']
     assert time.time() - t < 60
     # a changed privacy setting in the same directory is refused, not silently restarted
@@ -42,30 +88,40 @@ def test_run_end_to_end_json(tmp_path):
 def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
     "SIGINT in the middle of fine-tuning, then the same command: same steps, same ε as an uninterrupted run."
     args = [a if a != '6' else '30' for a in TINY]
-    straight = run_cli('run', '--out', str(tmp_path/'straight'), *args, '--json')
+    straight = run_cli('run', '--out', str(tmp_path / 'straight'), *args, '--json')
     assert straight.returncode == 0, straight.stderr[-3000:]
     ref = json.loads(straight.stdout)
-    out = tmp_path/'killed'
+    out = tmp_path / 'killed'
     # A shell that starts a job with `&` (as `nohup bash .ci/run &` does) leaves it ignoring SIGINT, and Python then
     # installs no KeyboardInterrupt handler: restore the default in the child so that Ctrl-C means what it does in a
     # terminal. stdout is not read here, so it goes nowhere rather than into a pipe that could fill and block the run.
-    p = subprocess.Popen([str(EXE), 'run', '--out', str(out), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = subprocess.Popen(
+        [str(EXE), 'run', '--out', str(out), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     seen = []
+
     def watch():
-        for chunk in iter(lambda: p.stderr.read(64), ''): seen.append(chunk)
+        for chunk in iter(lambda: p.stderr.read(64), ''):
+            seen.append(chunk)
+
     threading.Thread(target=watch, daemon=True).start()
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None:
         text = ''.join(seen)
-        if 'DP fine-tuning on' in text and any(f'| {k}/30' in text for k in range(3, 20)): break
+        if 'DP fine-tuning on' in text and any(f'| {k}/30' in text for k in range(3, 20)):
+            break
         time.sleep(0.2)
     assert p.poll() is None, 'the run ended before it could be interrupted'
     p.send_signal(signal.SIGINT)
     assert p.wait(120) == 130
-    ck = out/'finetune'/'checkpoint.pt'
-    assert ck.is_file() and not (out/'finetune'/'model.pt').exists()
+    ck = out / 'finetune' / 'checkpoint.pt'
+    assert ck.is_file() and not (out / 'finetune' / 'model.pt').exists()
     from dp_synth.checkpoints import load_checkpoint
+
     done_steps = load_checkpoint(ck)['meta']['step']
     assert 0 < done_steps < 30
     resumed = run_cli('run', '--out', str(out), *args, '--json')
@@ -73,17 +129,18 @@ def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
     res = json.loads(resumed.stdout)
     assert res['steps'] == ref['steps'] == 30
     assert res['epsilon_spent'] == pytest.approx(ref['epsilon_spent'], rel=1e-12)
-    assert json.loads((out/'finetune'/'privacy.json').read_text())['steps'] == 30
+    assert json.loads((out / 'finetune' / 'privacy.json').read_text())['steps'] == 30
 
 
 @pytest.mark.slow  # the full demo takes up to 15 minutes
 def test_demo_full_size(tmp_path):
     "The demo at its real size (slow). Its time on a fresh machine is a benchmark: benchmarks/fresh_demo.sh."
     t = time.time()
-    r = run_cli('demo', '--out', str(tmp_path/'demo'), '--json')
+    r = run_cli('demo', '--out', str(tmp_path / 'demo'), '--json')
     minutes = (time.time() - t) / 60
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)
-    for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir'): assert k in res
+    for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir'):
+        assert k in res
     assert 9.9 < res['epsilon_spent'] <= 10 and res['fid_n'] == 1000 and res['fid_floor'] is not None
     print(f'the demo took {minutes:.1f} minutes')

@@ -2,6 +2,7 @@
 
 That nbdev-clean, nbdev-export and tools/make_readme.py leave nbs/, dp_synth/ and README.md unchanged is checked once,
 by .ci/run's `check` steps (on the real tree, untracked files included), not here as well."""
+
 import pkgutil
 import shutil
 import subprocess
@@ -26,15 +27,20 @@ def test_module_imports_alone(mod):
 def test_no_undefined_names():
     "pyflakes' undefined-name checks (via ruff) over the generated package and the tests."
     ruff = shutil.which('ruff')
-    if ruff is None: pytest.skip('ruff is not installed (pip install -e ".[test]")')
-    r = subprocess.run([ruff, 'check', '--no-cache', '--select', 'F821,F822,F823,F811', 'dp_synth', 'tests', 'tools'],
-                       cwd=REPO, capture_output=True, text=True)
+    if ruff is None:
+        pytest.skip('ruff is not installed (pip install -e ".[test]")')
+    r = subprocess.run(
+        [ruff, 'check', '--no-cache', '--select', 'F821,F822,F823,F811', 'dp_synth', 'tests', 'tools'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_readme_has_two_setup_commands():
     "The README gives exactly two set-up commands: install + main job, and test extras + whole suite."
-    text = (REPO/'README.md').read_text()
+    text = (REPO / 'README.md').read_text()
     setup = text.split('## Set up', 1)[1].split('\n## ', 1)[0]
     blocks = [b.split('\n', 1)[1].strip() for b in setup.split('```')[1::2]]
     assert len(blocks) == 2, blocks

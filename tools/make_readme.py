@@ -9,7 +9,10 @@ the offline route: nbdev's `proc_nbs` runs the same notebook processors the docs
     python tools/make_readme.py           # write README.md
     python tools/make_readme.py --check   # exit 1 if README.md is not what index.ipynb produces
 """
-import argparse, re, sys
+
+import argparse
+import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -48,7 +51,7 @@ def render(readme_nb=None) -> str:
     cfg = get_config()
     name = Path(readme_nb or cfg.readme_nb).name
     cache = proc_nbs(file_glob=name, n_workers=0)
-    nb = nbformat.reads(nbformat.writes(sanitise(nbformat.read(cache/name, as_version=4))), as_version=4)
+    nb = nbformat.reads(nbformat.writes(sanitise(nbformat.read(cache / name, as_version=4))), as_version=4)
     body, _ = MarkdownExporter().from_notebook_node(frontmatter_to_markdown(nb))
     nbs = cfg.nbs_path.relative_to(cfg.config_path).as_posix()
     body = re.sub(r'\]\((?!https?:|/|#)([^)]+\.ipynb)\)', rf']({nbs}/\1)', body)
@@ -60,7 +63,7 @@ if __name__ == '__main__':
     ap.add_argument('--check', action='store_true', help='do not write; exit 1 if README.md is out of date')
     args = ap.parse_args()
     cfg = get_config()
-    text, dest = render(), cfg.config_path/'README.md'
+    text, dest = render(), cfg.config_path / 'README.md'
     if args.check:
         ok = dest.exists() and dest.read_text() == text
         print('README.md is up to date' if ok else 'README.md is out of date: run python tools/make_readme.py')
