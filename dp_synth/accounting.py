@@ -270,7 +270,7 @@ class PrivacyStatement:
 
     def write(self, path) -> Path:
         "Write atomically as JSON (`path`: a file, or a directory that gets privacy.json)."
-        from dp_synth.data import atomic_path
+        from dp_synth.files import atomic_path
 
         path = Path(path)
         path = path / 'privacy.json' if path.is_dir() else path

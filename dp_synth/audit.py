@@ -352,11 +352,9 @@ def denoising_loss(
 # %% ../nbs/15_audit.ipynb #e7c4c331
 def _public_start(cfg, private: ImageDataset):
     "The public model fine-tuning starts from (rebuilt exactly as `finetune` builds it), or None if its label set differs."
-    from dp_synth.checkpoints import load_pretrained, scratch_model
+    from dp_synth.checkpoints import ModelSpec
 
-    if cfg.model.split(':')[0] == 'scratch':
-        return scratch_model(private.shape, private.classes, (cfg.model.split(':') + ['small'])[1], seed=cfg.seed)
-    base = load_pretrained(cfg.model)
+    base = ModelSpec.parse(cfg.model).load(image_shape=private.shape, classes=private.classes, seed=cfg.seed)
     return base if base.model.config.n_classes == len(private.classes) else None
 
 

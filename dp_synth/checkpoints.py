@@ -17,7 +17,8 @@ from typing import Callable
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from .data import DataError, atomic_path, file_hash, shipped_file, shipped_manifest, show_grid
+from .data import show_grid
+from .files import DataError, atomic_path, file_hash, shipped_file, shipped_manifest
 from .dist import world_info
 from .sampling import sample_images
 from .schedule import NoiseSchedule

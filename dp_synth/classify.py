@@ -4,8 +4,10 @@
 
 # %% ../nbs/10_classify.ipynb #4e4d2c50
 from __future__ import annotations
+import contextlib
 import math
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -204,8 +206,9 @@ def train_classifier(
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, wd=cfg.wd, cbs=cbs)
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / max(1, len(dls.train))))
     with one_process():  # one process trains; under torchrun fastai would otherwise gather metrics from absent ranks
-        if progress:
-            learn.fit_one_cycle(epochs, cfg.lr)
+        if progress:  # fastai draws its bar and table on stdout: progress belongs on stderr (stdout may carry JSON)
+            with contextlib.redirect_stdout(sys.stderr):
+                learn.fit_one_cycle(epochs, cfg.lr)
         else:
             with learn.no_bar(), learn.no_logging():
                 learn.fit_one_cycle(epochs, cfg.lr)

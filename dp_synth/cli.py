@@ -176,7 +176,7 @@ def write_samples(batches, out, classes) -> dict:
     "Write (images, labels) batches to an .npz file or an image folder; returns a summary."
     import numpy as np
     from PIL import Image
-    from dp_synth.data import atomic_path
+    from dp_synth.files import atomic_path
 
     out, n, counts = Path(out), 0, [0] * len(classes)
     if out.suffix == '.npz':
@@ -625,8 +625,8 @@ def _start_processes(args) -> bool:
 
 def _input_error(e: Exception) -> bool:
     "Whether `e` is bad input (the message names the fix) rather than a bug."
-    data = sys.modules.get('dp_synth.data')  # (a DataError can only come from a module that was imported)
-    return isinstance(e, InputError) or (data is not None and isinstance(e, data.DataError))
+    files = sys.modules.get('dp_synth.files')  # (a DataError can only come from a module that was imported)
+    return isinstance(e, InputError) or (files is not None and isinstance(e, files.DataError))
 
 
 def main(argv=None) -> int:

@@ -27,27 +27,19 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .files import ChecksumError, DataError, atomic_path, check_hash  # (chapter 00a)
 from .schedule import from_unit, to_unit  # the diffusion's pixel space (chapter 01)
 
 # %% auto #0
 __all__ = ['PYPI_SIMPLE', 'MNIST_CLASSES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_DIR', 'CIFAR10_CLASSES', 'DATASETS',
-           'CAMELYON17_CLASSES', 'CAMELYON17_SPLITS', 'SUBSETS', 'DataError', 'ChecksumError', 'NoRouteError',
-           'CorruptImageError', 'SplitError', 'EmptyDatasetError', 'RouteUnavailable', 'ImageDataset', 'data_dir',
-           'offline', 'file_hash', 'check_hash', 'shipped_manifest', 'shipped_file', 'atomic_path', 'array_digest',
-           'read_idx', 'Route', 'fetch_pypi_file', 'tree_digest', 'DatasetSpec', 'read_images', 'load_image_folder',
+           'CAMELYON17_CLASSES', 'CAMELYON17_SPLITS', 'SUBSETS', 'NoRouteError', 'CorruptImageError', 'SplitError',
+           'EmptyDatasetError', 'RouteUnavailable', 'ImageDataset', 'data_dir', 'offline', 'array_digest', 'read_idx',
+           'Route', 'fetch_pypi_file', 'tree_digest', 'DatasetSpec', 'read_images', 'load_image_folder',
            'is_camelyon17_dir', 'load_camelyon17', 'load_dataset', 'class_subset', 'dataset_family', 'image_digests',
            'OverlapError', 'check_disjoint', 'split_indices', 'train_valid_split', 'pad_to', 'resize', 'to_rgb',
            'to_gray', 'prepare_images', 'class_grid', 'show_grid']
 
 # %% ../nbs/00_data.ipynb #d6d851e7
-class DataError(Exception):
-    "A problem with a dataset that the user can fix; the message says how."
-
-
-class ChecksumError(DataError):
-    "A file's hash is not the published one."
-
-
 class NoRouteError(DataError):
     "No route (cache, download, offline copy) could provide the dataset."
 
@@ -143,67 +135,6 @@ def data_dir(root=None) -> Path:
 def offline() -> bool:
     "True when `DP_SYNTH_OFFLINE` is set to a true value: routes that need the internet are skipped."
     return os.environ.get('DP_SYNTH_OFFLINE', '').lower() in ('1', 'true', 'yes')
-
-# %% ../nbs/00_data.ipynb #e6094313
-def file_hash(path, algo='sha256', chunk=1 << 20) -> str:
-    "Hex digest of the file at `path` (`algo` is any `hashlib` name, e.g. 'sha256' or 'md5')."
-    h = hashlib.new(algo)
-    with open(path, 'rb') as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
-
-
-def check_hash(path, expected: str, algo='sha256', data: bytes = None):
-    "Raise `ChecksumError` unless the file at `path` (or its given content `data`) has digest `expected`."
-    actual = hashlib.new(algo, data).hexdigest() if data is not None else file_hash(path, algo)
-    if actual != expected:
-        raise ChecksumError(
-            f"Checksum mismatch for {path}: {algo} is {actual}, expected {expected}. The file is damaged or is "
-            f"not the published one. Delete it and load again to fetch a fresh copy, or replace it with the original."
-        )
-    return path
-
-# %% ../nbs/00_data.ipynb #shipfn01
-def shipped_manifest(folder: str) -> dict:
-    "{name: entry} of the files dp_synth ships under `folder` (`checkpoints`, `fid_stats`); {} if none."
-    from importlib.resources import files
-
-    f = files('dp_synth').joinpath(folder, 'manifest.json')
-    return json.loads(f.read_text()) if f.is_file() else {}
-
-
-def shipped_file(folder: str, name: str) -> Path:
-    "The path of shipped file `name` (an entry of `folder`'s manifest), checked against its sha256."
-    from importlib.resources import files
-
-    entry = shipped_manifest(folder)[name]
-    path = Path(str(files('dp_synth').joinpath(folder, entry['file'])))
-    if not path.is_file():
-        raise ChecksumError(f"The shipped file {path} ({name!r}) is missing; reinstall dp_synth.")
-    if file_hash(path) != entry['sha256']:
-        raise ChecksumError(f"The shipped file {path} ({name!r}) does not match its sha256; reinstall dp_synth.")
-    return path
-
-# %% ../nbs/00_data.ipynb #0cf79610
-@contextlib.contextmanager
-def atomic_path(dest, mode: int = None):
-    "Yield a temporary path beside `dest`; on success it is renamed to `dest` (with permissions `mode`, if given), on error removed."
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.part')
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask  # a normal file's permissions
-        os.chmod(tmp, mode)  # (mkstemp created it 0600, so a secret written into it was never readable by others)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 # %% ../nbs/00_data.ipynb #0a95dc28
 def array_digest(images, labels) -> str:

@@ -26,7 +26,8 @@ from dp_synth.classify import (
     more_data_curve,
     plot_more_data,
 )
-from .data import DataError, ImageDataset, atomic_path, file_hash, load_dataset, show_grid
+from .data import ImageDataset, load_dataset, show_grid
+from .files import DataError, atomic_path, file_hash
 from .dist import barrier, rank0_first, world_info
 from .fid import features_id, fid, inception_features, reference_features, reference_stats, subset_indices
 from .memorise import memorisation, plot_ratios, show_closest
@@ -107,6 +108,15 @@ def load_images(spec, root=None) -> ImageDataset:
     raise DataError(f"{s!r} is not an .npz file, an image folder or 'dataset:split'.")
 
 
+def _fill(batches, n: int, shape) -> tuple:
+    "(images, labels) of n samples, written into place batch by batch: memory is the uint8 result only."
+    x, y, i = torch.empty((n, *shape), dtype=torch.uint8), torch.empty(n, dtype=torch.long), 0
+    for xb, yb in batches:
+        x[i : i + len(yb)], y[i : i + len(yb)] = xb, yb
+        i += len(yb)
+    return x, y
+
+
 def synthesise(
     model_spec, cfg: EvalConfig, out_dir, progress=True, distributed: bool = False
 ) -> tuple[ImageDataset, dict]:
@@ -128,32 +138,11 @@ def synthesise(
         z = np.load(out, allow_pickle=False)
         if 'meta' in z.files and json.loads(str(z['meta'])) == meta:
             return load_images(out), dict(meta, reused=True, seconds=0.0)
-    t0 = time.time()
-    rank, world = world_info() if distributed else (0, 1)
-    batches = sample_batches(
-        p.model,
-        p.schedule,
-        cfg.n_synthetic,
-        p.image_shape,
-        len(p.classes),
-        sampler=cfg.sampler,
-        steps=cfg.sample_steps,
-        guidance=cfg.guidance,
-        batch_size=cfg.sample_batch_size,
-        seed=cfg.seed,
-        progress=progress and rank == 0,
-        device=dev,
-        distributed=world > 1,
-    )
-    if world > 1:
-        x, y = gather_batches(list(batches))  # every process's share, in single-process order
-    else:
-        x = torch.empty((cfg.n_synthetic, *p.image_shape), dtype=torch.uint8)
-        y = torch.empty(cfg.n_synthetic, dtype=torch.long)
-        i = 0
-        for xb, yb in batches:  # written into place: memory is the uint8 result only
-            x[i : i + len(yb)], y[i : i + len(yb)] = xb, yb
-            i += len(yb)
+    t0, (rank, world) = time.time(), world_info() if distributed else (0, 1)
+    batches = sample_batches(p.model, p.schedule, cfg.n_synthetic, p.image_shape, len(p.classes), sampler=cfg.sampler,
+                             steps=cfg.sample_steps, guidance=cfg.guidance, batch_size=cfg.sample_batch_size,
+                             seed=cfg.seed, progress=progress and rank == 0, device=dev, distributed=world > 1)  # fmt: skip
+    x, y = gather_batches(list(batches)) if world > 1 else _fill(batches, cfg.n_synthetic, p.image_shape)
     if rank == 0:
         with atomic_path(out) as tmp, open(tmp, 'wb') as f:
             np.savez_compressed(
@@ -431,81 +420,76 @@ def _write(out: Path, res: EvalResult):
             os.chmod(out / f, 0o600)
 
 
-def evaluate(
-    source,
-    cfg: EvalConfig = None,
-    out_dir=None,
-    progress: bool = True,
-    command: str = None,
-    root=None,
-    distributed: bool = False,
-) -> EvalResult:
-    """Evaluate a model (name or checkpoint) or a set of images; write the JSON, markdown and figures to `out_dir`.
-    `distributed` (under torchrun): sampling and the synthetic images' Inception features are split across the
-    processes; rank 0 then scores, trains the classifiers and writes, and the other processes return None."""
-    rank, world = world_info() if distributed else (0, 1)
-    progress, cfg, t_start, timings = progress and rank == 0, cfg or EvalConfig(), time.time(), {}
-    out, dev = Path(out_dir or 'evaluation'), choose_device(cfg.device)
-    out.mkdir(parents=True, exist_ok=True)
+class _Clock:
+    "Seconds per stage: `lap(name)` records the time since the previous lap."
 
-    def tick(k, t0):
-        timings[k] = round(time.time() - t0, 1)
-        return time.time()
+    def __init__(self):
+        self.start = self.last = time.time()
+        self.laps = {}
 
-    test = rank0_first(lambda: load_dataset(cfg.dataset, 'test', root=root), rank, world)  # rank 0 caches first
-    private = rank0_first(lambda: load_dataset(cfg.dataset, 'train', root=root), rank, world)
-    is_model = not isinstance(source, ImageDataset) and ModelSpec.names_a_model(source)
-    t0 = time.time()
-    synth, sampled = (
-        synthesise(source, cfg, out, progress, distributed) if is_model else (load_images(source, root), None)
-    )
-    t0 = tick('synthetic data', t0)
-    check_matching(synth, test, f'{cfg.dataset} test')  # before any expensive step
+    def lap(self, name: str):
+        now = time.time()
+        self.laps[name], self.last = round(now - self.last, 1), now
+
+    def seconds(self) -> dict:
+        return dict(self.laps, total=round(time.time() - self.start, 1))
+
+
+def _synthetic_features(synth, cfg: EvalConfig, progress, dev, distributed: bool) -> tuple:
+    "The FID subset of the synthetic images and its Inception features (shared out under torchrun)."
     fid_set = balanced_subset(synth, min(cfg.fid_n, len(synth)), seed=cfg.seed)
-    feats = inception_features(
-        fid_set, progress=progress, device=dev, desc='Inception features (synthetic)', distributed=distributed
-    )
-    if world > 1:  # the shared part is done: rank 0 goes on as one process (the classifiers train in one process)
+    desc = 'Inception features (synthetic)'
+    feats = inception_features(fid_set, progress=progress, device=dev, desc=desc, distributed=distributed)
+    if world_info()[1] > 1 and distributed:  # the shared part is done: rank 0 goes on alone (classifiers: one process)
         import torch.distributed as dist
 
         dist.barrier()
         dist.destroy_process_group()
+    return fid_set, feats
+
+
+def _result(source, cfg: EvalConfig, synth, fr, acc, curve, reps, figures: dict, **more) -> EvalResult:
+    "The typed result, from the stages' outputs."
+    name = str(source.name if isinstance(source, ImageDataset) else source)
+    files = dict(json='evaluation.json', markdown='evaluation.md', **figures)
+    fid_part = dict(fid=fr.fid, fid_n=fr.n, fid_reference=fr.reference, fid_reference_n=fr.reference_n)
+    return EvalResult(
+        source=name, dataset=cfg.dataset, n_synthetic=len(synth), **fid_part, fid_floor=fr.floor,
+        fid_network=features_id(), accuracy=acc['accuracy'], classifier=acc['classifier'], fid_result=fr.__dict__,
+        accuracy_result=acc, more_data=curve, memorisation=[r[0].summary() for r in reps], config=asdict(cfg),
+        files=files, **more)  # fmt: skip
+
+
+def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True, command: str = None, root=None,
+             distributed: bool = False) -> EvalResult:  # fmt: skip
+    """Evaluate a model (name or checkpoint) or a set of images; write the JSON, markdown and figures to `out_dir`.
+    `distributed` (under torchrun): sampling and the synthetic images' Inception features are split across the
+    processes; rank 0 then scores, trains the classifiers and writes, and the other processes return None."""
+    rank, world = world_info() if distributed else (0, 1)
+    progress, cfg, clock = progress and rank == 0, cfg or EvalConfig(), _Clock()
+    out, dev = Path(out_dir or 'evaluation'), choose_device(cfg.device)
+    out.mkdir(parents=True, exist_ok=True)
+    test = rank0_first(lambda: load_dataset(cfg.dataset, 'test', root=root), rank, world)  # rank 0 caches first
+    private = rank0_first(lambda: load_dataset(cfg.dataset, 'train', root=root), rank, world)
+    is_model = not isinstance(source, ImageDataset) and ModelSpec.names_a_model(source)
+    synth, sampled = (
+        synthesise(source, cfg, out, progress, distributed) if is_model else (load_images(source, root), None)
+    )
+    clock.lap('synthetic data')
+    check_matching(synth, test, f'{cfg.dataset} test')  # before any expensive step
+    fid_set, feats = _synthetic_features(synth, cfg, progress, dev, distributed)
     if rank > 0:
         return None
     ref = reference_stats(cfg.dataset, 'train', cfg.fid_reference_n, root=root, progress=progress, device=dev)
     fr = fid(features=feats, reference=ref, progress=progress, device=dev, root=root)
-    t0 = tick('fid', t0)
+    clock.lap('fid')
     acc, curve = _accuracy(synth, test, cfg, progress, dev)
-    t0 = tick('accuracy and more data', t0)
+    clock.lap('accuracy and more data')
     reps = _memorisation(synth, fid_set, feats, private, test, cfg, root, progress, dev)
-    tick('memorisation', t0)
-    res = EvalResult(
-        source=str(source.name if isinstance(source, ImageDataset) else source),
-        dataset=cfg.dataset,
-        n_synthetic=len(synth),
-        fid=fr.fid,
-        fid_n=fr.n,
-        fid_reference=fr.reference,
-        fid_reference_n=fr.reference_n,
-        fid_floor=fr.floor,
-        fid_network=features_id(),
-        accuracy=acc['accuracy'],
-        classifier=acc['classifier'],
-        fid_result=fr.__dict__,
-        accuracy_result=acc,
-        more_data=curve,
-        memorisation=[r[0].summary() for r in reps],
-        config=asdict(cfg),
-        seconds=dict(timings, total=round(time.time() - t_start, 1)),
-        files=dict(
-            json='evaluation.json',
-            markdown='evaluation.md',
-            **_figures(out, synth, test, curve, reps, cfg.dataset),
-            synthetic='synthetic.npz' if sampled else None,
-        ),
-        privacy=PrivacyStatement.find(source) if is_model else None,
-        sampled=sampled,
-        command=command,
-    )
+    clock.lap('memorisation')
+    figures = dict(_figures(out, synth, test, curve, reps, cfg.dataset), synthetic='synthetic.npz' if sampled else None)
+    privacy = PrivacyStatement.find(source) if is_model else None
+    res = _result(source, cfg, synth, fr, acc, curve, reps, figures, seconds=clock.seconds(), privacy=privacy,
+                  sampled=sampled, command=command)  # fmt: skip
     _write(out, res)
     return res

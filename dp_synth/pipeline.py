@@ -5,6 +5,7 @@
 # %% ../nbs/14_pipeline.ipynb #b5ae3d1e
 from __future__ import annotations
 import base64
+import sys
 import dataclasses
 import hashlib
 import html
@@ -21,7 +22,8 @@ import numpy as np
 import dp_synth
 from .accounting import PrivacyStatement
 from .checkpoints import ModelSpec, load_checkpoint, release_checkpoint
-from .data import DataError, atomic_path, check_disjoint, file_hash
+from .data import check_disjoint
+from .files import DataError, atomic_path, file_hash
 from .evaluate import EvalConfig, EvalResult, evaluate, report_markdown, summary_lines
 from .finetune import FinetuneConfig, FinetuneResult, finetune
 from .train import TrainConfig, train
@@ -271,10 +273,12 @@ class RunResult:
         ]
 
 
-def _stage(out: Path, name: str, key_of, work, say, done_msg: str, todo_msg: str):
-    "Run `work()` unless stage `name` is marked done with the same key; returns what the marker (or `work`) holds."
+def _stage(out: Path, name: str, key_of, work, say, done_msg: str, todo_msg: str, outputs=()):
+    """Run `work()` unless stage `name` is marked done with the same key and its `outputs` exist; returns what the
+    marker (or `work`) holds."""
     key = _digest(key_of)
-    if (done := _stage_done(out, name, key)) is not None and done.get('ok'):
+    done = _stage_done(out, name, key)
+    if done is not None and done.get('ok') and all(Path(p).is_file() for p in outputs):
         say(done_msg)
         return done.get('result')
     say(todo_msg)
@@ -305,6 +309,7 @@ def _public_model(cfg: RunConfig, out: Path, progress, command, say) -> str:
         say,
         f"[1/4] public model: {pub} (done)",
         f"[1/4] pre-training a public model on {cfg.pretrain.dataset}",
+        outputs=[pub],
     )
 
 
@@ -325,69 +330,72 @@ def _report(cfg: RunConfig, out: Path, res: RunResult):
             tmp.write_text(text)
 
 
-def run(
-    cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None, stage_callback=None
-) -> RunResult:
+def _dp_finetune(cfg: RunConfig, model: str, out: Path, progress, command, say) -> FinetuneResult:
+    """Stage 2: DP fine-tuning (resumes from its checkpoint and ledger). Its privacy statement is always read from
+    `finetune/privacy.json`, its one home, which later charges (chapter 11) update."""
+    ft_dir, fcfg = out / 'finetune', replace(cfg.finetune, model=model)
+
+    def work():
+        r = finetune(fcfg, ft_dir, resume=True, progress=progress, command=command)
+        if not r.finished:
+            raise DataError("fine-tuning stopped before its last step; run the same command again to continue")
+        return dict(asdict(r), statement=None)
+
+    todo = f"[2/4] DP fine-tuning on {cfg.finetune.dataset} (sigma and q are planned before the first step)"
+    done = _stage(out, 'finetune', asdict(fcfg), work, say, "[2/4] DP fine-tuning: done", todo,
+                  outputs=[ft_dir / 'model.pt', ft_dir / 'privacy.json'])  # fmt: skip
+    return FinetuneResult(**dict(done, statement=PrivacyStatement.read(ft_dir)))
+
+
+def _evaluation(cfg: RunConfig, out: Path, progress, command, say) -> EvalResult:
+    "Stage 3: synthetic data and its evaluation (skipped when done for this model and these settings)."
+    model = out / 'finetune' / 'model.pt'
+
+    def work():
+        return evaluate(model, cfg.evaluate, out, progress=progress, command=command).to_dict()
+
+    key = dict(eval=asdict(cfg.evaluate), model=file_hash(model))
+    todo = f"[3/4] sampling {cfg.evaluate.n_synthetic} synthetic images and evaluating them"
+    return EvalResult.from_dict(
+        _stage(
+            out,
+            'evaluate',
+            key,
+            work,
+            say,
+            "[3/4] synthetic data and evaluation: done",
+            todo,
+            outputs=[out / 'evaluation.json'],
+        )  # fmt: skip
+    )
+
+
+def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None,
+        stage_callback=None) -> RunResult:  # fmt: skip
     "The main job: public model → DP fine-tuning → synthetic data and evaluation → release and report, in `out_dir`."
     cfg, out, seconds, t_all = cfg or RunConfig(), Path(out_dir), {}, time.time()
     out.mkdir(parents=True, exist_ok=True)
-    say = (lambda m: print(m, file=__import__('sys').stderr, flush=True)) if progress else (lambda m: None)
+    say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else (lambda m: None)
 
-    def timed(name, fn):
-        t0 = time.time()
-        r = fn()
+    def timed(name, fn, *args):
+        t0, r = time.time(), fn(*args)
         seconds[name] = round(time.time() - t0, 1)
         if stage_callback:
             stage_callback(name)
         return r
 
-    model = timed('public model', lambda: _public_model(cfg, out, progress, command, say))
-    fcfg = replace(cfg.finetune, model=model)
-
-    def tune():
-        r = finetune(fcfg, out / 'finetune', resume=True, progress=progress, command=command)
-        if not r.finished:
-            raise DataError("fine-tuning stopped before its last step; run the same command again to continue")
-        return r
-
-    ft = timed('DP fine-tuning', tune)
-    ev_key = dict(eval=asdict(cfg.evaluate), model=file_hash(out / 'finetune' / 'model.pt'))
-    ev = timed(
-        'synthetic data + evaluation',
-        lambda: _stage(
-            out,
-            'evaluate',
-            ev_key,
-            lambda: evaluate(
-                out / 'finetune' / 'model.pt', cfg.evaluate, out, progress=progress, command=command
-            ).to_dict(),
-            say,
-            "[3/4] synthetic data and evaluation: done",
-            f"[3/4] sampling {cfg.evaluate.n_synthetic} synthetic images and evaluating them",
-        ),
-    )
+    model = timed('public model', _public_model, cfg, out, progress, command, say)
+    ft = timed('DP fine-tuning', _dp_finetune, cfg, model, out, progress, command, say)
+    ev = timed('synthetic data + evaluation', _evaluation, cfg, out, progress, command, say)
     say("[4/4] writing the release (release/) and the owner-only report")
-    res = RunResult(str(out.resolve()), model, ft, EvalResult.from_dict(ev), seconds, command)
-    t0 = time.time()
+    res = RunResult(str(out.resolve()), model, ft, ev, seconds, command)
     write_release(out, out / 'finetune', out / 'synthetic.npz' if (out / 'synthetic.npz').is_file() else None)
-    _report(cfg, out, res)
-    seconds.update(report=round(time.time() - t0, 1), total=round(time.time() - t_all, 1))
+    timed('report', _report, cfg, out, res)
+    seconds['total'] = round(time.time() - t_all, 1)
+    run_json = dict(summary=res.summary(), config=asdict(cfg), public_model=model, finetune=ft.to_dict(),
+                    evaluation=ev.to_dict(), seconds=seconds, command=command)  # fmt: skip
     with atomic_path(out / 'run.json', mode=0o600) as tmp:
-        tmp.write_text(
-            json.dumps(
-                dict(
-                    summary=res.summary(),
-                    config=asdict(cfg),
-                    public_model=model,
-                    finetune=ft.to_dict(),
-                    evaluation=ev,
-                    seconds=seconds,
-                    command=command,
-                ),
-                indent=1,
-                default=str,
-            )
-        )
+        tmp.write_text(json.dumps(run_json, indent=1, default=str))
     return res
 
 # %% ../nbs/14_pipeline.ipynb #f568454a

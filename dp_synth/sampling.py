@@ -47,26 +47,26 @@ def _x0_eps(x, eps, a_t, clip):
 
 
 def ddpm_step(x, eps, a_t, a_s, clip=True, generator=None):
-    "One ancestral step x_t → x_s, sampling q(x_s | x_t, x̂_0)."
+    "One ancestral step x_t → x_s, sampling q(x_s | x_t, x̂_0); returns (x_s, x̂_0)."
     x0, _ = _x0_eps(x, eps, a_t, clip)
     if a_s >= 1:
-        return x0
+        return x0, x0
     beta = 1 - a_t / a_s
     mean = (a_s**0.5 * beta / (1 - a_t)) * x0 + ((1 - beta) ** 0.5 * (1 - a_s) / (1 - a_t)) * x
     var = (1 - a_s) / (1 - a_t) * beta
-    return mean + var**0.5 * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return mean + var**0.5 * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype), x0
 
 
 def ddim_step(x, eps, a_t, a_s, eta=0.0, clip=True, generator=None):
-    "One DDIM step x_t → x_s with stochasticity η."
+    "One DDIM step x_t → x_s with stochasticity η; returns (x_s, x̂_0)."
     x0, eps = _x0_eps(x, eps, a_t, clip)
     if a_s >= 1:
-        return x0
+        return x0, x0
     sigma = eta * ((1 - a_s) / (1 - a_t) * (1 - a_t / a_s)) ** 0.5
     x = a_s**0.5 * x0 + max(1 - a_s - sigma**2, 0.0) ** 0.5 * eps
     if sigma > 0:
         x = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return x
+    return x, x0
 
 # %% ../nbs/04_sampling.ipynb #f6e9a76b
 def _loop(step_fn, eps_fn, schedule, shape, labels, steps, generator, callback, progress, device, **kw):
@@ -78,9 +78,9 @@ def _loop(step_fn, eps_fn, schedule, shape, labels, steps, generator, callback, 
     pairs = _pairs(schedule, steps)
     for i, (t, a_t, a_s) in enumerate(tqdm(pairs, desc='sampling', disable=not progress, leave=False)):
         eps = eps_fn(x, torch.full((shape[0],), t, device=device, dtype=torch.long), labels).to(x.dtype)
-        x = step_fn(x, eps, a_t, a_s, generator=generator, **kw)
+        x, x0 = step_fn(x, eps, a_t, a_s, generator=generator, **kw)
         if callback is not None:
-            callback(i, t, x, None)
+            callback(i, t, x, x0)
     return x
 
 

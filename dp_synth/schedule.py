@@ -61,16 +61,8 @@ class NoiseSchedule(nn.Module):
             alpha_bar_prev=alpha_bar_prev,
             sqrt_alpha_bar=alpha_bar.sqrt(),
             sqrt_one_minus_alpha_bar=(1 - alpha_bar).sqrt(),
-            sqrt_recip_alpha_bar=alpha_bar.rsqrt(),
-            sqrt_recipm1_alpha_bar=(1 / alpha_bar - 1).sqrt(),
             log_snr=alpha_bar.log() - (1 - alpha_bar).log(),
-            posterior_variance=betas * (1 - alpha_bar_prev) / (1 - alpha_bar),
-            posterior_mean_coef1=betas * alpha_bar_prev.sqrt() / (1 - alpha_bar),
-            posterior_mean_coef2=(1 - alpha_bar_prev) * alphas.sqrt() / (1 - alpha_bar),
         )
-        # log of the posterior variance, with t=0's zero replaced by t=1's value (as in Ho et al.'s code)
-        pv = named['posterior_variance']
-        named['posterior_log_variance_clipped'] = torch.cat([pv[1:2], pv[1:]]).log()
         for k, v in named.items():
             self.register_buffer(k, v.float(), persistent=False)
 
@@ -82,19 +74,6 @@ class NoiseSchedule(nn.Module):
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         "x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε: a draw from q(x_t | x_0) for the given noise ε."
         return self._at(self.sqrt_alpha_bar, t, x0) * x0 + self._at(self.sqrt_one_minus_alpha_bar, t, x0) * noise
-
-    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        "x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t: invert q_sample given a noise estimate."
-        return self._at(self.sqrt_recip_alpha_bar, t, x_t) * x_t - self._at(self.sqrt_recipm1_alpha_bar, t, x_t) * eps
-
-    def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        "ε̂ = (x_t - √ᾱ_t x_0) / √(1-ᾱ_t): the noise implied by a clean-image estimate."
-        return (self._at(self.sqrt_recip_alpha_bar, t, x_t) * x_t - x0) / self._at(self.sqrt_recipm1_alpha_bar, t, x_t)
-
-    def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
-        "Mean and log-variance of q(x_{t-1} | x_t, x_0)."
-        mean = self._at(self.posterior_mean_coef1, t, x_t) * x0 + self._at(self.posterior_mean_coef2, t, x_t) * x_t
-        return mean, self._at(self.posterior_log_variance_clipped, t, x_t)
 
     def extra_repr(self):
         return f"T={self.T}, kind={self.kind!r}"

@@ -102,6 +102,25 @@ class TrainResult:
     release: dict = None  # the slim model.pt (`release_checkpoint`), when the CLI writes one
 
 
+def _public_step(
+    cfg: TrainConfig, step: int, model, objective, opt, lr_sched, ema, data, labels, dev, autocast
+) -> float:
+    "One non-private step; every random draw is a function of (seed, step), so a resumed run repeats it exactly."
+    torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
+    idx = batch_indices(len(data), cfg.batch_size, cfg.seed, step)
+    g = torch.Generator(device=dev).manual_seed(cfg.seed * 7_919 + step)  # t, noise, flips, label drops
+    with autocast:
+        loss = objective(model, data[idx].to(dev), labels[idx].to(dev), g).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    lr_sched.step()
+    ema.update_parameters(model)
+    return loss.item()
+
+
 def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True, command: str = None) -> TrainResult:
     "Train (non-privately) as `cfg` says, checkpointing to `out_dir/checkpoint.pt`; resumes if that exists."
     from tqdm.auto import tqdm
@@ -117,50 +136,23 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
     objective = DiffusionObjective(schedule, cfg.K, timestep_sampler(cfg.timesteps, cfg.T), cfg.flip, cfg.p_uncond)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
-    ema = make_ema(model, cfg.ema_decay)
-    step, history, elapsed = 0, [], 0.0
-    info = dict(
-        dataset=ds.name,
-        split=ds.split,
-        classes=ds.classes,
-        image_shape=list(shape),
-        n_train=len(ds),
-        source=ds.source,
-        image_digests=torch.from_numpy(image_digests(ds.images.numpy()).view('int64')),
-    )
+    ema, step, history, elapsed = make_ema(model, cfg.ema_decay), 0, [], 0.0
+    info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(shape), n_train=len(ds),
+                source=ds.source, image_digests=torch.from_numpy(image_digests(ds.images.numpy()).view('int64')))  # fmt: skip
+    meta = dict(seed=cfg.seed, dp_synth=dp_synth.__version__, torch=str(torch.__version__), device=str(dev),
+                machine=f"{platform.machine()} {platform.node()}", command=command or '', private=False)  # fmt: skip
 
     def state():
-        meta = dict(
-            step=step,
-            seed=cfg.seed,
-            seconds=elapsed + time.time() - t_start,
-            dp_synth=dp_synth.__version__,
-            torch=str(torch.__version__),
-            machine=f"{platform.machine()} {platform.node()}",
-            device=str(dev),
-            parameters=count_params(model),
-            command=command or '',
-            private=False,
-        )
-        return dict(
-            unet_config=asdict(model.config),
-            schedule=dict(T=cfg.T, kind=cfg.schedule),
-            train_config=asdict(cfg),
-            data=info,
-            meta=meta,
-            history=history,
-            model=model.state_dict(),
-            ema=ema.state_dict(),
-            optimizer=opt.state_dict(),
-            lr_scheduler=lr_sched.state_dict(),
-        )
+        return dict(unet_config=asdict(model.config), schedule=dict(T=cfg.T, kind=cfg.schedule), train_config=asdict(cfg),
+                    data=info, meta=dict(meta, step=step, seconds=elapsed + time.time() - t_start,
+                                         parameters=count_params(model)),
+                    history=history, model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(),
+                    lr_scheduler=lr_sched.state_dict())  # fmt: skip
 
     ckpt = Checkpointer(out / 'checkpoint.pt', state)
     if (ck := ckpt.resume_from(resume, 'train_config', cfg, RESUMABLE_FIELDS)) is not None:
-        model.load_state_dict(ck['model'])
-        ema.load_state_dict(ck['ema'])
-        opt.load_state_dict(ck['optimizer'])
-        lr_sched.load_state_dict(ck['lr_scheduler'])
+        for part, obj in (('model', model), ('ema', ema), ('optimizer', opt), ('lr_scheduler', lr_sched)):
+            obj.load_state_dict(ck[part])
         step, history, elapsed = ck['meta']['step'], list(ck['history']), ck['meta']['seconds']
 
     def grid(path):
@@ -171,24 +163,9 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
     bar = tqdm(total=cfg.steps, initial=step, desc=f'pre-training {cfg.preset} on {ds.name}', disable=not progress)
     running, stopped = [], False
     with ckpt.on_interrupt(bar):
-        while step < cfg.steps:
-            if out_of_time(t_start, cfg.max_minutes):
-                stopped = True
-                break
-            torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
-            idx = batch_indices(len(data), cfg.batch_size, cfg.seed, step)
-            g = torch.Generator(device=dev).manual_seed(cfg.seed * 7_919 + step)  # t, noise, flips, label drops
-            with autocast:
-                loss = objective(model, data[idx].to(dev), labels[idx].to(dev), g).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            lr_sched.step()
-            ema.update_parameters(model)
+        while step < cfg.steps and not (stopped := out_of_time(t_start, cfg.max_minutes)):
+            running.append(_public_step(cfg, step, model, objective, opt, lr_sched, ema, data, labels, dev, autocast))
             step += 1
-            running.append(loss.item())
             if step % cfg.log_every == 0 or step == cfg.steps:
                 history.append((step, sum(running) / len(running)))
                 running = []
@@ -197,11 +174,6 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
             ckpt.after_step(step, cfg.ckpt_every, cfg.sample_every, grid)
     bar.close()
     ckpt.save()
-    return TrainResult(
-        str(ckpt.path),
-        step,
-        step >= cfg.steps and not stopped,
-        history[-1][1] if history else None,
-        round(elapsed + time.time() - t_start, 1),
-        count_params(model),
-    )
+    loss = history[-1][1] if history else None
+    return TrainResult(str(ckpt.path), step, step >= cfg.steps and not stopped, loss,
+                       round(elapsed + time.time() - t_start, 1), count_params(model))  # fmt: skip

@@ -78,11 +78,12 @@ def test_import_graph(graph):
     assert deps['dpsgd'] <= {'dist'}, f"dpsgd imports {sorted(deps['dpsgd'] - {'dist'})}" + shown
     # (2) who runs DP-SGD: the private trainer, and the audit (which audits the DP engine itself, against broken copies)
     assert importers('dpsgd') <= {'finetune', 'audit'}, f"dpsgd is imported by {sorted(importers('dpsgd'))}" + shown
-    # (3) sampling needs the schedule and torchrun only; FID needs images (data), no privacy, training or sampling
+    # (3) sampling needs the schedule and torchrun only; FID needs images (data) and checked files (its Inception
+    # weights, shipped statistics), no privacy, training or sampling
     assert deps['sampling'] <= {'dist', 'schedule'}, f"sampling imports {sorted(deps['sampling'])}" + shown
-    assert deps['fid'] <= {'dist', 'data'}, f"fid imports {sorted(deps['fid'])}" + shown
-    # (4) the two leaves
-    for leaf in ('dist', 'schedule'):
+    assert deps['fid'] <= {'dist', 'data', 'files'}, f"fid imports {sorted(deps['fid'])}" + shown
+    # (4) the leaves
+    for leaf in ('dist', 'schedule', 'files'):
         assert not deps[leaf], f"{leaf} imports {sorted(deps[leaf])}" + shown
     # (5) the diffusion objective knows nothing of DP (the private trainer puts the two together)
     assert 'dpsgd' not in deps['objective'], 'objective imports dpsgd' + shown

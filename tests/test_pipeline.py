@@ -46,51 +46,39 @@ TINY = [
 ]
 
 
-def test_run_end_to_end_json(tmp_path):
-    r = run_cli('run', '--out', str(tmp_path / 'r'), *TINY, '--json')
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout)
+def _check_finished_run(res: dict, args: list, steps: int):
+    "The JSON on stdout, the files of a finished run, its owner-only report and release; a second call spends nothing."
     for k in ('epsilon_spent', 'delta', 'fid', 'fid_n', 'accuracy', 'run_dir', 'sigma', 'steps'):
         assert k in res, k
-    assert res['steps'] == 6 and 9.9 < res['epsilon_spent'] <= 10 and res['fid_n'] == 40
+    assert res['steps'] == steps and 9.9 < res['epsilon_spent'] <= 10 and res['fid_n'] == 40
     out = Path(res['run_dir'])
-    for f in (
-        'report.md',
-        'report.html',
-        'synthetic.npz',
-        'evaluation.json',
-        'finetune/checkpoint.pt',
-        'finetune/model.pt',
-        'finetune/privacy.json',
-    ):
+    for f in ('report.md', 'report.html', 'synthetic.npz', 'evaluation.json', 'finetune/checkpoint.pt',
+              'finetune/model.pt', 'finetune/privacy.json'):  # fmt: skip
         assert (out / f).is_file(), f
     html = (out / 'report.html').read_text()
     assert 'Privacy statement' in html and html.count('data:image/png;base64,') >= 3 and 'dp_synth run' in html
     assert 'OWNER ONLY' in html  # the evaluation report is the owner's
-    assert sorted(p.name for p in (out / 'release').iterdir()) == [
-        'README.md',
-        'epsilon.png',
-        'model.pt',
-        'privacy.json',
-        'synthetic.npz',
-    ]
+    release = sorted(p.name for p in (out / 'release').iterdir())
+    assert release == ['README.md', 'epsilon.png', 'model.pt', 'privacy.json', 'synthetic.npz']
     assert oct((out / 'finetune' / 'checkpoint.pt').stat().st_mode & 0o777) == oct(0o600)
     # every stage is done: a second call is quick and spends nothing more
     t = time.time()
-    r2 = run_cli('run', '--out', str(out), *TINY, '--json')
+    r2 = run_cli('run', '--out', str(out), *args, '--json')
     assert r2.returncode == 0 and json.loads(r2.stdout)['epsilon_spent'] == res['epsilon_spent']
     assert time.time() - t < 60
     # a changed privacy setting in the same directory is refused, not silently restarted
-    r3 = run_cli('run', '--out', str(out), *[a if a != '10' else '5' for a in TINY])
+    r3 = run_cli('run', '--out', str(out), *[a if a != '10' else '5' for a in args])
     assert r3.returncode == 1 and 'epsilon' in r3.stderr
 
 
-def test_run_killed_during_finetuning_resumes_to_same_epsilon(tmp_path):
-    "SIGINT in the middle of fine-tuning, then the same command: same steps, same ε as an uninterrupted run."
+def test_run_end_to_end_then_killed_run_resumes_to_same_epsilon(tmp_path):
+    """`dp_synth run --json` end to end (JSON on stdout, files, report, release, a second call, a refused change);
+    then SIGINT in the middle of fine-tuning and the same command: same steps, same ε as the uninterrupted run."""
     args = [a if a != '6' else '30' for a in TINY]
     straight = run_cli('run', '--out', str(tmp_path / 'straight'), *args, '--json')
     assert straight.returncode == 0, straight.stderr[-3000:]
     ref = json.loads(straight.stdout)
+    _check_finished_run(ref, args, 30)
     out = tmp_path / 'killed'
     # A shell that starts a job with `&` (as `nohup bash .ci/run &` does) leaves it ignoring SIGINT, and Python then
     # installs no KeyboardInterrupt handler: restore the default in the child so that Ctrl-C means what it does in a

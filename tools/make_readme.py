@@ -46,6 +46,16 @@ def frontmatter_to_markdown(nb):
     return nb
 
 
+def module_chapters(nbs_path: Path) -> dict:
+    "{module: notebook file} from each notebook's `#| default_exp` line."
+    out = {}
+    for f in sorted(nbs_path.glob('*.ipynb')):
+        m = re.search(r'#\|\s*default_exp\s+([\w.]+)', f.read_text())
+        if m:
+            out[m[1]] = f.name
+    return out
+
+
 def render(readme_nb=None) -> str:
     "README text from `readme_nb` (default: the configured `readme_nb` in `nbs/`)."
     cfg = get_config()
@@ -55,6 +65,8 @@ def render(readme_nb=None) -> str:
     body, _ = MarkdownExporter().from_notebook_node(frontmatter_to_markdown(nb))
     nbs = cfg.nbs_path.relative_to(cfg.config_path).as_posix()
     body = re.sub(r'\]\((?!https?:|/|#)([^)]+\.ipynb)\)', rf']({nbs}/\1)', body)
+    chapters = module_chapters(cfg.nbs_path)  # nbdev links a backticked name to `/module.html#name`: link the chapter
+    body = re.sub(r'\]\(/([\w.]+)\.html(#[^)]*)?\)', lambda m: f"]({nbs}/{chapters.get(m[1], 'index.ipynb')})", body)
     return HEADER + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
 
 
