@@ -145,34 +145,46 @@ def epsilon_for(sigma: float, q: float, steps: int, delta: float, orders=DEFAULT
     return PrivacyLedger(orders=tuple(orders)).record(sigma, q, steps).epsilon(delta)
 
 
-def calibrate_sigma(
-    epsilon: float,
-    delta: float,
-    q: float,
-    steps: int,
-    orders=DEFAULT_ORDERS,
-    lo: float = 0.05,
-    hi: float = 500.0,
-    rtol: float = 1e-4,
-) -> float:
+def _illinois(g, a: float, ga: float, b: float, gb: float, tol: float) -> float:
+    "Shrink [a, b] (g(a) > 0 ≥ g(b)) by regula falsi with the Illinois fix until b - a ≤ tol; returns b (g(b) ≤ 0)."
+    side = 0
+    while b - a > tol:
+        w = b - a
+        c = b - gb * w / (gb - ga) if w > 4 * tol else (a + b) / 2
+        c = min(max(c, a + 0.05 * w), b - 0.05 * w)  # the bracket always shrinks
+        gc = g(c)
+        if gc <= 0:
+            b, gb, ga, side = c, gc, ga / 2 if side == -1 else ga, -1
+        else:
+            a, ga, gb, side = c, gc, gb / 2 if side == 1 else gb, 1
+    return b
+
+
+def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=DEFAULT_ORDERS, lo: float = 0.05,
+                    hi: float = 500.0, rtol: float = 1e-4) -> float:  # fmt: skip
     "The smallest noise multiplier σ (within `rtol`) for which `steps` steps at rate q are (ε, δ)-DP."
     check_target(epsilon, delta)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
+    ints = tuple(a for a in orders if float(a).is_integer())
 
-    def f(s):
-        return epsilon_for(s, q, steps, delta, orders)
+    def g(x, ords=orders):  # log ε(σ = e^x) - log ε_target: ≤ 0 means within budget
+        return math.log(epsilon_for(math.exp(x), q, steps, delta, ords)) - math.log(epsilon)
 
-    if f(hi) > epsilon:
-        raise ValueError(
-            f"even sigma={hi} gives epsilon={f(hi):.3g} > {epsilon}: use fewer steps or a smaller sample rate"
-        )
-    if f(lo) <= epsilon:
+    a, b, tol = math.log(lo), math.log(hi), math.log1p(rtol)
+    if g(b, ints or orders) > 0 and g(b) > 0:
+        raise ValueError(f"even sigma={hi} gives epsilon={epsilon_for(hi, q, steps, delta, orders):.3g} > {epsilon}: "
+                         "use fewer steps or a smaller sample rate")  # fmt: skip
+    if g(a, ints or orders) <= 0:  # (the integer orders' ε bounds the full set's from above)
         return lo
-    while hi / lo > 1 + rtol:
-        mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if f(mid) <= epsilon else (mid, hi)
-    return hi
+    if ints and g(b, ints) <= 0:  # 1. the integer orders alone (closed form, cheap): their σ is an upper bound
+        b = _illinois(lambda x: g(x, ints), a, g(a, ints), b, g(b, ints), tol)
+    gb, step = g(b), math.log(1.05)  # 2. every order, from a bracket just below that σ
+    a = max(b - step, math.log(lo))
+    while (ga := g(a)) <= 0 and a > math.log(lo):
+        b, gb, step = a, ga, 2 * step
+        a = max(b - step, math.log(lo))
+    return lo if ga <= 0 else math.exp(_illinois(g, a, ga, b, gb, tol))
 
 # %% ../nbs/06_accounting.ipynb #d6977f7a
 def opacus_epsilon(sigma, q, steps, delta, orders=DEFAULT_ORDERS) -> float:
