@@ -168,8 +168,8 @@ def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=D
         raise ValueError(f"steps must be at least 1, got {steps}")
     ints = tuple(a for a in orders if float(a).is_integer())
 
-    def g(x, ords=orders):  # log ε(σ = e^x) - log ε_target: ≤ 0 means within budget
-        return math.log(epsilon_for(math.exp(x), q, steps, delta, ords)) - math.log(epsilon)
+    def g(x, ords=orders):  # log ε(σ = e^x) - log ε_target: ≤ 0 means within budget (ε = 0 for large σ, δ)
+        return math.log(max(epsilon_for(math.exp(x), q, steps, delta, ords), 1e-300)) - math.log(epsilon)
 
     a, b, tol = math.log(lo), math.log(hi), math.log1p(rtol)
     if g(b, ints or orders) > 0 and g(b) > 0:

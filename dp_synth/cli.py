@@ -47,11 +47,41 @@ def _command_line() -> str:
     "The command as typed, recorded in checkpoints so a run can be reproduced."
     return 'dp_synth ' + ' '.join(map(shlex.quote, sys.argv[1:]))
 
+# %% ../nbs/99_cli.ipynb #62aaa851
+FMT = argparse.RawDescriptionHelpFormatter
+
+
+def _run_dir_args(p):
+    "The --out and --no-resume options of every command that trains."
+    p.add_argument(
+        '--out', required=True, metavar='DIR', help='run directory (created; resumed if it holds a checkpoint)'
+    )
+    p.add_argument(
+        '--no-resume',
+        dest='resume',
+        action='store_false',
+        help='start over even if OUT holds a checkpoint (for a private run: spends a new budget)',
+    )
+
+
+def _common() -> argparse.ArgumentParser:
+    "Options every job takes."
+    c = argparse.ArgumentParser(add_help=False)
+    c.add_argument('--json', action='store_true', help='print one JSON object on stdout (progress stays on stderr)')
+    c.add_argument('--quiet', action='store_true', help='no progress bars or stage messages on stderr')
+    c.add_argument(
+        '--root',
+        default=None,
+        metavar='DIR',
+        help='data cache directory (default: $DP_SYNTH_DATA or ~/.cache/dp_synth/data)',
+    )
+    return c
+
 # %% ../nbs/99_cli.ipynb #24f56e1d
 def cmd_data(args) -> int:
+    "Fetch, verify, cache and summarise one dataset split."
     from dp_synth.data import load_dataset
 
-    "Fetch, verify, cache and summarise one dataset split."
     t0 = time.perf_counter()
     ds = load_dataset(args.name, args.split, root=args.root)
     counts = ds.class_counts().tolist()
@@ -75,6 +105,22 @@ def cmd_data(args) -> int:
         ],
     )
     return EXIT_OK
+
+# %% ../nbs/99_cli.ipynb #a6a6bb0e
+def _add_data(sub, common, full):
+    d = sub.add_parser(
+        'data',
+        parents=[common],
+        formatter_class=FMT,
+        help='fetch, verify and summarise a dataset',
+        description='Load one split of a dataset (downloading or unpacking it if needed, checking every file\n'
+        'against its published hash, caching the decoded arrays) and print a summary.',
+        epilog='examples:\n  dp_synth data mnist\n  dp_synth data cifar10 --split test --json\n'
+        '  dp_synth data ./my_images          (one subfolder per class)',
+    )
+    d.add_argument('name', help="a dataset name (mnist, fashion_mnist, cifar10, digits, ...) or an image folder")
+    d.add_argument('--split', default='train', help="which split (default: train)")
+    d.set_defaults(func=cmd_data)
 
 # %% ../nbs/99_cli.ipynb #dbaf3f10
 def _run_and_report(cfg, args, title: str) -> int:
@@ -101,6 +147,52 @@ def cmd_demo(args) -> int:
         *(dataclasses.replace(getattr(DEMO, k), device=args.device) for k in ('finetune', 'evaluate', 'pretrain'))
     )
     return _run_and_report(cfg, args, "dp_synth demo: private synthetic MNIST")
+
+# %% ../nbs/99_cli.ipynb #14b8737f
+def _add_demo(sub, common, full):
+    m = sub.add_parser(
+        'demo',
+        parents=[common],
+        formatter_class=FMT,
+        help='run the main job on private MNIST (about 15 minutes on a CPU)',
+        description='The end-to-end demo, offline: the shipped public model fmnist-small (trained on PUBLIC data:\n'
+        'Fashion-MNIST) is fine-tuned with DP-SGD on MNIST, playing the private dataset, at epsilon = 10 and\n'
+        'delta = 1e-5 (50 steps); 1,000 class-balanced synthetic images are sampled and evaluated (FID on\n'
+        'N = 1,000, accuracy of a CNN trained on them and tested on real MNIST, memorisation check), and a\n'
+        'report is written. Sized to finish within 15 minutes on 2 CPU cores. Interrupted? Run it again: it\n'
+        'resumes. The settings are dp_synth.pipeline.DEMO; `dp_synth run` takes any of them as flags.',
+        epilog='examples:\n  dp_synth demo\n  dp_synth demo --out runs/demo --json\n  dp_synth demo --device cuda',
+    )
+    m.add_argument('--out', default='runs/demo', metavar='DIR', help='run directory (default: runs/demo)')
+    m.add_argument('--device', default='auto', help='auto, cpu or cuda (default: auto)')
+    m.set_defaults(func=cmd_demo)
+
+
+def _add_run(sub, common, full):
+    r = sub.add_parser(
+        'run',
+        parents=[common],
+        formatter_class=FMT,
+        help='the main job: DP fine-tune, sample, evaluate and report, in one resumable command',
+        description='From private images to a private synthetic dataset with its report, in one run directory:\n'
+        '  1. the public model: a shipped checkpoint (--model fmnist-small), a checkpoint file, or --model pretrain\n'
+        '     (trains one on --pretrain-dataset first);\n'
+        '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step;\n'
+        '  3. --n-synthetic class-balanced samples (OUT/synthetic.npz) and their evaluation;\n'
+        '  4. OUT/release/: what may be published (the DP model, synthetic.npz, privacy.json, epsilon.png);\n'
+        '     OUT/report.md and OUT/report.html: the OWNER-ONLY evaluation report (private images and statistics).\n'
+        'Each stage skips itself when its output exists, so an interrupted run continues where it stopped and\n'
+        'never spends the budget twice; changing a privacy setting for an existing OUT is refused.',
+        epilog='examples:\n  dp_synth run --out runs/mnist-eps1 --dataset mnist --epsilon 1 --steps 200\n'
+        '  dp_synth run --out runs/mine --dataset ./my_images --model pretrain --pretrain-dataset fashion_mnist\n'
+        '  dp_synth run --out runs/x --config settings.json --json',
+    )
+    r.add_argument('--out', required=True, metavar='DIR', help='run directory (created; an existing one is resumed)')
+    if full:
+        from dp_synth.pipeline import RunConfig
+
+        add_config_args(r, RunConfig)
+    r.set_defaults(func=cmd_run)
 
 # %% ../nbs/99_cli.ipynb #6bb4b153
 def _fields(cls) -> list:
@@ -170,6 +262,26 @@ def cmd_pretrain(args) -> int:
     out = dataclasses.asdict(res)
     _emit(out, args.json, [f"{k}: {v}" for k, v in out.items()] + _stopped_note(res, ''))
     return EXIT_OK
+
+# %% ../nbs/99_cli.ipynb #84bd533f
+def _add_pretrain(sub, common, full):
+    t = sub.add_parser(
+        'pretrain',
+        parents=[common],
+        formatter_class=FMT,
+        help='pre-train a diffusion model on public data',
+        description='Non-private training of a class-conditional diffusion model on a PUBLIC dataset.\n'
+        'Writes OUT/checkpoint.pt (run the same command again to resume after an interruption),\n'
+        'OUT/model.pt when finished (EMA weights only: what sampling and fine-tuning load), and sample grids.',
+        epilog='examples:\n  dp_synth pretrain --out runs/fmnist --dataset fashion_mnist --steps 3000\n'
+        '  dp_synth pretrain --out runs/cifar --dataset cifar10 --image-size 32 --preset base --device cuda',
+    )
+    _run_dir_args(t)
+    if full:
+        from dp_synth.train import TrainConfig
+
+        add_config_args(t, TrainConfig)
+    t.set_defaults(func=cmd_pretrain)
 
 # %% ../nbs/99_cli.ipynb #7e7f000c
 def write_samples(batches, out, classes) -> dict:
@@ -251,6 +363,42 @@ def cmd_sample(args) -> int:
     )
     return EXIT_OK
 
+# %% ../nbs/99_cli.ipynb #17435e6c
+def _add_sample(sub, common, full):
+    s = sub.add_parser(
+        'sample',
+        parents=[common],
+        formatter_class=FMT,
+        help='sample images from a trained model',
+        description='Sample N class-balanced images from a trained (or DP fine-tuned) model. Sampling is\n'
+        'post-processing: it costs no privacy, whatever the model was trained on.',
+        epilog='examples:\n  dp_synth sample --from fmnist-small --n 1000 --out fmnist_synth.npz\n'
+        '  dp_synth sample --from runs/mnist/model.pt --n 600 --out synth_folder --sampler ddpm --steps 1000',
+    )
+    s.add_argument(
+        '--from',
+        required=True,
+        metavar='MODEL',
+        help='a shipped checkpoint name (e.g. fmnist-small) or a checkpoint path',
+    )
+    s.add_argument(
+        '--n',
+        '--n-images',
+        dest='n',
+        type=int,
+        default=1000,
+        help='number of images (default: 1000); under torchrun spell it --n-images (torchrun claims --n)',
+    )
+    s.add_argument('--out', required=True, help='an .npz file, or a folder for PNG files in class subfolders')
+    s.add_argument('--sampler', default='ddim', choices=['ddim', 'ddpm'], help='sampler (default: ddim)')
+    s.add_argument('--steps', type=int, default=50, help='sampling steps (default: 50)')
+    s.add_argument('--eta', type=float, default=0.0, help='DDIM stochasticity (default: 0, deterministic)')
+    s.add_argument('--guidance', type=float, default=1.0, help='classifier-free guidance scale (default: 1, none)')
+    s.add_argument('--batch-size', type=int, default=256, help='images per batch (default: 256)')
+    s.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
+    s.add_argument('--device', default='cpu', help='cpu or cuda (default: cpu)')
+    s.set_defaults(func=cmd_sample)
+
 # %% ../nbs/99_cli.ipynb #2564e5c8
 def cmd_finetune(args) -> int:
     "DP fine-tune a public model on a private dataset."
@@ -271,6 +419,31 @@ def cmd_finetune(args) -> int:
     )
     return EXIT_OK
 
+# %% ../nbs/99_cli.ipynb #6d8af326
+def _add_finetune(sub, common, full):
+    f = sub.add_parser(
+        'finetune',
+        parents=[common],
+        formatter_class=FMT,
+        help='DP fine-tune a public model on private images',
+        description='Fine-tune a public pre-trained model on a PRIVATE dataset with DP-SGD, to a target (epsilon, delta).\n'
+        'The noise is calibrated (or checked) before the first step: the run refuses to start if its plan\n'
+        'exceeds the budget, and never runs past it. OUT/checkpoint.pt holds the privacy ledger and the\n'
+        'secret noise seed (keep it private; run the same command to resume); OUT/model.pt is the release.',
+        epilog='examples:\n  dp_synth finetune --out runs/mnist-eps10 --model fmnist-small --dataset mnist --epsilon 10 --steps 200\n'
+        '  dp_synth finetune --out runs/mine --dataset ./my_images --epsilon 1 --delta 1e-6 --batch-size 512\n'
+        '  dp_synth finetune --out runs/animals --model scratch --dataset cifar10-animals   # no public model (DPDM-style)',
+    )
+    _run_dir_args(f)
+    f.add_argument(
+        '--from', dest='model', metavar='MODEL', default=None, help='the same as --model (as in dp_synth sample)'
+    )
+    if full:
+        from dp_synth.finetune import FinetuneConfig
+
+        add_config_args(f, FinetuneConfig)
+    f.set_defaults(func=cmd_finetune)
+
 # %% ../nbs/99_cli.ipynb #ff1f524f
 def cmd_evaluate(args) -> int:
     "Evaluate synthetic data (or a model, sampled first) against the real dataset."
@@ -285,6 +458,39 @@ def cmd_evaluate(args) -> int:
     title = f"evaluated {res.n_synthetic} synthetic images ({res.source}) against {res.dataset}"
     _emit(dict(res.to_dict(), run_dir=str(Path(args.out).resolve())), args.json, [title, *summary_lines(res, args.out)])
     return EXIT_OK
+
+# %% ../nbs/99_cli.ipynb #d86108f4
+def _add_evaluate(sub, common, full):
+    e = sub.add_parser(
+        'evaluate',
+        parents=[common],
+        formatter_class=FMT,
+        help='FID, downstream accuracy, more-data curve and memorisation check of synthetic data',
+        description='Measure how useful synthetic data is. SOURCE is a model (sampled first: --n-synthetic class-balanced\n'
+        'images, saved as OUT/synthetic.npz and reused if the same command runs again) or a set of images.\n'
+        'Writes OUT/evaluation.json, OUT/evaluation.md and figures: FID against the private dataset\'s training\n'
+        'images (with N and the FID real held-out images reach at the same N), the accuracy on the real test\n'
+        'split of a classifier trained only on the synthetic images, accuracy against the number of synthetic\n'
+        'images, and nearest-neighbour distances to private versus held-out images (memorisation).\n'
+        'These read private data: they are for the data owner and are not covered by the DP guarantee.',
+        epilog='examples:\n  dp_synth evaluate --from runs/mnist-eps10 --out runs/mnist-eps10/eval\n'
+        '  dp_synth evaluate --from synth.npz --dataset mnist --out eval --json\n'
+        '  dp_synth evaluate --from mnist:train --out eval-real   (real images as a stand-in: checks the path)',
+    )
+    e.add_argument(
+        '--from',
+        required=True,
+        dest='source',
+        metavar='SOURCE',
+        help='a model (shipped name, checkpoint file, or fine-tuning run directory), or images: an .npz\n'
+        'written by `dp_synth sample`, an image folder (one subfolder per class), or DATASET:SPLIT',
+    )
+    e.add_argument('--out', required=True, metavar='DIR', help='output directory (created)')
+    if full:
+        from dp_synth.evaluate import EvalConfig
+
+        add_config_args(e, EvalConfig)
+    e.set_defaults(func=cmd_evaluate)
 
 # %% ../nbs/99_cli.ipynb #6ab6d8d7
 def cmd_budget(args) -> int:
@@ -323,213 +529,7 @@ def cmd_budget(args) -> int:
     )
     return EXIT_OK
 
-# %% ../nbs/99_cli.ipynb #9eb96968
-FMT = argparse.RawDescriptionHelpFormatter
-
-
-def _run_dir_args(p):
-    "The --out and --no-resume options of every command that trains."
-    p.add_argument(
-        '--out', required=True, metavar='DIR', help='run directory (created; resumed if it holds a checkpoint)'
-    )
-    p.add_argument(
-        '--no-resume',
-        dest='resume',
-        action='store_false',
-        help='start over even if OUT holds a checkpoint (for a private run: spends a new budget)',
-    )
-
-
-def _common() -> argparse.ArgumentParser:
-    "Options every job takes."
-    c = argparse.ArgumentParser(add_help=False)
-    c.add_argument('--json', action='store_true', help='print one JSON object on stdout (progress stays on stderr)')
-    c.add_argument('--quiet', action='store_true', help='no progress bars or stage messages on stderr')
-    c.add_argument(
-        '--root',
-        default=None,
-        metavar='DIR',
-        help='data cache directory (default: $DP_SYNTH_DATA or ~/.cache/dp_synth/data)',
-    )
-    return c
-
-
-def _add_data(sub, common, full):
-    d = sub.add_parser(
-        'data',
-        parents=[common],
-        formatter_class=FMT,
-        help='fetch, verify and summarise a dataset',
-        description='Load one split of a dataset (downloading or unpacking it if needed, checking every file\n'
-        'against its published hash, caching the decoded arrays) and print a summary.',
-        epilog='examples:\n  dp_synth data mnist\n  dp_synth data cifar10 --split test --json\n'
-        '  dp_synth data ./my_images          (one subfolder per class)',
-    )
-    d.add_argument('name', help="a dataset name (mnist, fashion_mnist, cifar10, digits, ...) or an image folder")
-    d.add_argument('--split', default='train', help="which split (default: train)")
-    d.set_defaults(func=cmd_data)
-
-
-def _add_demo(sub, common, full):
-    m = sub.add_parser(
-        'demo',
-        parents=[common],
-        formatter_class=FMT,
-        help='run the main job on private MNIST (about 15 minutes on a CPU)',
-        description='The end-to-end demo, offline: the shipped public model fmnist-small (trained on PUBLIC data:\n'
-        'Fashion-MNIST) is fine-tuned with DP-SGD on MNIST, playing the private dataset, at epsilon = 10 and\n'
-        'delta = 1e-5 (50 steps); 1,000 class-balanced synthetic images are sampled and evaluated (FID on\n'
-        'N = 1,000, accuracy of a CNN trained on them and tested on real MNIST, memorisation check), and a\n'
-        'report is written. Sized to finish within 15 minutes on 2 CPU cores. Interrupted? Run it again: it\n'
-        'resumes. The settings are dp_synth.pipeline.DEMO; `dp_synth run` takes any of them as flags.',
-        epilog='examples:\n  dp_synth demo\n  dp_synth demo --out runs/demo --json\n  dp_synth demo --device cuda',
-    )
-    m.add_argument('--out', default='runs/demo', metavar='DIR', help='run directory (default: runs/demo)')
-    m.add_argument('--device', default='auto', help='auto, cpu or cuda (default: auto)')
-    m.set_defaults(func=cmd_demo)
-
-
-def _add_run(sub, common, full):
-    r = sub.add_parser(
-        'run',
-        parents=[common],
-        formatter_class=FMT,
-        help='the main job: DP fine-tune, sample, evaluate and report, in one resumable command',
-        description='From private images to a private synthetic dataset with its report, in one run directory:\n'
-        '  1. the public model: a shipped checkpoint (--model fmnist-small), a checkpoint file, or --model pretrain\n'
-        '     (trains one on --pretrain-dataset first);\n'
-        '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step;\n'
-        '  3. --n-synthetic class-balanced samples (OUT/synthetic.npz) and their evaluation;\n'
-        '  4. OUT/release/: what may be published (the DP model, synthetic.npz, privacy.json, epsilon.png);\n'
-        '     OUT/report.md and OUT/report.html: the OWNER-ONLY evaluation report (private images and statistics).\n'
-        'Each stage skips itself when its output exists, so an interrupted run continues where it stopped and\n'
-        'never spends the budget twice; changing a privacy setting for an existing OUT is refused.',
-        epilog='examples:\n  dp_synth run --out runs/mnist-eps1 --dataset mnist --epsilon 1 --steps 200\n'
-        '  dp_synth run --out runs/mine --dataset ./my_images --model pretrain --pretrain-dataset fashion_mnist\n'
-        '  dp_synth run --out runs/x --config settings.json --json',
-    )
-    r.add_argument('--out', required=True, metavar='DIR', help='run directory (created; an existing one is resumed)')
-    if full:
-        from dp_synth.pipeline import RunConfig
-
-        add_config_args(r, RunConfig)
-    r.set_defaults(func=cmd_run)
-
-
-def _add_pretrain(sub, common, full):
-    t = sub.add_parser(
-        'pretrain',
-        parents=[common],
-        formatter_class=FMT,
-        help='pre-train a diffusion model on public data',
-        description='Non-private training of a class-conditional diffusion model on a PUBLIC dataset.\n'
-        'Writes OUT/checkpoint.pt (run the same command again to resume after an interruption),\n'
-        'OUT/model.pt when finished (EMA weights only: what sampling and fine-tuning load), and sample grids.',
-        epilog='examples:\n  dp_synth pretrain --out runs/fmnist --dataset fashion_mnist --steps 3000\n'
-        '  dp_synth pretrain --out runs/cifar --dataset cifar10 --image-size 32 --preset base --device cuda',
-    )
-    _run_dir_args(t)
-    if full:
-        from dp_synth.train import TrainConfig
-
-        add_config_args(t, TrainConfig)
-    t.set_defaults(func=cmd_pretrain)
-
-
-def _add_sample(sub, common, full):
-    s = sub.add_parser(
-        'sample',
-        parents=[common],
-        formatter_class=FMT,
-        help='sample images from a trained model',
-        description='Sample N class-balanced images from a trained (or DP fine-tuned) model. Sampling is\n'
-        'post-processing: it costs no privacy, whatever the model was trained on.',
-        epilog='examples:\n  dp_synth sample --from fmnist-small --n 1000 --out fmnist_synth.npz\n'
-        '  dp_synth sample --from runs/mnist/model.pt --n 600 --out synth_folder --sampler ddpm --steps 1000',
-    )
-    s.add_argument(
-        '--from',
-        required=True,
-        metavar='MODEL',
-        help='a shipped checkpoint name (e.g. fmnist-small) or a checkpoint path',
-    )
-    s.add_argument(
-        '--n',
-        '--n-images',
-        dest='n',
-        type=int,
-        default=1000,
-        help='number of images (default: 1000); under torchrun spell it --n-images (torchrun claims --n)',
-    )
-    s.add_argument('--out', required=True, help='an .npz file, or a folder for PNG files in class subfolders')
-    s.add_argument('--sampler', default='ddim', choices=['ddim', 'ddpm'], help='sampler (default: ddim)')
-    s.add_argument('--steps', type=int, default=50, help='sampling steps (default: 50)')
-    s.add_argument('--eta', type=float, default=0.0, help='DDIM stochasticity (default: 0, deterministic)')
-    s.add_argument('--guidance', type=float, default=1.0, help='classifier-free guidance scale (default: 1, none)')
-    s.add_argument('--batch-size', type=int, default=256, help='images per batch (default: 256)')
-    s.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    s.add_argument('--device', default='cpu', help='cpu or cuda (default: cpu)')
-    s.set_defaults(func=cmd_sample)
-
-
-def _add_finetune(sub, common, full):
-    f = sub.add_parser(
-        'finetune',
-        parents=[common],
-        formatter_class=FMT,
-        help='DP fine-tune a public model on private images',
-        description='Fine-tune a public pre-trained model on a PRIVATE dataset with DP-SGD, to a target (epsilon, delta).\n'
-        'The noise is calibrated (or checked) before the first step: the run refuses to start if its plan\n'
-        'exceeds the budget, and never runs past it. OUT/checkpoint.pt holds the privacy ledger and the\n'
-        'secret noise seed (keep it private; run the same command to resume); OUT/model.pt is the release.',
-        epilog='examples:\n  dp_synth finetune --out runs/mnist-eps10 --model fmnist-small --dataset mnist --epsilon 10 --steps 200\n'
-        '  dp_synth finetune --out runs/mine --dataset ./my_images --epsilon 1 --delta 1e-6 --batch-size 512\n'
-        '  dp_synth finetune --out runs/animals --model scratch --dataset cifar10-animals   # no public model (DPDM-style)',
-    )
-    _run_dir_args(f)
-    f.add_argument(
-        '--from', dest='model', metavar='MODEL', default=None, help='the same as --model (as in dp_synth sample)'
-    )
-    if full:
-        from dp_synth.finetune import FinetuneConfig
-
-        add_config_args(f, FinetuneConfig)
-    f.set_defaults(func=cmd_finetune)
-
-
-def _add_evaluate(sub, common, full):
-    e = sub.add_parser(
-        'evaluate',
-        parents=[common],
-        formatter_class=FMT,
-        help='FID, downstream accuracy, more-data curve and memorisation check of synthetic data',
-        description='Measure how useful synthetic data is. SOURCE is a model (sampled first: --n-synthetic class-balanced\n'
-        'images, saved as OUT/synthetic.npz and reused if the same command runs again) or a set of images.\n'
-        'Writes OUT/evaluation.json, OUT/evaluation.md and figures: FID against the private dataset\'s training\n'
-        'images (with N and the FID real held-out images reach at the same N), the accuracy on the real test\n'
-        'split of a classifier trained only on the synthetic images, accuracy against the number of synthetic\n'
-        'images, and nearest-neighbour distances to private versus held-out images (memorisation).\n'
-        'These read private data: they are for the data owner and are not covered by the DP guarantee.',
-        epilog='examples:\n  dp_synth evaluate --from runs/mnist-eps10 --out runs/mnist-eps10/eval\n'
-        '  dp_synth evaluate --from synth.npz --dataset mnist --out eval --json\n'
-        '  dp_synth evaluate --from mnist:train --out eval-real   (real images as a stand-in: checks the path)',
-    )
-    e.add_argument(
-        '--from',
-        required=True,
-        dest='source',
-        metavar='SOURCE',
-        help='a model (shipped name, checkpoint file, or fine-tuning run directory), or images: an .npz\n'
-        'written by `dp_synth sample`, an image folder (one subfolder per class), or DATASET:SPLIT',
-    )
-    e.add_argument('--out', required=True, metavar='DIR', help='output directory (created)')
-    if full:
-        from dp_synth.evaluate import EvalConfig
-
-        add_config_args(e, EvalConfig)
-    e.set_defaults(func=cmd_evaluate)
-
-
+# %% ../nbs/99_cli.ipynb #5d994e56
 def _add_budget(sub, common, full):
     b = sub.add_parser(
         'budget',
@@ -552,7 +552,7 @@ def _add_budget(sub, common, full):
     b.add_argument('--prv', action='store_true', help="also report Opacus's tighter PRV accountant (slower)")
     b.set_defaults(func=cmd_budget)
 
-
+# %% ../nbs/99_cli.ipynb #9eb96968
 def _add_audit(sub, common, full):
     if not full:  # listed in `dp_synth --help` without importing the audit chapter
         sub.add_parser('audit', help="audit a run's privacy: a measured lower bound on epsilon, with canaries")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib
 import csv
+import functools
 import gzip
 import hashlib
 import importlib.util
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import string
 import struct
 import subprocess
 import tarfile
@@ -31,13 +33,13 @@ from .files import ChecksumError, DataError, atomic_path, check_hash  # (chapter
 from .schedule import from_unit, to_unit  # the diffusion's pixel space (chapter 01)
 
 # %% auto #0
-__all__ = ['PYPI_SIMPLE', 'MNIST_CLASSES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_DIR', 'CIFAR10_CLASSES', 'DATASETS',
-           'CAMELYON17_CLASSES', 'CAMELYON17_SPLITS', 'SUBSETS', 'NoRouteError', 'CorruptImageError', 'SplitError',
-           'EmptyDatasetError', 'RouteUnavailable', 'ImageDataset', 'data_dir', 'offline', 'array_digest', 'read_idx',
-           'Route', 'fetch_pypi_file', 'tree_digest', 'DatasetSpec', 'read_images', 'load_image_folder',
-           'is_camelyon17_dir', 'load_camelyon17', 'load_dataset', 'class_subset', 'dataset_family', 'image_digests',
-           'OverlapError', 'check_disjoint', 'split_indices', 'train_valid_split', 'pad_to', 'resize', 'to_rgb',
-           'to_gray', 'prepare_images', 'class_grid', 'show_grid']
+__all__ = ['PYPI_SIMPLE', 'MNIST_CLASSES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_DIR', 'CIFAR10_CLASSES', 'GLYPH_DIGITS',
+           'GLYPH_LETTERS', 'DATASETS', 'CAMELYON17_CLASSES', 'CAMELYON17_SPLITS', 'SUBSETS', 'NoRouteError',
+           'CorruptImageError', 'SplitError', 'EmptyDatasetError', 'RouteUnavailable', 'ImageDataset', 'data_dir',
+           'offline', 'array_digest', 'read_idx', 'Route', 'fetch_pypi_file', 'tree_digest', 'DatasetSpec',
+           'read_images', 'load_image_folder', 'is_camelyon17_dir', 'load_camelyon17', 'load_dataset', 'class_subset',
+           'dataset_family', 'image_digests', 'OverlapError', 'check_disjoint', 'split_indices', 'train_valid_split',
+           'pad_to', 'resize', 'to_rgb', 'to_gray', 'prepare_images', 'class_grid', 'show_grid']
 
 # %% ../nbs/00_data.ipynb #d6d851e7
 class NoRouteError(DataError):
@@ -494,6 +496,38 @@ def _digits_fetch(root):
     tr, te = split_indices(torch.as_tensor(y), valid_frac=0.2, seed=0)
     return {'train': (x[tr.numpy()], y[tr.numpy()]), 'test': (x[te.numpy()], y[te.numpy()])}
 
+# %% ../nbs/00_data.ipynb #4af81aaf
+GLYPH_DIGITS, GLYPH_LETTERS = string.digits, string.ascii_uppercase  # (as dp_synth.glyphs.DIGITS, LETTERS)
+
+
+@functools.lru_cache(maxsize=None)
+def _glyph_fonts(chars: str) -> tuple:
+    from dp_synth.glyphs import find_fonts
+
+    return tuple(find_fonts(chars))
+
+
+def _glyph_variant(chars: str):
+    def variant():
+        from dp_synth.glyphs import fonts_digest
+
+        return 'fonts' + fonts_digest(_glyph_fonts(chars))
+
+    return variant
+
+
+def _glyphs_route(chars: str) -> Route:
+    def fetch(root):
+        from dp_synth.glyphs import glyph_images
+
+        fonts = list(_glyph_fonts(chars))
+        if not fonts:
+            raise RouteUnavailable("no installed font draws these characters")
+        tr, te = (glyph_images(n, chars, seed, fonts, progress=True)[:2] for n, seed in ((60_000, 0), (10_000, 1)))
+        return {'train': tr, 'test': te}
+
+    return Route('rendered from the installed fonts (dp_synth.glyphs)', fetch)
+
 # %% ../nbs/00_data.ipynb #7b153f24
 @dataclass
 class DatasetSpec:
@@ -505,6 +539,7 @@ class DatasetSpec:
     splits: tuple = ('train', 'test')
     digests: dict = field(default_factory=dict)  # split -> `array_digest` of the decoded arrays, if pinned
     licence: str = ''
+    variant: Callable = None  # when the content depends on the machine: () -> a name for it, part of the cache key
 
 
 DATASETS = {
@@ -551,6 +586,20 @@ DATASETS = {
         [Route('scikit-learn load_digits', _digits_fetch)],
         "install scikit-learn (`pip install scikit-learn`).",
         licence='CC BY 4.0',
+    ),
+    'glyphs': DatasetSpec(
+        list(GLYPH_DIGITS),
+        [_glyphs_route(GLYPH_DIGITS)],
+        "install matplotlib, whose bundled fonts are always usable (more fonts: see dp_synth.glyphs).",
+        licence="each font's own (recorded per font by dp_synth.glyphs.find_fonts)",
+        variant=_glyph_variant(GLYPH_DIGITS),
+    ),
+    'glyphs_letters': DatasetSpec(
+        list(GLYPH_LETTERS),
+        [_glyphs_route(GLYPH_LETTERS)],
+        "install matplotlib, whose bundled fonts are always usable (more fonts: see dp_synth.glyphs).",
+        licence="each font's own (recorded per font by dp_synth.glyphs.find_fonts)",
+        variant=_glyph_variant(GLYPH_LETTERS),
     ),
 }
 
@@ -728,7 +777,8 @@ def load_dataset(
         if size is not None:
             raise DataError(f"size= applies to image folders and camelyon17; resize {key} with `resize`.")
         root = data_dir(root)
-        cached = _cache_load(root, f'{key}-{split}', spec.digests.get(split))
+        tag = f'-{spec.variant()}' if spec.variant else ''  # (content that depends on this machine)
+        cached = _cache_load(root, f'{key}-{split}{tag}', spec.digests.get(split))
         if cached is not None:
             x, y, classes = cached
             return ImageDataset(torch.from_numpy(x), torch.from_numpy(y), classes, key, split, 'cache')
@@ -740,7 +790,7 @@ def load_dataset(
                     f"{array_digest(x, y)}, expected {spec.digests[s]}. The source files differ from "
                     "the published release; delete them and load again."
                 )
-            _cache_save(root, f'{key}-{s}', x, y, spec.classes, source)
+            _cache_save(root, f'{key}-{s}{tag}', x, y, spec.classes, source)
         x, y = arrays[split]
         return ImageDataset(
             torch.from_numpy(np.ascontiguousarray(x)),

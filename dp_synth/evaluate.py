@@ -226,7 +226,7 @@ def _privacy_section(st: PrivacyStatement) -> list:
         '',
     ]
 
-
+# %% ../nbs/13_evaluate.ipynb #08e0a984
 def _usefulness_section(r: EvalResult) -> list:
     a = r.accuracy_result
     L = [
@@ -272,7 +272,7 @@ def _memorisation_section(r: EvalResult) -> list:
     ]
     return L + ['', '![ratio histogram](memorisation.png)', '', '![closest pairs](closest_pairs.png)', '']
 
-
+# %% ../nbs/13_evaluate.ipynb #346b5890
 def report_markdown(
     r: EvalResult, title: str = None, owner_only: bool = False, curves: str = None, extra: dict = None
 ) -> str:
@@ -368,7 +368,7 @@ def _memorisation(synth, fid_set, feats, private, test, cfg: EvalConfig, root, p
         )
     return reps
 
-
+# %% ../nbs/13_evaluate.ipynb #4242cc48
 def _figures(out: Path, synth, test, curve, reps, dataset: str) -> dict:
     "samples.png, more_data.png, memorisation.png and closest_pairs.png; returns which were written."
     import matplotlib.image as mpimg
@@ -419,7 +419,7 @@ def _write(out: Path, res: EvalResult):
         if f and (out / f).is_file():
             os.chmod(out / f, 0o600)
 
-
+# %% ../nbs/13_evaluate.ipynb #9adba809
 class _Clock:
     "Seconds per stage: `lap(name)` records the time since the previous lap."
 

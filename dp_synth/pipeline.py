@@ -272,7 +272,7 @@ class RunResult:
             f"  report        {out / 'report.html'} (and report.md): OWNER ONLY, it shows private images and statistics",
         ]
 
-
+# %% ../nbs/14_pipeline.ipynb #8eb11794
 def _stage(out: Path, name: str, key_of, work, say, done_msg: str, todo_msg: str, outputs=()):
     """Run `work()` unless stage `name` is marked done with the same key and its `outputs` exist; returns what the
     marker (or `work`) holds."""
@@ -286,7 +286,7 @@ def _stage(out: Path, name: str, key_of, work, say, done_msg: str, todo_msg: str
     _mark(out, name, key, ok=True, result=result)
     return result
 
-
+# %% ../nbs/14_pipeline.ipynb #71822e37
 def _public_model(cfg: RunConfig, out: Path, progress, command, say) -> str:
     "Stage 1: the public model's name or path (pre-trained here first when `finetune.model` is 'pretrain')."
     if ModelSpec.parse(cfg.finetune.model).kind != 'pretrain':
@@ -369,7 +369,7 @@ def _evaluation(cfg: RunConfig, out: Path, progress, command, say) -> EvalResult
         )  # fmt: skip
     )
 
-
+# %% ../nbs/14_pipeline.ipynb #4ad8771d
 def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None,
         stage_callback=None) -> RunResult:  # fmt: skip
     "The main job: public model → DP fine-tuning → synthetic data and evaluation → release and report, in `out_dir`."
