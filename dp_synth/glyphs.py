@@ -52,14 +52,18 @@ def _licence(path: Path) -> tuple:
     "(package, licence) of a font file: matplotlib's bundled fonts, or the Debian package that installed it."
     if 'mpl-data' in path.parts:
         kind = 'DejaVu' if path.name.startswith('DejaVu') else 'STIX' if path.name.startswith('STIX') else 'BaKoMa'
-        return 'matplotlib', dict(DejaVu='Bitstream Vera', STIX='OFL-1.1', BaKoMa='BaKoMa (matplotlib LICENSE_BAKOMA)')[kind]
+        return 'matplotlib', dict(DejaVu='Bitstream Vera', STIX='OFL-1.1', BaKoMa='BaKoMa (matplotlib LICENSE_BAKOMA)')[
+            kind
+        ]
     try:
         out = subprocess.run(['dpkg-query', '-S', str(path)], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return '', 'unknown'
     pkg = out.split(':')[0].strip() if out else ''
     cp = Path('/usr/share/doc') / pkg / 'copyright'
-    lic = re.search(r'^License:[ \t]*(\S[^\n]*)$', cp.read_text(errors='replace'), re.M) if pkg and cp.is_file() else None
+    lic = (
+        re.search(r'^License:[ \t]*(\S[^\n]*)$', cp.read_text(errors='replace'), re.M) if pkg and cp.is_file() else None
+    )
     return pkg, lic[1].strip() if lic else 'unknown'
 
 # %% ../nbs/00b_glyphs.ipynb #be4a0922
