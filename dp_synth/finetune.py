@@ -10,9 +10,10 @@ import functools
 import json
 import math
 import secrets
+import statistics
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 # %% auto #0
 __all__ = ['FT_RESUMABLE', 'FinetuneConfig', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget',
            'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune',
-           'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
+           'time_dp_step', 'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 @dataclass
@@ -78,6 +79,7 @@ class FinetuneConfig:
     sample_every: int = 0  # save a sample grid every this many steps (0: only at the end)
     ckpt_every: int = 20
     max_minutes: float = 0.0  # stop early (with a checkpoint) after this long; resume continues
+    minutes: float = 0.0  # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
@@ -105,7 +107,8 @@ def _agree(flag: bool, world: int) -> bool:
     return box[0]
 
 
-FT_RESUMABLE = {'steps', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes', 'micro_batch_size'}
+FT_RESUMABLE = {'steps', 'minutes', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes',
+                'micro_batch_size'}  # fmt: skip
 
 
 class BudgetExceededError(DataError):
@@ -222,7 +225,7 @@ def privacy_statement(
     n: int,
     dataset: str,
     charges: list = (),
-    not_private: bool = False,
+    not_private: bool | str = False,  # True: the audit's control (no DP at all); 'noise': the study's (clipping only)
 ) -> PrivacyStatement:
     "The run's privacy statement: what was spent, by which mechanisms, and what is declared public or not covered."
     dpsgd = dict(
@@ -233,6 +236,8 @@ def privacy_statement(
         max_grad_norm=cfg.max_grad_norm,
         augmentation_multiplicity=cfg.K,
     )
+    if cfg.minutes:  # the count was fitted to a time budget (timed on random data, before any private step)
+        dpsgd['steps_fitted_to_minutes'] = cfg.minutes
     eps = ledger.epsilon(cfg.delta)
     public = ['dataset size N', 'class names']
     if ModelSpec.parse(cfg.model).scratch:
@@ -256,7 +261,13 @@ def privacy_statement(
             'the pre-flight check that no private image appears in the public pre-training data (refuses to run)',
         ],
         private=not not_private,
-        not_private_reason='DP turned off (audit control)' if not_private else None,
+        not_private_reason=(
+            'noise turned off, clipping kept (utility study control)'
+            if not_private == 'noise'
+            else 'DP turned off (audit control)'
+            if not_private
+            else None
+        ),  # fmt: skip
     )
 
 # %% ../nbs/08_finetune.ipynb #42cef689
@@ -303,10 +314,11 @@ def finetune(
     secret_seed: int = None,
     stop_after: int = None,
     private_data: ImageDataset = None,
-    unsafe_no_dp: bool = False,
+    unsafe_no_dp: bool | str = False,
 ) -> FinetuneResult:
     """DP fine-tune `cfg.model` on the private `cfg.dataset` (or `private_data`) to (ε, δ); checkpoints with the
-    ledger in `out_dir`. `unsafe_no_dp` turns DP off (σ = 0, no clipping), for the privacy audit's control only.
+    ledger in `out_dir`. `unsafe_no_dp` turns DP off, for controls only: True (σ = 0, no clipping) is the privacy
+    audit's; 'noise' (σ = 0, clipping at C kept) is the utility study's, which isolates what the noise costs.
     One process at a time writes a run (`run_lock`); `resume=False` starts over and removes the old run's outputs."""
     with run_lock(out_dir) if world_info()[0] == 0 else contextlib.nullcontext():
         return _finetune(
@@ -336,7 +348,7 @@ def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
 class _PrivateRun:
     "A fine-tuning run's state (model, EMA, optimiser, ledger, history): what is checkpointed, resumed and stated."
 
-    def __init__(self, cfg: FinetuneConfig, ds: ImageDataset, base, dev, command: str, unsafe_no_dp: bool):
+    def __init__(self, cfg: FinetuneConfig, ds: ImageDataset, base, dev, command: str, unsafe_no_dp):
         self.cfg, self.ds, self.base, self.dev, self.unsafe_no_dp = cfg, ds, base, dev, unsafe_no_dp
         self.model, self.shape = base.model.train(), base.image_shape
         self.ema, self.opt = make_ema(self.model, cfg.ema_decay), torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
@@ -403,12 +415,50 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
     return ck
 
 
-def _plan(run: _PrivateRun, ck) -> float:
-    "The budget plan (σ, q; refused if over the target ε) and the clipping norm C. A resumed run keeps its planned σ."
+def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 2) -> float:
+    """Seconds per DP-SGD step of this run's model at the expected batch B, measured on a throwaway copy of the model
+    with random images of the private shape and random labels: it reads no private data, so it costs no ε."""
+    import copy
+
+    B, dev = run.cfg.batch_size, run.dev
+    g = torch.Generator().manual_seed(run.cfg.seed)  # public randomness: these images are noise, not private data
+    data = (torch.rand(4 * B, *run.shape, generator=g) * 2 - 1).to(dev)
+    labels = torch.randint(len(run.ds.classes), (4 * B,), generator=g).to(dev)
+    model = copy.deepcopy(run.model)
+    dp = DPSGD(model, torch.optim.SGD(model.parameters(), lr=0.0), 1.0, C, 0.25, 4 * B, run.cfg.micro_batch_size,
+               amp=run.cfg.amp and dev.type == 'cuda')  # fmt: skip
+    rand, times = SecretRandom(0), []  # (a public key: nothing private is drawn from it)
+    for s in range(repeats + 1):
+        t0 = time.perf_counter()
+        dp.apply(
+            dp.noisy_gradient(
+                loss_fn, private_batch(rand, s, data, labels, 0.25, objective, dev), rand.generator('noise', s)
+            )[0]
+        )
+        if dev.type == 'cuda':
+            torch.cuda.synchronize(dev)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])  # (the first is a warm-up)
+
+
+def _fit_steps(run: _PrivateRun, ck, objective, loss_fn) -> int:
+    "The step count that fills `cfg.minutes` (timed once, on rank 0's measure; a resumed run keeps its count)."
+    if ck is not None:
+        return ck['finetune_config']['steps']
+    t = broadcast_object(time_dp_step(run, objective, loss_fn, run.cfg.max_grad_norm))
+    run.meta['seconds_per_step_timed'] = round(t, 4)
+    return max(1, int(0.95 * run.cfg.minutes * 60 / t))  # (5% for checkpoints and the EMA)
+
+
+def _plan(run: _PrivateRun, ck, objective, loss_fn) -> float:
+    """The budget plan (σ, q; refused if over the target ε) and the clipping norm C. With `cfg.minutes` the step
+    count is fitted to the time first, then σ is calibrated for it. A resumed run keeps its planned σ and count."""
+    if run.cfg.minutes > 0:
+        run.cfg = replace(run.cfg, steps=_fit_steps(run, ck, objective, loss_fn))
     cfg, n = run.cfg, len(run.ds)
-    if run.unsafe_no_dp:
+    if run.unsafe_no_dp:  # (controls only: the statement says the run is not private)
         run.plan = BudgetPlan(0.0, cfg.batch_size / n, cfg.steps, math.inf)
-        return 1e12
+        return cfg.max_grad_norm if run.unsafe_no_dp == 'noise' else 1e12
     run.plan = plan_budget(cfg, n, run.ledger, run.step, ck['plan']['sigma'] if ck else None)
     return cfg.max_grad_norm
 
@@ -456,16 +506,17 @@ def _finetune(
     ckpt = Checkpointer(out / 'checkpoint.pt', run.state, private=True, after_save=lambda: run.statement().write(out),
                         enabled=rank == 0)  # fmt: skip
     ck = _open(run, ckpt, resume, secret_seed, rank)
-    C = _plan(run, ck)
+    objective = DiffusionObjective(run.base.schedule, cfg.K, timestep_sampler(cfg.timesteps, run.base.schedule.T),
+                                   cfg.flip, cfg.p_uncond, null_class=run.model.null_class)  # fmt: skip
+    loss_fn, rand = diffusion_loss_fn(objective), SecretRandom(run.secret)
+    C = _plan(run, ck, objective, loss_fn)
+    cfg = run.cfg  # (the planned config: with `minutes`, its step count is the fitted one)
     if ck is None or ck.get('secret_seed') != run.secret:
         ckpt.save()  # a fresh secret is durable before its first use
     q = run.plan.sample_rate
     dp = DPSGD(
         run.model, run.opt, run.plan.sigma, C, q, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda'
     )
-    objective = DiffusionObjective(run.base.schedule, cfg.K, timestep_sampler(cfg.timesteps, run.base.schedule.T),
-                                   cfg.flip, cfg.p_uncond, null_class=run.model.null_class)  # fmt: skip
-    loss_fn, rand = diffusion_loss_fn(objective), SecretRandom(run.secret)
     bar = tqdm(total=cfg.steps, initial=run.step, desc=f'DP fine-tuning on {ds.name} (σ={run.plan.sigma:.3g}, q={q:.3g})',
                disable=not (progress and rank == 0))  # fmt: skip
     running, stopped, start_step = [], False, run.step

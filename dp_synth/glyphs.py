@@ -69,6 +69,8 @@ def _licence(path: Path) -> tuple:
 # %% ../nbs/00b_glyphs.ipynb #be4a0922
 def mnist_frame(a: np.ndarray, box: int = 20, size: int = 28) -> np.ndarray:
     "Fit the ink of `a` (float, any size) into a box×box square, centre of mass at the centre of size×size."
+    if not a.max() > 0:
+        raise ValueError("mnist_frame: the image has no ink")
     ys, xs = np.nonzero(a > 0.05 * a.max())
     a = a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     h, w = a.shape
@@ -158,12 +160,14 @@ def _elastic(a: np.ndarray, rng, alpha_max: float = 9.0, sigma: float = 6.0) -> 
 
 def render_glyph(ch: str, font: Font, rng: np.random.Generator) -> np.ndarray:
     "One augmented character, framed like MNIST: float32 28×28 in [0, 1]."
-    im = Image.fromarray(np.uint8(255 * draw(ch, font.path, size=int(rng.integers(44, 64)))))
+    base = draw(ch, font.path, size=int(rng.integers(44, 64)))
+    im = Image.fromarray(np.uint8(255 * base))
     width = rng.choice([-1, 0, 1, 1, 2, 2, 3])  # stroke: thinner, as drawn, or up to 3 dilations thicker
     im = im.filter(ImageFilter.MinFilter(3)) if width < 0 else im
     for _ in range(max(0, width)):
         im = im.filter(ImageFilter.MaxFilter(3))
     plain = np.asarray(im, np.float32) / 255
+    plain = plain if plain.max() > 0.05 else base  # (a hairline font eroded to nothing: keep its own stroke)
     a = _elastic(_affine(plain, rng), rng)
     return mnist_frame(a if a.max() > 0.05 else plain)  # (a deformation that loses the ink: keep the plain one)
 
@@ -174,11 +178,9 @@ def glyph_images(n: int, chars: str = DIGITS, seed: int = 0, fonts: list = None,
     if not fonts:
         raise RuntimeError(f"no installed font draws {chars!r}; install matplotlib (its fonts are always usable)")
     x, y = np.zeros((n, 1, 28, 28), np.uint8), np.arange(n, dtype=np.int64) % len(chars)
-    it = range(n)
-    if progress:
-        from fastprogress.fastprogress import progress_bar
+    from tqdm.auto import tqdm
 
-        it = progress_bar(it, comment='rendering glyphs')
+    it = tqdm(range(n), desc=f'rendering {n} glyphs', unit='img', disable=not progress)
     for i in it:
         rng = np.random.default_rng([seed, i])
         x[i, 0] = np.round(255 * render_glyph(chars[y[i]], fonts[rng.integers(len(fonts))], rng))

@@ -1,5 +1,6 @@
 "The benchmark scripts run (at a tiny size, without writing results): they must not rot between GPU sessions."
 
+import json
 import os
 import subprocess
 import sys
@@ -130,3 +131,17 @@ def test_gpu_run_dry_run(tmp_path):
     assert r.stdout.count('== [') == 6 and 'every step succeeded' in r.stdout
     for marker in ('opacus hooks', 'ddim    2 steps', 'dp_synth batched', '"row": "mnist-eps10"'):
         assert marker in r.stdout, marker
+
+
+def test_study_runs_small(tmp_path):
+    "The utility study's fine-tuning rows, DP and the no-noise control, at a tiny size (writes nothing)."
+    r = subprocess.run(
+        [sys.executable, str(REPO / 'benchmarks' / 'study.py'), '--dry-run', '--groups', 'noise', '--seeds', '0',
+         '--out', str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith('{')]
+    assert [x['row'] for x in rows] == ['glyphs-dp', 'glyphs-no-noise'], r.stdout
+    assert rows[0]['epsilon'] <= 10 and rows[1]['epsilon'] is None  # the control says it is not private

@@ -53,6 +53,12 @@ if __name__ == '__main__':
         shipped=datetime.date.today().isoformat(),
         note=a.note,
     )
+    if entry['dataset'].startswith('glyphs'):  # rendered from this machine's fonts: name each, with its licence
+        from dp_synth.data import DATASETS, _glyph_fonts
+
+        chars = ''.join(DATASETS[entry['dataset'].replace('-', '_')].classes)
+        entry['fonts'] = [dict(name=f.name, package=f.package, licence=f.licence, sha256=f.sha256)
+                          for f in _glyph_fonts(chars)]  # fmt: skip
     mf = dest_dir / 'manifest.json'
     manifest = json.loads(mf.read_text()) if mf.exists() else {}
     manifest[a.name] = entry

@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""What limits the utility of DP synthetic MNIST on a CPU: each lever against a control, at equal compute, two seeds.
+
+A row is one public model, optionally DP fine-tuned on MNIST (ε = 10, δ = 1e-5 unless the row says otherwise),
+then sampled and evaluated by the library's own `evaluate` (CNN accuracy on the real MNIST test set, FID at N with
+its floor). Every fine-tuning row of a group spends the same compute (DP steps × expected batch); its seeds are
+independent runs (each DP run draws a fresh secret; the seed also sets the sampling and the classifier).
+
+Groups:
+  ceiling   no generator: the CNN trained on rendered glyphs themselves (1,000 and 10,000), tested on real MNIST:
+            what a perfect model of the glyph prior would give
+  prior     the public priors alone, no private data: fmnist-small, digits-small, glyphs-small (our font glyphs)
+  noise     glyphs-small fine-tuned at the demo's settings, with DP against the control without noise (σ = 0, the
+            same clipping): how much of the loss is the privacy noise and how much the optimisation
+  lr        the same at a 10× smaller learning rate
+
+Rows go to benchmarks/study.json (replaced when rerun); the study chapter (nbs/16_study.ipynb) reads and plots them.
+
+    python benchmarks/study.py --groups prior noise          # CPU, size small
+    python benchmarks/study.py --rows prior-glyphs --seeds 0   # one row, one seed
+    python benchmarks/study.py --dry-run                     # a few steps and images per row: the plumbing
+"""
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from dp_synth.evaluate import EvalConfig, evaluate
+from dp_synth.finetune import FinetuneConfig, finetune
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import HERE, command, machine  # noqa: E402
+
+STUDY_JSON = HERE / 'study.json'
+
+SMALL_FT = FinetuneConfig(  # the demo's fine-tuning budget: 50 DP steps at B = 256 (about 4 minutes on 2 cores)
+    dataset='mnist', epsilon=10.0, delta=1e-5, steps=50, batch_size=256, max_grad_norm=0.3, lr=2e-3, K=1
+)
+SMALL_EV = EvalConfig(dataset='mnist', n_synthetic=1000, fid_n=1000, sample_steps=20, classifier_epochs=5,
+                      more_data='', memorisation='')  # fmt: skip
+SIZES = {  # (fine-tuning, evaluation) settings shared by every row of a size
+    'small': (SMALL_FT, SMALL_EV),
+    'dry-run': (replace(SMALL_FT, steps=2, batch_size=32),
+                replace(SMALL_EV, n_synthetic=20, fid_n=20, fid_reference_n=40, sample_steps=2, classifier_epochs=1)),
+}  # fmt: skip
+GLYPHS = 'glyphs-small'
+# group -> rows; a row is (name, public model, fine-tuning changes or None for the prior alone, control)
+GROUPS = {
+    'ceiling': [('ceiling-glyphs-1k', 'glyphs', 1000, 'images'), ('ceiling-glyphs-10k', 'glyphs', 10000, 'images')],
+    'prior': [('prior-fmnist', 'fmnist-small', None, None), ('prior-digits', 'digits-small', None, None),
+              ('prior-glyphs', GLYPHS, None, None)],
+    'noise': [('glyphs-dp', GLYPHS, {}, None), ('glyphs-no-noise', GLYPHS, {}, 'noise')],
+    'lr': [('glyphs-dp', GLYPHS, {}, None), ('glyphs-dp-lr2e-4', GLYPHS, dict(lr=2e-4), None),
+           ('glyphs-no-noise-lr2e-4', GLYPHS, dict(lr=2e-4), 'noise')],
+}  # fmt: skip
+
+
+def run_ceiling(name, dataset, n, size, seed) -> dict:
+    "The classifier trained on n public images themselves (no generator), tested on the real test set."
+    from dp_synth.classify import ClassifierConfig, balanced_subset, downstream_accuracy
+    from dp_synth.data import load_dataset
+
+    ev_cfg, t0 = SIZES[size][1], time.time()
+    n = min(n, ev_cfg.n_synthetic) if size == 'dry-run' else n
+    images = balanced_subset(load_dataset(dataset, 'train'), n, seed=seed)
+    ccfg = ClassifierConfig(arch=ev_cfg.classifier, epochs=ev_cfg.classifier_epochs)
+    acc = downstream_accuracy(images, load_dataset(ev_cfg.dataset, 'test'), ccfg, [seed], progress=False)
+    return dict(row=name, seed=seed, size=size, public_model=dataset, control=None, epsilon=0.0, finetune=None,
+                accuracy=acc['accuracy'], n_synthetic=n, classifier=acc['classifier'], seconds=round(time.time() - t0, 1))  # fmt: skip
+
+
+def run_row(name, model, change, control, size, seed, out: Path) -> dict:
+    if control == 'images':
+        return run_ceiling(name, model, change, size, seed)
+    ft_cfg, ev_cfg = SIZES[size]
+    ev_cfg = replace(ev_cfg, seed=seed)
+    t0, row = time.time(), dict(row=name, seed=seed, size=size, public_model=model, control=control)
+    if change is None:  # the public prior alone: no private data read (but for the evaluation)
+        source = model
+        row.update(epsilon=0.0, finetune=None)
+    else:
+        cfg = replace(ft_cfg, model=model, seed=seed, **change)
+        r = finetune(cfg, out / 'ft', resume=True, progress=False, command=command(), unsafe_no_dp=control or False)
+        st = r.statement
+        row.update(epsilon=st.epsilon_spent, sigma=st.sigma, steps=st.steps, finetune=asdict(cfg),
+                   finetune_seconds=r.seconds)  # fmt: skip
+        source = out / 'ft' / 'model.pt'
+    ev = evaluate(source, ev_cfg, out, progress=False, command=command())
+    row.update(accuracy=ev.accuracy, fid=ev.fid, fid_n=ev.fid_n, fid_floor=ev.fid_floor, fid_reference=ev.fid_reference,
+               n_synthetic=ev.n_synthetic, eval_seconds=ev.seconds, evaluate=asdict(ev_cfg),
+               seconds=round(time.time() - t0, 1))  # fmt: skip
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog='\n\n'.join(__doc__.split('\n\n')[1:]))  # fmt: skip
+    ap.add_argument('--groups', nargs='+', default=list(GROUPS), choices=list(GROUPS))
+    ap.add_argument('--rows', nargs='+', default=None, help='only these rows of the groups (default: all)')
+    ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    ap.add_argument(
+        '--dry-run', action='store_true', help='a few steps and images per row; writes nothing to benchmarks/'
+    )
+    ap.add_argument('--out', default='runs/study', help='parent of the run directories')
+    a = ap.parse_args()
+    size, out = ('dry-run' if a.dry_run else 'small'), Path(a.out)
+    done = set()
+    for group in a.groups:
+        for name, model, change, control in GROUPS[group]:
+            for seed in a.seeds:
+                key = f'{name}/seed{seed}'
+                if key in done or (a.rows and name not in a.rows):
+                    continue
+                done.add(key)
+                row = run_row(name, model, change, control, size, seed, out / size / name / f'seed{seed}')
+                row.update(machine=machine(torch.device('cpu')), date=datetime.date.today().isoformat(),
+                           torch=torch.__version__, command=command())  # fmt: skip
+                print(json.dumps({k: row.get(k) for k in ('row', 'seed', 'epsilon', 'accuracy', 'fid', 'seconds')}))
+                if not a.dry_run:
+                    rows = json.loads(STUDY_JSON.read_text()) if STUDY_JSON.exists() else {}
+                    rows[key] = dict(row, group=group)
+                    STUDY_JSON.write_text(json.dumps(rows, indent=1, default=str) + '\n')
+
+
+if __name__ == '__main__':
+    main()
