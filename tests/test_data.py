@@ -140,7 +140,7 @@ def test_unknown_dataset():
     with pytest.raises(
         DataError,
         match=r"Unknown dataset 'mnits': it is neither a known name \('mnist', "
-        r"'fashion_mnist', 'cifar10', 'digits', 'cifar10_vehicles', 'cifar10_animals', "
+        r"'fashion_mnist', 'cifar10', 'digits', 'glyphs', 'glyphs_letters', 'cifar10_vehicles', 'cifar10_animals', "
         r"'camelyon17'\) nor an existing folder\. Check the spelling",
     ):
         load_dataset('mnits')
