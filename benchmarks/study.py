@@ -13,6 +13,11 @@ Groups:
   noise     glyphs-small fine-tuned at the demo's settings, with DP against the control without noise (σ = 0, the
             same clipping): how much of the loss is the privacy noise and how much the optimisation
   lr        the same at a 10× smaller learning rate
+  batch     the same 12,800 per-example gradients in fewer, larger batches (less noise per step, fewer steps)
+  sampling  the DP model of row glyphs-dp sampled differently (guidance, sampler steps, more images): no new ε
+  before    mechanisms before DP-SGD (chapter 08b): a private vote among the shipped public models, and central
+            images with a warm start, each charged to the ledger (DP-SGD's σ leaves room for them)
+  peers     DP-MERF (benchmarks/peers/dp_merf.py, from the paper) at the same ε, judged by the same `evaluate`
 
 Rows go to benchmarks/study.json (replaced when rerun); the study chapter (nbs/16_study.ipynb) reads and plots them.
 
@@ -36,6 +41,7 @@ from dp_synth.finetune import FinetuneConfig, finetune
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import HERE, command, machine  # noqa: E402
+from peers import dp_merf  # noqa: E402
 
 STUDY_JSON = HERE / 'study.json'
 
@@ -49,6 +55,7 @@ SIZES = {  # (fine-tuning, evaluation) settings shared by every row of a size
     'dry-run': (replace(SMALL_FT, steps=2, batch_size=32),
                 replace(SMALL_EV, n_synthetic=20, fid_n=20, fid_reference_n=40, sample_steps=2, classifier_epochs=1)),
 }  # fmt: skip
+PEER_STEPS = {'small': dict(steps=4000, n_features=10000), 'dry-run': dict(steps=3, n_features=200)}
 GLYPHS = 'glyphs-small'
 # group -> rows; a row is (name, public model, fine-tuning changes or None for the prior alone, control)
 GROUPS = {
@@ -58,6 +65,19 @@ GROUPS = {
     'noise': [('glyphs-dp', GLYPHS, {}, None), ('glyphs-no-noise', GLYPHS, {}, 'noise')],
     'lr': [('glyphs-dp', GLYPHS, {}, None), ('glyphs-dp-lr2e-4', GLYPHS, dict(lr=2e-4), None),
            ('glyphs-no-noise-lr2e-4', GLYPHS, dict(lr=2e-4), 'noise')],
+    # the same 12,800 per-example gradients split into fewer, larger batches (σ/B falls 4x and 12x)
+    'batch': [('glyphs-dp-b1024', GLYPHS, dict(batch_size=1024, steps=13), None),
+              ('glyphs-no-noise-b1024', GLYPHS, dict(batch_size=1024, steps=13), 'noise'),
+              ('glyphs-dp-b1024-lr5e-3', GLYPHS, dict(batch_size=1024, steps=13, lr=5e-3), None),
+              ('glyphs-dp-b4096-lr5e-3', GLYPHS, dict(batch_size=4096, steps=3, lr=5e-3), None)],
+    # sampling only: the model of row `ft_of` (same seed), sampled differently (no new fine-tuning, no new ε)
+    'sampling': [('glyphs-dp-guidance2', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(guidance=2.0)), None),
+                 ('glyphs-dp-guidance4', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(guidance=4.0)), None),
+                 ('glyphs-dp-ddim50', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(sample_steps=50)), None),
+                 ('glyphs-dp-5k-images', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(n_synthetic=5000)), None)],
+    'before': [('vote-dp', GLYPHS, dict(select_from='glyphs-small,fmnist-small,digits-small'), None),
+               ('glyphs-central-dp', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300), None)],
+    'peers': [('dp-merf', None, dict(epsilon=10.0), 'peer'), ('dp-merf-eps1', None, dict(epsilon=1.0), 'peer')],
 }  # fmt: skip
 
 
@@ -75,9 +95,25 @@ def run_ceiling(name, dataset, n, size, seed) -> dict:
                 accuracy=acc['accuracy'], n_synthetic=n, classifier=acc['classifier'], seconds=round(time.time() - t0, 1))  # fmt: skip
 
 
+def run_peer(name, change, size, seed, out: Path) -> dict:
+    "DP-MERF at the row's ε: one noisy release, a generator fitted to it, then the same `evaluate` as every row."
+    ft_cfg, ev_cfg = SIZES[size]
+    ev_cfg, t0 = replace(ev_cfg, seed=seed), time.time()
+    G, classes, info = dp_merf.run(ev_cfg.dataset, change['epsilon'], ft_cfg.delta, seed, **PEER_STEPS[size])
+    ev = evaluate(
+        dp_merf.synthesize(G, ev_cfg.n_synthetic, classes, seed), ev_cfg, out, progress=False, command=command()
+    )
+    return dict(row=name, seed=seed, size=size, public_model=None, control=None, epsilon=info['epsilon'],
+                sigma=info['sigma'], peer=info, finetune_seconds=info['train_seconds'], accuracy=ev.accuracy, fid=ev.fid,
+                fid_n=ev.fid_n, fid_floor=ev.fid_floor, fid_reference=ev.fid_reference, n_synthetic=ev.n_synthetic,
+                eval_seconds=ev.seconds, evaluate=asdict(ev_cfg), seconds=round(time.time() - t0, 1))  # fmt: skip
+
+
 def run_row(name, model, change, control, size, seed, out: Path) -> dict:
     if control == 'images':
         return run_ceiling(name, model, change, size, seed)
+    if control == 'peer':
+        return run_peer(name, change, size, seed, out)
     ft_cfg, ev_cfg = SIZES[size]
     ev_cfg = replace(ev_cfg, seed=seed)
     t0, row = time.time(), dict(row=name, seed=seed, size=size, public_model=model, control=control)
@@ -85,12 +121,18 @@ def run_row(name, model, change, control, size, seed, out: Path) -> dict:
         source = model
         row.update(epsilon=0.0, finetune=None)
     else:
-        cfg = replace(ft_cfg, model=model, seed=seed, **change)
-        r = finetune(cfg, out / 'ft', resume=True, progress=False, command=command(), unsafe_no_dp=control or False)
+        change = dict(change)
+        ev_cfg = replace(ev_cfg, **change.pop('eval', {}))
+        ft_of, ft_change = change.pop('ft_of', None), change
+        if ft_of:  # reuse another row's fine-tuned model: its config, its directory (resume finds it finished)
+            ft_change = next(c for n, _, c, _ in sum(GROUPS.values(), []) if n == ft_of)
+        cfg = replace(ft_cfg, model=model, seed=seed, **ft_change)
+        ft_dir = out.parent.parent / ft_of / f'seed{seed}' / 'ft' if ft_of else out / 'ft'
+        r = finetune(cfg, ft_dir, resume=True, progress=False, command=command(), unsafe_no_dp=control or False)
         st = r.statement
         row.update(epsilon=st.epsilon_spent, sigma=st.sigma, steps=st.steps, finetune=asdict(cfg),
                    finetune_seconds=r.seconds)  # fmt: skip
-        source = out / 'ft' / 'model.pt'
+        source = ft_dir / 'model.pt'
     ev = evaluate(source, ev_cfg, out, progress=False, command=command())
     row.update(accuracy=ev.accuracy, fid=ev.fid, fid_n=ev.fid_n, fid_floor=ev.fid_floor, fid_reference=ev.fid_reference,
                n_synthetic=ev.n_synthetic, eval_seconds=ev.seconds, evaluate=asdict(ev_cfg),

@@ -15,8 +15,8 @@ from scipy import integrate, optimize, special
 
 # %% auto #0
 __all__ = ['DEFAULT_ORDERS', 'ACCOUNTANT', 'rdp_subsampled_gaussian', 'rdp_to_dp', 'PrivacyLedger', 'check_target', 'epsilon_for',
-           'calibrate_sigma', 'opacus_epsilon', 'dp_accounting_epsilon', 'epsilon_curve', 'prv_epsilon',
-           'PrivacyStatement', 'delta_warning', 'budget_view', 'epsilon_sliders']
+           'calibrate_sigma', 'dp_accounting_composed', 'opacus_epsilon', 'dp_accounting_epsilon', 'epsilon_curve',
+           'prv_epsilon', 'PrivacyStatement', 'delta_warning', 'budget_view', 'epsilon_sliders']
 
 # %% ../nbs/06_accounting.ipynb #ab2f7631
 def _log_a_int(q: float, sigma: float, alpha: int) -> float:
@@ -161,20 +161,27 @@ def _illinois(g, a: float, ga: float, b: float, gb: float, tol: float) -> float:
 
 
 def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=DEFAULT_ORDERS, lo: float = 0.05,
-                    hi: float = 500.0, rtol: float = 1e-4) -> float:  # fmt: skip
-    "The smallest noise multiplier σ (within `rtol`) for which `steps` steps at rate q are (ε, δ)-DP."
+                    hi: float = 500.0, rtol: float = 1e-4, spent: PrivacyLedger = None) -> float:  # fmt: skip
+    """The smallest noise multiplier σ (within `rtol`) for which `steps` steps at rate q are (ε, δ)-DP, composed with
+    what the ledger `spent` already holds (e.g. mechanisms run before DP-SGD)."""
     check_target(epsilon, delta)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     ints = tuple(a for a in orders if float(a).is_integer())
 
+    before = [list(e) for e in spent.entries] if spent is not None else []
+
+    def eps(sigma, ords=orders):  # ε of the earlier entries composed with `steps` steps at (σ, q)
+        return PrivacyLedger([list(e) for e in before], tuple(ords)).record(sigma, q, steps).epsilon(delta)
+
     def g(x, ords=orders):  # log ε(σ = e^x) - log ε_target: ≤ 0 means within budget (ε = 0 for large σ, δ)
-        return math.log(max(epsilon_for(math.exp(x), q, steps, delta, ords), 1e-300)) - math.log(epsilon)
+        return math.log(max(eps(math.exp(x), ords), 1e-300)) - math.log(epsilon)
 
     a, b, tol = math.log(lo), math.log(hi), math.log1p(rtol)
     if g(b, ints or orders) > 0 and g(b) > 0:
-        raise ValueError(f"even sigma={hi} gives epsilon={epsilon_for(hi, q, steps, delta, orders):.3g} > {epsilon}: "
-                         "use fewer steps or a smaller sample rate")  # fmt: skip
+        earlier = f" (the earlier mechanisms alone spend {spent.epsilon(delta):.3g})" if before else ''
+        raise ValueError(f"even sigma={hi} gives epsilon={eps(hi):.3g} > {epsilon}{earlier}: "
+                         "use fewer steps, a smaller sample rate or less earlier spending")  # fmt: skip
     if g(a, ints or orders) <= 0:  # (the integer orders' ε bounds the full set's from above)
         return lo
     if ints and g(b, ints) <= 0:  # 1. the integer orders alone (closed form, cheap): their σ is an upper bound
@@ -185,6 +192,17 @@ def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=D
         b, gb, step = a, ga, 2 * step
         a = max(b - step, math.log(lo))
     return lo if ga <= 0 else math.exp(_illinois(g, a, ga, b, gb, tol))
+
+# %% ../nbs/06_accounting.ipynb #aec84bde
+def dp_accounting_composed(entries, delta, orders=DEFAULT_ORDERS) -> float:
+    "ε of a ledger's entries [[σ, q, steps], ...] composed by dp-accounting's RDP accountant (a cross-check)."
+    import dp_accounting
+
+    acc = dp_accounting.rdp.RdpAccountant(orders=list(orders))
+    for s, q, n in entries:
+        g = dp_accounting.GaussianDpEvent(s)
+        acc.compose(g if q == 1 else dp_accounting.PoissonSampledDpEvent(q, g), int(n))
+    return acc.get_epsilon(delta)
 
 # %% ../nbs/06_accounting.ipynb #d6977f7a
 def opacus_epsilon(sigma, q, steps, delta, orders=DEFAULT_ORDERS) -> float:
@@ -236,7 +254,7 @@ class PrivacyStatement:
     epsilon_spent: float  # ε of everything in the ledger at δ; None when DP was off (audit control)
     sigma: float  # DP-SGD's noise multiplier σ
     sample_rate: float  # DP-SGD's Poisson rate q = B/N
-    steps: int  # every recorded step: DP-SGD's and later charges'
+    steps: int  # every recorded step: DP-SGD's and the other mechanisms'
     max_grad_norm: float  # clipping norm C
     batch_size: int  # expected batch B
     ledger: list  # [[σ, q, steps], ...], as `PrivacyLedger.entries`
@@ -265,12 +283,16 @@ class PrivacyStatement:
         )
 
     def plot(self, ax):
-        "ε spent against the DP-SGD step, from the statement's own parameters (no private statistic), later charges marked."
+        "ε spent against the DP-SGD step, from the statement's own parameters (no private statistic), other mechanisms marked."
         steps = np.arange(0, self.dpsgd_steps + 1)
         ax.plot(steps, epsilon_curve(self.sigma, self.sample_rate, steps, self.delta))
-        if len(self.mechanisms) > 1:  # later charges (e.g. a noisy selection): the total, at the end
+        if len(self.mechanisms) > 1:  # other mechanisms (a private vote, central images, a noisy selection): the total
             ax.plot(
-                steps[-1], self.epsilon_spent, 'o', color='C3', label=f"with {len(self.mechanisms) - 1} later charge(s)"
+                steps[-1],
+                self.epsilon_spent,
+                'o',
+                color='C3',
+                label=f"with {len(self.mechanisms) - 1} other mechanism(s)",
             )
         ax.axhline(self.target_epsilon, color='k', ls='--', lw=1, label=f"target ε = {self.target_epsilon:g}")
         ax.set(xlabel='DP-SGD step', ylabel=f"ε spent (δ = {self.delta:g})", title='Privacy spent')

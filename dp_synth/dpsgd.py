@@ -31,7 +31,15 @@ def poisson_sample(n: int, q: float, generator=None) -> torch.Tensor:
     return torch.nonzero(u < q).flatten()
 
 # %% ../nbs/07_dpsgd.ipynb #secret01
-PURPOSES = {'sampling': 1, 'noise': 2, 'diffusion': 3, 'dropout': 4, 'audit': 5}  # one key space per purpose
+PURPOSES = {
+    'sampling': 1,
+    'noise': 2,
+    'diffusion': 3,
+    'dropout': 4,
+    'audit': 5,
+    'select': 6,
+    'central': 7,
+}  # one key space each
 
 
 class SecretRandom:

@@ -218,13 +218,27 @@ def _privacy_section(st: PrivacyStatement) -> list:
         '|---|---|',
         f"| noise multiplier σ | {st.sigma:.4f} |",
         f"| Poisson sampling rate q | {st.sample_rate:.5f} (expected batch {st.batch_size}) |",
-        f"| steps | {st.steps} |",
+        f"| DP-SGD steps | {st.dpsgd_steps} |",
         f"| clipping norm C | {st.max_grad_norm} |",
         f"| augmentation multiplicity K | {mech.get('augmentation_multiplicity', 1)} |",
         f"| accountant | {st.accountant} |",
         f"| declared public | {', '.join(st.declared_public)} |",
+        *[
+            f"| also composed ({m.get('when', 'after DP-SGD')}) | {m['name']}: σ = {m['noise_multiplier']:g}, "
+            f"q = {m['sample_rate']:g}, {m['steps']} release(s){_outcome(m.get('outcome'))} |"
+            for m in st.mechanisms[1:]
+        ],
         '',
     ]
+
+
+def _outcome(o) -> str:
+    "A mechanism's released outcome, in a few words (the private vote's choice and its noisy counts)."
+    if not o:
+        return ''
+    if 'choice' in o:
+        return f"; chose {o['choice']} (noisy votes {', '.join(f'{k}: {c:.0f}' for k, c in zip(o['candidates'], o['noisy_counts']))})"
+    return f"; noisy class counts {', '.join(f'{c:.0f}' for c in o.get('noisy_counts', []))}"
 
 # %% ../nbs/13_evaluate.ipynb #08e0a984
 def _usefulness_section(r: EvalResult) -> list:

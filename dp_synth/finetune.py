@@ -40,6 +40,7 @@ from .data import DATASETS, DataError, ImageDataset, check_disjoint, image_diges
 from .dist import broadcast_object, broadcast_parameters, gather_object, rank0_first, shard, world_info
 from .dpsgd import DPSGD, SecretRandom, poisson_sample
 from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
+from .warmstart import CentralImages, central_images, select_public_model, warm_start
 
 # %% auto #0
 __all__ = ['FT_RESUMABLE', 'FinetuneConfig', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget',
@@ -80,6 +81,15 @@ class FinetuneConfig:
     ckpt_every: int = 20
     max_minutes: float = 0.0  # stop early (with a checkpoint) after this long; resume continues
     minutes: float = 0.0  # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
+    # mechanisms before DP-SGD (chapter 08b), each charged to the ledger; DP-SGD's σ is calibrated to what remains
+    select_from: str = ''  # comma-separated public models to choose among by a private vote ('': fine-tune `model`)
+    select_sigma: float = 10.0  # noise multiplier of the vote histogram (sensitivity 1)
+    select_rate: float = 0.02  # Poisson rate of the voters
+    central_sigma: float = 0.0  # >0: warm-start on noisy class means ("central images") released at this σ
+    central_size: int = 14  # side of the central images (pixels)
+    central_clip: float = 6.0  # L2 clip of each downsampled image in [0, 1] (sensitivity √(clip² + 1))
+    warm_start_steps: int = 300  # training steps on the central images (post-processing: no ε)
+    warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
@@ -89,11 +99,30 @@ class FinetuneConfig:
             raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.select_from and not (self.select_sigma > 0 and 0 < self.select_rate <= 1):
+            raise ValueError(f"select_from needs select_sigma > 0 and 0 < select_rate <= 1, got {self.select_sigma}, "
+                             f"{self.select_rate}")  # fmt: skip
+        if self.select_from and len(self.candidates()) < 2:
+            raise ValueError(f"select_from names the models to choose among: give at least two, comma-separated "
+                             f"(e.g. glyphs-small,fmnist-small), got {self.select_from!r}")  # fmt: skip
+        if self.central_sigma < 0 or self.central_clip <= 0 or self.central_size < 2 or self.warm_start_steps < 0:
+            raise ValueError("central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2 and "
+                             "warm_start_steps >= 0")  # fmt: skip
         if not (self.public_dataset_size and self.public_class_names):
             raise ValueError(
                 "dp_synth's accounting treats the dataset size and class names as public; "
                 "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)"
             )
+
+    def candidates(self) -> list:
+        "The public models `select_from` names."
+        return [m.strip() for m in self.select_from.split(',') if m.strip()]
+
+    def before(self) -> list:
+        "The ledger entries [σ, q, 1] of the mechanisms planned before DP-SGD (chapter 08b), in the order they run."
+        return ([[self.select_sigma, self.select_rate, 1]] if self.select_from else []) + (
+            [[self.central_sigma, 1.0, 1]] if self.central_sigma > 0 else []
+        )
 
 
 def _agree(flag: bool, world: int) -> bool:
@@ -133,8 +162,10 @@ def plan_budget(
     cfg: FinetuneConfig, n: int, ledger: PrivacyLedger = None, done: int = None, sigma: float = None
 ) -> BudgetPlan:
     """σ, q and the planned ε of `cfg` on a private dataset of size n, continuing `ledger` (whose DP-SGD steps number
-    `done`, by default all of them, run at `sigma`); raises if over budget."""
-    ledger = ledger or PrivacyLedger()
+    `done`, by default all of them, run at `sigma`); raises if over budget. Without a ledger, the mechanisms `cfg`
+    runs before DP-SGD (`cfg.before()`) are planned in: σ is calibrated so that all of it composes to the target."""
+    if ledger is None:
+        ledger, done = PrivacyLedger(cfg.before()), 0
     done = ledger.steps if done is None else done
     if cfg.batch_size > n:
         raise DataError(f"batch_size {cfg.batch_size} exceeds the private dataset size {n}; use a smaller batch")
@@ -148,7 +179,7 @@ def plan_budget(
     if cfg.noise_multiplier > 0:
         sigma = cfg.noise_multiplier
     elif not done:
-        sigma = calibrate_sigma(cfg.epsilon, cfg.delta, q, cfg.steps)  # (resuming: keep the planned σ)
+        sigma = calibrate_sigma(cfg.epsilon, cfg.delta, q, cfg.steps, spent=ledger)  # (resuming: keep the planned σ)
     eps = PrivacyLedger.from_state(ledger.state_dict()).record(sigma, q, remaining).epsilon(cfg.delta)
     if eps > cfg.epsilon * (1 + 1e-9):
         raise BudgetExceededError(
@@ -352,16 +383,42 @@ class _PrivateRun:
         self.cfg, self.ds, self.base, self.dev, self.unsafe_no_dp = cfg, ds, base, dev, unsafe_no_dp
         self.model, self.shape = base.model.train(), base.image_shape
         self.ema, self.opt = make_ema(self.model, cfg.ema_decay), torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        self.ledger, self.history, self.charges, self.elapsed = PrivacyLedger(), [], [], 0.0
+        self.ledger, self.history, self.charges, self.elapsed, self.before = PrivacyLedger(), [], [], 0.0, {}
         self.plan, self.secret, self.t_start, self.step = None, None, time.time(), 0
         self.info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(self.shape),
                          n_train=len(ds), source=ds.source, private=True)  # fmt: skip
         self.meta = dict(seed=cfg.seed, dp_synth=dp_synth.__version__, torch=str(torch.__version__), device=str(dev),
                          command=command or '', private=True, base_model=str(base.path), not_private=unsafe_no_dp)  # fmt: skip
 
+    def set_base(self, base):
+        "Start from another public model (the private vote's choice): new weights, a fresh EMA and optimiser."
+        self.base, self.model = base, base.model.train()
+        self.ema, self.opt = (
+            make_ema(self.model, self.cfg.ema_decay),
+            torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr),
+        )
+        self.meta['base_model'] = str(base.path)
+
+    def reset_optimiser(self):
+        "EMA and optimiser afresh from the current weights (after the warm start)."
+        self.ema, self.opt = (
+            make_ema(self.model, self.cfg.ema_decay),
+            torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr),
+        )
+
+    def charge(self, sigma: float, q: float, name: str) -> int:
+        "Record one Gaussian-mechanism release (σ, q) before DP-SGD; returns its key (a fresh random stream each)."
+        self.ledger.record(sigma, q, 1)
+        self.charges.append(
+            dict(name=name, noise_multiplier=float(sigma), sample_rate=float(q), steps=1, when='before DP-SGD')
+        )
+        return len(self.charges) - 1
+
     @property
     def n_charged(self) -> int:
-        return sum(c['steps'] for c in self.charges)  # later charges (tuning) share the ledger
+        return sum(
+            c['steps'] for c in self.charges
+        )  # other mechanisms (before DP-SGD, or tuning's after) share the ledger
 
     def statement(self) -> PrivacyStatement:
         p = self.plan
@@ -374,7 +431,7 @@ class _PrivateRun:
         return dict(unet_config=asdict(self.model.config), schedule=self.base.checkpoint['schedule'],
                     finetune_config=asdict(self.cfg), train_config=self.base.checkpoint.get('train_config', {}),
                     data=self.info, meta=meta, history=self.history, ledger=self.ledger.state_dict(),
-                    charges=self.charges, plan=asdict(self.plan), statement=self.statement().to_dict(),
+                    charges=self.charges, before=self.before, plan=asdict(self.plan), statement=self.statement().to_dict(),
                     model=self.model.state_dict(), ema=self.ema.state_dict(), optimizer=self.opt.state_dict(),
                     secret_seed=None if erase_secret else self.secret)  # fmt: skip
 
@@ -385,6 +442,7 @@ class _PrivateRun:
         self.opt.load_state_dict(ck['optimizer'])
         self.ledger, self.history = PrivacyLedger.from_state(ck['ledger']), list(ck['history'])
         self.charges, self.elapsed = list(ck.get('charges', [])), ck['meta']['seconds']
+        self.before = dict(ck.get('before', {}))
 
     def seconds(self) -> float:
         return self.elapsed + time.time() - self.t_start
@@ -394,7 +452,7 @@ class _PrivateRun:
         save_sample_grid(self.ema.module, self.base.schedule, path, self.ds.classes, self.shape, title=title)
 
 
-def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank: int):
+def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank: int, rebase):
     """Rank 0 finds the run's checkpoint (or starts over), and its secret (a fresh 128-bit one for a fresh run, or more
     steps after a finished run, which erased its own); every process then holds rank 0's state. Returns the checkpoint."""
     ck, secret = None, secret_seed
@@ -408,6 +466,8 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
         if secret is None:
             secret = secrets.randbits(128)
     ck, run.secret = broadcast_object((ck, secret))  # rank 0's run state on every process
+    if ck is not None and (chosen := ck.get('before', {}).get('selection')):
+        run.set_base(rebase(chosen['choice']))  # the private vote chose another public model: its architecture
     if ck is not None:
         run.restore(ck)
     _check_same_state(run.model, run.ledger)
@@ -443,11 +503,56 @@ def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 
 
 def _fit_steps(run: _PrivateRun, ck, objective, loss_fn) -> int:
     "The step count that fills `cfg.minutes` (timed once, on rank 0's measure; a resumed run keeps its count)."
-    if ck is not None:
+    if ck is not None and 'seconds_per_step_timed' in ck['meta']:
+        run.meta['seconds_per_step_timed'] = ck['meta']['seconds_per_step_timed']
         return ck['finetune_config']['steps']
     t = broadcast_object(time_dp_step(run, objective, loss_fn, run.cfg.max_grad_norm))
     run.meta['seconds_per_step_timed'] = round(t, 4)
     return max(1, int(0.95 * run.cfg.minutes * 60 / t))  # (5% for checkpoints and the EMA)
+
+
+def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: torch.Tensor, rand: SecretRandom,
+            rebase, progress: bool):  # fmt: skip
+    """The mechanisms that run before DP-SGD (chapter 08b): the private vote among public models, then the central
+    images and the warm start on them. Each is charged to the ledger, durably, *before* its answer exists; a run that
+    dies between the charge and saving the answer is charged again when it resumes (with fresh noise), never less."""
+    cfg = run.cfg
+    if run.step > 0:  # DP-SGD has begun: what ran before is in the checkpoint already
+        return
+    if cfg.select_from and 'selection' not in run.before:
+        key = run.charge(
+            cfg.select_sigma, cfg.select_rate, 'public-model selection (noisy vote histogram, sensitivity 1)'
+        )
+        ckpt.save()
+        voters = data[poisson_sample(len(data), cfg.select_rate, rand.generator('select', key)).to(data.device)]
+        bases = {
+            name: rebase(name) for name in cfg.candidates()
+        }  # (each checked: public, disjoint from the private data)
+        sel = select_public_model({k: b.model for k, b in bases.items()}, {k: b.schedule for k, b in bases.items()},
+                                  voters, cfg.select_sigma, cfg.select_rate, rand.generator('select', key, stream=1),
+                                  progress=progress)  # fmt: skip
+        del voters
+        run.charges[key]['outcome'] = dict(choice=sel.choice, candidates=sel.candidates, noisy_counts=sel.noisy_counts)
+        run.before['selection'] = asdict(sel)
+        run.set_base(bases[sel.choice])
+        ckpt.save()
+    if cfg.central_sigma > 0 and 'central' not in run.before:
+        s = cfg.central_size
+        key = run.charge(cfg.central_sigma, 1.0, f'central images (noisy class sums and counts at {s}x{s}, '
+                         f'sensitivity sqrt(clip^2 + 1), clip {cfg.central_clip:g})')  # fmt: skip
+        ckpt.save()
+        c = central_images(data.cpu(), labels.cpu(), len(run.ds.classes), cfg.central_sigma, rand.generator('central', key),
+                           s, cfg.central_clip)  # fmt: skip
+        run.charges[key]['outcome'] = dict(noisy_counts=c.noisy_counts)
+        run.before['central'] = asdict(c)
+        ckpt.save()
+    if cfg.central_sigma > 0 and not run.before.get('warm_started'):
+        losses = warm_start(run.model, run.base.schedule, CentralImages(**run.before['central']), cfg.warm_start_steps,
+                            cfg.warm_start_lr, seed=cfg.seed, progress=progress)  # fmt: skip
+        broadcast_parameters(run.model)
+        run.reset_optimiser()
+        run.before.update(warm_started=True, warm_start_loss=losses[-1] if losses else None)
+        ckpt.save()
 
 
 def _plan(run: _PrivateRun, ck, objective, loss_fn) -> float:
@@ -500,15 +605,25 @@ def _finetune(
     ds = private_data if private_data is not None else rank0_first(lambda: load_dataset(cfg.dataset, cfg.split))
     if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0:
         warnings.warn(warning, PrivacyWarning, stacklevel=3)
-    run = _PrivateRun(cfg, ds, _public_model(cfg, ds, dev), dev, command, unsafe_no_dp)
+
+    def rebase(name):  # a public model by name, checked and fitted to the private classes
+        return _public_model(replace(cfg, model=name), ds, dev)
+
+    run = _PrivateRun(
+        cfg, ds, rebase(cfg.candidates()[0] if cfg.select_from else cfg.model), dev, command, unsafe_no_dp
+    )
     data = to_device_if_fits(prepare_images(ds.images, run.shape[-1], run.shape[0]), dev)
     labels = to_device_if_fits(ds.labels, dev)
     ckpt = Checkpointer(out / 'checkpoint.pt', run.state, private=True, after_save=lambda: run.statement().write(out),
                         enabled=rank == 0)  # fmt: skip
-    ck = _open(run, ckpt, resume, secret_seed, rank)
+    ck = _open(run, ckpt, resume, secret_seed, rank, rebase)
+    rand = SecretRandom(run.secret)
+    if cfg.before():  # (until DP-SGD is planned, the statement shows what the earlier mechanisms spent)
+        run.plan = run.plan or BudgetPlan(0.0, cfg.batch_size / len(ds), cfg.steps, run.ledger.epsilon(cfg.delta))
+        _before(run, ckpt, data, labels, rand, rebase, progress and rank == 0)
     objective = DiffusionObjective(run.base.schedule, cfg.K, timestep_sampler(cfg.timesteps, run.base.schedule.T),
                                    cfg.flip, cfg.p_uncond, null_class=run.model.null_class)  # fmt: skip
-    loss_fn, rand = diffusion_loss_fn(objective), SecretRandom(run.secret)
+    loss_fn = diffusion_loss_fn(objective)
     C = _plan(run, ck, objective, loss_fn)
     cfg = run.cfg  # (the planned config: with `minutes`, its step count is the fitted one)
     if ck is None or ck.get('secret_seed') != run.secret:

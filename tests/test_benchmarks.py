@@ -134,14 +134,15 @@ def test_gpu_run_dry_run(tmp_path):
 
 
 def test_study_runs_small(tmp_path):
-    "The utility study's fine-tuning rows, DP and the no-noise control, at a tiny size (writes nothing)."
+    "The utility study's fine-tuning rows (DP, the no-noise control) and the DP-MERF peer, at a tiny size (writes nothing)."
     r = subprocess.run(
-        [sys.executable, str(REPO / 'benchmarks' / 'study.py'), '--dry-run', '--groups', 'noise', '--seeds', '0',
-         '--out', str(tmp_path)],
+        [sys.executable, str(REPO / 'benchmarks' / 'study.py'), '--dry-run', '--groups', 'noise', 'peers', '--rows',
+         'glyphs-dp', 'glyphs-no-noise', 'dp-merf', '--seeds', '0', '--out', str(tmp_path)],
         capture_output=True,
         text=True,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith('{')]
-    assert [x['row'] for x in rows] == ['glyphs-dp', 'glyphs-no-noise'], r.stdout
+    assert [x['row'] for x in rows] == ['glyphs-dp', 'glyphs-no-noise', 'dp-merf'], r.stdout
     assert rows[0]['epsilon'] <= 10 and rows[1]['epsilon'] is None  # the control says it is not private
+    assert 9.99 < rows[2]['epsilon'] <= 10 and 0 <= rows[2]['accuracy'] <= 1  # the peer, at the same ε, same judge
