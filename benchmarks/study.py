@@ -15,6 +15,8 @@ Groups:
   lr        the same at a 10× smaller learning rate
   batch     the same 12,800 per-example gradients in fewer, larger batches (less noise per step, fewer steps)
   sampling  the DP model of row glyphs-dp sampled differently (guidance, sampler steps, more images): no new ε
+  optim     SGD with momentum against Adam, at two learning rates
+  peft      parameter-efficient DP fine-tuning: only the conditioning, attention and normalisation weights (14%)
   before    mechanisms before DP-SGD (chapter 08b): a private vote among the shipped public models, and central
             images with a warm start, each charged to the ledger (DP-SGD's σ leaves room for them)
   peers     DP-MERF (benchmarks/peers/dp_merf.py, from the paper) at the same ε, judged by the same `evaluate`
@@ -55,7 +57,7 @@ SIZES = {  # (fine-tuning, evaluation) settings shared by every row of a size
     'dry-run': (replace(SMALL_FT, steps=2, batch_size=32),
                 replace(SMALL_EV, n_synthetic=20, fid_n=20, fid_reference_n=40, sample_steps=2, classifier_epochs=1)),
 }  # fmt: skip
-PEER_STEPS = {'small': dict(steps=4000, n_features=10000), 'dry-run': dict(steps=3, n_features=200)}
+PEER_STEPS = {'small': dict(steps=2000, n_features=10000), 'dry-run': dict(steps=3, n_features=200)}
 GLYPHS = 'glyphs-small'
 # group -> rows; a row is (name, public model, fine-tuning changes or None for the prior alone, control)
 GROUPS = {
@@ -75,6 +77,12 @@ GROUPS = {
                  ('glyphs-dp-guidance4', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(guidance=4.0)), None),
                  ('glyphs-dp-ddim50', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(sample_steps=50)), None),
                  ('glyphs-dp-5k-images', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(n_synthetic=5000)), None)],
+    # plain SGD with momentum 0.9 instead of Adam: no per-coordinate rescaling that lifts noise-only coordinates
+    'optim': [('glyphs-dp-sgd-lr0.5', GLYPHS, dict(optimizer='sgd', lr=0.5), None),
+              ('glyphs-dp-sgd-lr2', GLYPHS, dict(optimizer='sgd', lr=2.0), None)],
+    # parameter-efficient: DP-SGD moves only the conditioning, attention and normalisation weights (14%)
+    'peft': [('glyphs-dp-peft', GLYPHS, dict(trainable='emb+attn+norm'), None),
+             ('glyphs-dp-peft-lr5e-3', GLYPHS, dict(trainable='emb+attn+norm', lr=5e-3), None)],
     'before': [('vote-dp', GLYPHS, dict(select_from='glyphs-small,fmnist-small,digits-small'), None),
                ('glyphs-central-dp', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300), None)],
     'peers': [('dp-merf', None, dict(epsilon=10.0), 'peer'), ('dp-merf-eps1', None, dict(epsilon=1.0), 'peer')],

@@ -277,6 +277,9 @@ class PrivacyStatement:
         "One line for people: (ε, δ)-DP with σ, q and steps."
         if not self.private:
             return f"NOT differentially private ({self.not_private_reason})"
+        if self.dpsgd_steps == 0:  # (a run between its earlier mechanisms and its first DP-SGD step)
+            return (f"(epsilon = {self.epsilon_spent:.3f}, delta = {self.delta:g})-DP so far: "
+                    f"{len(self.mechanisms) - 1} mechanism(s) before DP-SGD, no DP-SGD step yet")  # fmt: skip
         return (
             f"(epsilon = {self.epsilon_spent:.3f}, delta = {self.delta:g})-DP: sigma = {self.sigma:.3f}, "
             f"q = {self.sample_rate:.4g}, {self.steps} steps, RDP accountant"

@@ -175,8 +175,10 @@ def _add_run(sub, common, full):
         formatter_class=FMT,
         help='the main job: DP fine-tune, sample, evaluate and report, in one resumable command',
         description='From private images to a private synthetic dataset with its report, in one run directory:\n'
-        '  1. the public model: a shipped checkpoint (--model fmnist-small), a checkpoint file, or --model pretrain\n'
-        '     (trains one on --pretrain-dataset first);\n'
+        '  1. the public model: by default (--model auto) the shipped models of the private images\' shape, one\n'
+        '     chosen by a private vote that costs a little epsilon (none of that shape: a model from scratch); or a\n'
+        '     shipped checkpoint (--model glyphs-small), a checkpoint file, or --model pretrain (trains one on\n'
+        '     --pretrain-dataset first);\n'
         '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step;\n'
         '  3. --n-synthetic class-balanced samples (OUT/synthetic.npz) and their evaluation;\n'
         '  4. OUT/release/: what may be published (the DP model, synthetic.npz, privacy.json, epsilon.png);\n'
@@ -214,7 +216,7 @@ def add_config_args(p: argparse.ArgumentParser, cls, skip=()):
         if name in skip:
             continue
         flag = '--' + name.replace('_', '-')
-        help_ = f"{docs.get(f.name) or f.name} (default: {f.default!r})"
+        help_ = f"{docs.get(f.name) or f.name} (default: {f.default!r})".replace('%', '%%')  # (argparse formats help)
         if isinstance(f.default, bool):
             g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:

@@ -236,6 +236,8 @@ def _outcome(o) -> str:
     "A mechanism's released outcome, in a few words (the private vote's choice and its noisy counts)."
     if not o:
         return ''
+    if 'lost' in o:
+        return f"; {o['lost']}"
     if 'choice' in o:
         return f"; chose {o['choice']} (noisy votes {', '.join(f'{k}: {c:.0f}' for k, c in zip(o['candidates'], o['noisy_counts']))})"
     return f"; noisy class counts {', '.join(f'{c:.0f}' for c in o.get('noisy_counts', []))}"

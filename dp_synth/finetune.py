@@ -34,6 +34,7 @@ from dp_synth.checkpoints import (
     release_checkpoint,
     save_checkpoint,
     save_sample_grid,
+    shipped_checkpoints,
     to_device_if_fits,
 )
 from .data import DATASETS, DataError, ImageDataset, check_disjoint, image_digests, load_dataset, prepare_images
@@ -43,16 +44,23 @@ from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 from .warmstart import CentralImages, central_images, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['FT_RESUMABLE', 'FinetuneConfig', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget',
-           'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune',
-           'time_dp_step', 'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
+__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan',
+           'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult',
+           'finetune', 'time_dp_step', 'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
+TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model's): fewer means less noise in total
+    'all': None,
+    'emb+attn+norm': ('emb', 'time_mlp', 'attn', 'norm'),  # DP-LDM's choice: conditioning, attention, normalisation
+    'decoder': ('up.', 'out.'),  # the upsampling half and the output layer
+}
+
+
 @dataclass
 class FinetuneConfig:
     "A DP fine-tuning run."
 
-    model: str = 'fmnist-small'  # pre-trained (public) model: a shipped name, a checkpoint path, or 'scratch[:PRESET]'
+    model: str = 'auto'  # public start: 'auto' (from the image shape, see `resolve_model`), a shipped name, a checkpoint path, or 'scratch[:PRESET]'
     dataset: str = 'mnist'  # the PRIVATE dataset: a name or an image folder
     split: str = 'train'
     epsilon: float = 10.0  # target ε: the run never spends more
@@ -71,6 +79,8 @@ class FinetuneConfig:
     dropout: float = (
         0.0  # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
     )
+    optimizer: str = 'adam'  # adam, or sgd (momentum 0.9: no per-coordinate rescaling of the noise)
+    trainable: str = 'all'  # weights DP-SGD updates: all, emb+attn+norm (about a seventh of them) or decoder
     seed: int = 0  # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
     device: str = 'auto'
     amp: bool = True  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
@@ -99,6 +109,10 @@ class FinetuneConfig:
             raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.optimizer not in ('adam', 'sgd'):
+            raise ValueError(f"optimizer must be adam or sgd, got {self.optimizer!r}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
         if self.select_from and not (self.select_sigma > 0 and 0 < self.select_rate <= 1):
             raise ValueError(f"select_from needs select_sigma > 0 and 0 < select_rate <= 1, got {self.select_sigma}, "
                              f"{self.select_rate}")  # fmt: skip
@@ -123,6 +137,18 @@ class FinetuneConfig:
         return ([[self.select_sigma, self.select_rate, 1]] if self.select_from else []) + (
             [[self.central_sigma, 1.0, 1]] if self.central_sigma > 0 else []
         )
+
+
+def resolve_model(cfg: FinetuneConfig, shape) -> FinetuneConfig:
+    """`model='auto'` made concrete from public facts only (the private images' shape C×H×W): the shipped public
+    models of that shape all go to the private vote (chapter 08b; one alone is taken as it is); with none, a model
+    from scratch (the shape is then declared public). Any other `model` is kept."""
+    if cfg.model != 'auto':
+        return cfg
+    names = [k for k, e in shipped_checkpoints().items() if tuple(e['image_shape']) == tuple(shape)]
+    if len(names) >= 2:
+        return replace(cfg, model=names[0], select_from=cfg.select_from or ','.join(names))
+    return replace(cfg, model=names[0] if names else 'scratch:small')
 
 
 def _agree(flag: bool, world: int) -> bool:
@@ -179,7 +205,10 @@ def plan_budget(
     if cfg.noise_multiplier > 0:
         sigma = cfg.noise_multiplier
     elif not done:
-        sigma = calibrate_sigma(cfg.epsilon, cfg.delta, q, cfg.steps, spent=ledger)  # (resuming: keep the planned σ)
+        try:  # (resuming: keep the planned σ)
+            sigma = calibrate_sigma(cfg.epsilon, cfg.delta, q, cfg.steps, spent=ledger)
+        except ValueError as e:  # no σ fits: the earlier mechanisms, or the steps at this rate, take it all
+            raise BudgetExceededError(f"no noise level fits the target epsilon={cfg.epsilon}: {e}") from None
     eps = PrivacyLedger.from_state(ledger.state_dict()).record(sigma, q, remaining).epsilon(cfg.delta)
     if eps > cfg.epsilon * (1 + 1e-9):
         raise BudgetExceededError(
@@ -372,6 +401,9 @@ def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
     for m in model.modules():  # fine-tuning's own dropout (default off)
         if isinstance(m, torch.nn.Dropout):
             m.p = cfg.dropout
+    keep = TRAINABLE[cfg.trainable]
+    for name, p in model.named_parameters():  # frozen weights get no per-example gradient, hence no noise
+        p.requires_grad_(keep is None or any(k in name for k in keep))
     broadcast_parameters(model)  # (several processes: rank 0's weights everywhere; else a no-op)
     return base
 
@@ -382,7 +414,7 @@ class _PrivateRun:
     def __init__(self, cfg: FinetuneConfig, ds: ImageDataset, base, dev, command: str, unsafe_no_dp):
         self.cfg, self.ds, self.base, self.dev, self.unsafe_no_dp = cfg, ds, base, dev, unsafe_no_dp
         self.model, self.shape = base.model.train(), base.image_shape
-        self.ema, self.opt = make_ema(self.model, cfg.ema_decay), torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.reset_optimiser()
         self.ledger, self.history, self.charges, self.elapsed, self.before = PrivacyLedger(), [], [], 0.0, {}
         self.plan, self.secret, self.t_start, self.step = None, None, time.time(), 0
         self.info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(self.shape),
@@ -393,18 +425,15 @@ class _PrivateRun:
     def set_base(self, base):
         "Start from another public model (the private vote's choice): new weights, a fresh EMA and optimiser."
         self.base, self.model = base, base.model.train()
-        self.ema, self.opt = (
-            make_ema(self.model, self.cfg.ema_decay),
-            torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr),
-        )
+        self.reset_optimiser()
         self.meta['base_model'] = str(base.path)
 
     def reset_optimiser(self):
-        "EMA and optimiser afresh from the current weights (after the warm start)."
-        self.ema, self.opt = (
-            make_ema(self.model, self.cfg.ema_decay),
-            torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr),
-        )
+        "EMA and optimiser afresh from the current weights (at the start, after a new base or the warm start)."
+        params, cfg = [p for p in self.model.parameters() if p.requires_grad], self.cfg
+        self.ema = make_ema(self.model, cfg.ema_decay)
+        self.opt = (torch.optim.SGD(params, lr=cfg.lr, momentum=0.9) if cfg.optimizer == 'sgd'
+                    else torch.optim.Adam(params, lr=cfg.lr))  # fmt: skip
 
     def charge(self, sigma: float, q: float, name: str) -> int:
         "Record one Gaussian-mechanism release (σ, q) before DP-SGD; returns its key (a fresh random stream each)."
@@ -511,55 +540,85 @@ def _fit_steps(run: _PrivateRun, ck, objective, loss_fn) -> int:
     return max(1, int(0.95 * run.cfg.minutes * 60 / t))  # (5% for checkpoints and the EMA)
 
 
+def _room_for(run: _PrivateRun, upcoming: list):
+    """Refuse (BudgetExceededError) unless the ledger, the `upcoming` earlier mechanisms and the planned DP-SGD steps
+    still fit the target ε: checked before every charge, so that no answer is released that the budget cannot hold."""
+    if not run.unsafe_no_dp:
+        plan_budget(run.cfg, len(run.ds), PrivacyLedger([list(e) for e in run.ledger.entries] + upcoming), done=0)
+
+
+def _lost(run: _PrivateRun, prefix: str):
+    "Mark an earlier charge of this mechanism whose answer was never saved (the run died): it stays charged."
+    for c in run.charges:
+        if c['name'].startswith(prefix) and 'outcome' not in c:
+            c['outcome'] = dict(lost='the run stopped before saving the answer; charged, and charged again')
+
+
 def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: torch.Tensor, rand: SecretRandom,
-            rebase, progress: bool):  # fmt: skip
-    """The mechanisms that run before DP-SGD (chapter 08b): the private vote among public models, then the central
-    images and the warm start on them. Each is charged to the ledger, durably, *before* its answer exists; a run that
-    dies between the charge and saving the answer is charged again when it resumes (with fresh noise), never less."""
-    cfg = run.cfg
+            bases: dict, rank: int, progress: bool):  # fmt: skip
+    """The mechanisms that run before DP-SGD (chapter 08b): the private vote among the public models `bases` (loaded
+    and checked beforehand), then the central images and the warm start on them. Each is checked against the budget
+    and charged to the ledger, durably, *before* its answer exists; a run that dies between the charge and saving
+    the answer is charged again when it resumes (with fresh noise), never less. Rank 0 computes each answer and
+    every process receives it."""
+    cfg, planned = run.cfg, run.cfg.before()
     if run.step > 0:  # DP-SGD has begun: what ran before is in the checkpoint already
         return
+    sel_name, cen_name = 'public-model selection', 'central images'
     if cfg.select_from and 'selection' not in run.before:
-        key = run.charge(
-            cfg.select_sigma, cfg.select_rate, 'public-model selection (noisy vote histogram, sensitivity 1)'
-        )
+        _room_for(run, planned)
+        _lost(run, sel_name)
+        key = run.charge(cfg.select_sigma, cfg.select_rate, f'{sel_name} (noisy vote histogram, sensitivity 1)')
         ckpt.save()
-        voters = data[poisson_sample(len(data), cfg.select_rate, rand.generator('select', key)).to(data.device)]
-        bases = {
-            name: rebase(name) for name in cfg.candidates()
-        }  # (each checked: public, disjoint from the private data)
-        sel = select_public_model({k: b.model for k, b in bases.items()}, {k: b.schedule for k, b in bases.items()},
-                                  voters, cfg.select_sigma, cfg.select_rate, rand.generator('select', key, stream=1),
-                                  progress=progress)  # fmt: skip
-        del voters
+        sel = None
+        if rank == 0:
+            voters = data[poisson_sample(len(data), cfg.select_rate, rand.generator('select', key)).to(data.device)]
+            sel = select_public_model({k: b.model for k, b in bases.items()}, {k: b.schedule for k, b in bases.items()},
+                                      voters, cfg.select_sigma, cfg.select_rate, rand.generator('select', key, stream=1),
+                                      progress=progress)  # fmt: skip
+            del voters
+        sel = broadcast_object(sel)
         run.charges[key]['outcome'] = dict(choice=sel.choice, candidates=sel.candidates, noisy_counts=sel.noisy_counts)
         run.before['selection'] = asdict(sel)
         run.set_base(bases[sel.choice])
         ckpt.save()
     if cfg.central_sigma > 0 and 'central' not in run.before:
+        _room_for(run, planned[1:] if cfg.select_from else planned)
+        _lost(run, cen_name)
         s = cfg.central_size
-        key = run.charge(cfg.central_sigma, 1.0, f'central images (noisy class sums and counts at {s}x{s}, '
+        key = run.charge(cfg.central_sigma, 1.0, f'{cen_name} (noisy class sums and counts at {s}x{s}, '
                          f'sensitivity sqrt(clip^2 + 1), clip {cfg.central_clip:g})')  # fmt: skip
         ckpt.save()
-        c = central_images(data.cpu(), labels.cpu(), len(run.ds.classes), cfg.central_sigma, rand.generator('central', key),
-                           s, cfg.central_clip)  # fmt: skip
+        c = None
+        if rank == 0:
+            c = central_images(data.cpu(), labels.cpu(), len(run.ds.classes), cfg.central_sigma,
+                               rand.generator('central', key), s, cfg.central_clip)  # fmt: skip
+        c = broadcast_object(c)
         run.charges[key]['outcome'] = dict(noisy_counts=c.noisy_counts)
         run.before['central'] = asdict(c)
         ckpt.save()
     if cfg.central_sigma > 0 and not run.before.get('warm_started'):
         losses = warm_start(run.model, run.base.schedule, CentralImages(**run.before['central']), cfg.warm_start_steps,
                             cfg.warm_start_lr, seed=cfg.seed, progress=progress)  # fmt: skip
-        broadcast_parameters(run.model)
+        broadcast_parameters(run.model)  # (rank 0's weights everywhere)
         run.reset_optimiser()
         run.before.update(warm_started=True, warm_start_loss=losses[-1] if losses else None)
         ckpt.save()
+    _check_same_state(run.model, run.ledger)
+
+
+def _candidates(cfg: FinetuneConfig, rebase, shape) -> dict:
+    "Every public model of the vote, loaded and checked (public, disjoint from the private data, same image shape)."
+    bases = {name: rebase(name) for name in cfg.candidates()}
+    odd = {k: b.image_shape for k, b in bases.items() if tuple(b.image_shape) != tuple(shape)}
+    if odd:
+        raise DataError(f"the models to choose among must share one image shape {tuple(shape)}; {odd} differ")
+    return bases
 
 
 def _plan(run: _PrivateRun, ck, objective, loss_fn) -> float:
     """The budget plan (σ, q; refused if over the target ε) and the clipping norm C. With `cfg.minutes` the step
-    count is fitted to the time first, then σ is calibrated for it. A resumed run keeps its planned σ and count."""
-    if run.cfg.minutes > 0:
-        run.cfg = replace(run.cfg, steps=_fit_steps(run, ck, objective, loss_fn))
+    count was fitted to the time first (`_fit_steps`); σ is calibrated for it. A resumed run keeps σ and count."""
     cfg, n = run.cfg, len(run.ds)
     if run.unsafe_no_dp:  # (controls only: the statement says the run is not private)
         run.plan = BudgetPlan(0.0, cfg.batch_size / n, cfg.steps, math.inf)
@@ -603,6 +662,7 @@ def _finetune(
     dev, (rank, world) = choose_device(cfg.device), world_info()
     out.mkdir(parents=True, exist_ok=True)
     ds = private_data if private_data is not None else rank0_first(lambda: load_dataset(cfg.dataset, cfg.split))
+    cfg = resolve_model(cfg, ds.images.shape[1:])
     if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0:
         warnings.warn(warning, PrivacyWarning, stacklevel=3)
 
@@ -618,11 +678,20 @@ def _finetune(
                         enabled=rank == 0)  # fmt: skip
     ck = _open(run, ckpt, resume, secret_seed, rank, rebase)
     rand = SecretRandom(run.secret)
-    if cfg.before():  # (until DP-SGD is planned, the statement shows what the earlier mechanisms spent)
+
+    def objective_of(run):
+        return DiffusionObjective(run.base.schedule, cfg.K, timestep_sampler(cfg.timesteps, run.base.schedule.T),
+                                  cfg.flip, cfg.p_uncond, null_class=run.model.null_class)  # fmt: skip
+
+    if cfg.minutes > 0:  # timed on the first model, before any private answer: the count depends on no private data
+        objective = objective_of(run)
+        run.cfg = cfg = replace(cfg, steps=_fit_steps(run, ck, objective, diffusion_loss_fn(objective)))
+    if cfg.before() and run.step == 0:  # (until DP-SGD is planned, the statement shows what the others spent)
+        bases = _candidates(cfg, rebase, run.shape) if cfg.select_from and 'selection' not in run.before else {}
         run.plan = run.plan or BudgetPlan(0.0, cfg.batch_size / len(ds), cfg.steps, run.ledger.epsilon(cfg.delta))
-        _before(run, ckpt, data, labels, rand, rebase, progress and rank == 0)
-    objective = DiffusionObjective(run.base.schedule, cfg.K, timestep_sampler(cfg.timesteps, run.base.schedule.T),
-                                   cfg.flip, cfg.p_uncond, null_class=run.model.null_class)  # fmt: skip
+        _before(run, ckpt, data, labels, rand, bases, rank, progress and rank == 0)
+        del bases
+    objective = objective_of(run)
     loss_fn = diffusion_loss_fn(objective)
     C = _plan(run, ck, objective, loss_fn)
     cfg = run.cfg  # (the planned config: with `minutes`, its step count is the fitted one)

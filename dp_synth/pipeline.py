@@ -290,7 +290,8 @@ def _stage(out: Path, name: str, key_of, work, say, done_msg: str, todo_msg: str
 def _public_model(cfg: RunConfig, out: Path, progress, command, say) -> str:
     "Stage 1: the public model's name or path (pre-trained here first when `finetune.model` is 'pretrain')."
     if ModelSpec.parse(cfg.finetune.model).kind != 'pretrain':
-        say(f"[1/4] public model: {cfg.finetune.model}")
+        say(f"[1/4] public model: {cfg.finetune.model}" + (" (the shipped models of the private images' shape, one "
+            "chosen by a private vote during fine-tuning)" if cfg.finetune.model == 'auto' else ''))  # fmt: skip
         return cfg.finetune.model
     pub = out / 'public' / 'model.pt'
 

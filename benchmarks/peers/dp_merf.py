@@ -16,7 +16,8 @@ glyphs (`load_dataset('glyphs')`, 784 pixels in [0, 1]; the median heuristic on 
 generator is the paper's small convolutional conditional generator (code 5, two hidden layers, two up-convolutions).
 The synthetic images are judged by dp_synth's own `evaluate`, as every row of the study.
 
-usage: python benchmarks/peers/dp_merf.py --epsilon 10 --seed 0 [--steps 4000] [--dry-run]
+usage: python benchmarks/peers/dp_merf.py --epsilon 10 --seed 0 [--steps 2000] --out dp_merf.npz
+       (the study runs it beside dp_synth's rows: python benchmarks/study.py --groups peers)
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def class_proportions(noisy: torch.Tensor) -> torch.Tensor:
     return p / p.sum() if p.sum() > 0 else torch.full_like(p, 1 / len(p))
 
 
-def train_generator(noisy, W, n_classes, steps=4000, batch=500, lr=1e-2, seed=0, progress=False) -> ConvCondGen:
+def train_generator(noisy, W, n_classes, steps=2000, batch=500, lr=1e-2, seed=0, progress=False) -> ConvCondGen:
     "Fit G to the released embedding (post-processing: public seed, no data)."
     from tqdm.auto import tqdm
 
@@ -125,7 +126,7 @@ def synthesize(G: ConvCondGen, n: int, classes: list, seed: int = 0) -> ImageDat
                         source='benchmarks/peers/dp_merf.py')  # fmt: skip
 
 
-def run(dataset='mnist', epsilon=10.0, delta=1e-5, seed=0, steps=4000, n_features=10000, progress=False):
+def run(dataset='mnist', epsilon=10.0, delta=1e-5, seed=0, steps=2000, n_features=10000, progress=False):
     "The whole peer: release, train, synthesise. Returns (synthetic ImageDataset, info dict)."
     t0 = time.time()
     private = load_dataset(dataset, 'train')
@@ -146,12 +147,14 @@ def main():
     ap.add_argument('--dataset', default='mnist')
     ap.add_argument('--epsilon', type=float, default=10.0)
     ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--steps', type=int, default=4000)
-    ap.add_argument('--n', type=int, default=1000, help='synthetic images to evaluate')
+    ap.add_argument('--steps', type=int, default=2000)
+    ap.add_argument('--n', type=int, default=1000, help='synthetic images to write')
+    ap.add_argument('--out', default='dp_merf.npz', help='where the synthetic images go (images, labels, classes)')
     a = ap.parse_args()
     G, classes, info = run(a.dataset, a.epsilon, seed=a.seed, steps=a.steps, progress=True)
-    print(json.dumps(info))
-    synthesize(G, a.n, classes, a.seed)
+    ds = synthesize(G, a.n, classes, a.seed)
+    np.savez_compressed(a.out, images=ds.images.numpy(), labels=ds.labels.numpy(), classes=np.array(classes))
+    print(json.dumps(dict(info, out=a.out)))
 
 
 if __name__ == '__main__':
