@@ -30,9 +30,10 @@ def gaussian_release(stat, sensitivity: float, sigma: float, generator: np.rando
 
 # %% ../nbs/08b_warmstart.ipynb #11b420d8
 @torch.no_grad()
-def denoising_scores(model, schedule, images: torch.Tensor, draws: int = 8, seed: int = 0, batch_size: int = 256):
+def denoising_scores(model, schedule, images: torch.Tensor, draws: int = 8, seed: int = 0, batch_size: int = 1):
     """Each image's unconditional denoising loss under `model` over `draws` fixed (t, ε) draws, shared by every image
-    (public seed): [n]. Lower is better; image i's score depends on image i alone."""
+    (public seed): [n]. Lower is better; image i's score depends on image i alone: by default each image has a forward
+    pass of its own (`draws` rows), so not even floating-point rounding can tie it to its batch-mates."""
     g = torch.Generator().manual_seed(seed)
     shape = tuple(images.shape[1:])
     t = torch.randint(schedule.T, (draws,), generator=g)
