@@ -103,8 +103,14 @@ def load_checkpoint(path, map_location='cpu') -> dict:
 
 
 def check_resume_config(old: dict, cfg, resumable: set, path):
-    "Refuse to resume the run at `path` (trained with config `old`) under a config that changes what a step computes."
-    diff = {k: (old.get(k), v) for k, v in asdict(cfg).items() if k not in resumable and old.get(k) != v}
+    """Refuse to resume the run at `path` (trained with config `old`) under a config that changes what a step computes.
+    A setting missing from `old` (written before the setting existed) counts as its default: new settings default
+    to the old behaviour."""
+    from dataclasses import MISSING, fields
+
+    default = {f.name: f.default for f in fields(cfg) if f.default is not MISSING}
+    diff = {k: (old.get(k, default.get(k)), v) for k, v in asdict(cfg).items()
+            if k not in resumable and old.get(k, default.get(k)) != v}  # fmt: skip
     if diff:
         changes = ', '.join(f'{k}: {a!r} → {b!r}' for k, (a, b) in diff.items())
         raise CheckpointError(

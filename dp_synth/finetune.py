@@ -139,13 +139,22 @@ class FinetuneConfig:
         )
 
 
-def resolve_model(cfg: FinetuneConfig, shape) -> FinetuneConfig:
-    """`model='auto'` made concrete from public facts only (the private images' shape C×H×W): the shipped public
-    models of that shape all go to the private vote (chapter 08b; one alone is taken as it is); with none, a model
-    from scratch (the shape is then declared public). Any other `model` is kept."""
+def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneConfig:
+    """`model='auto'` made concrete from public facts only (the private images' shape C×H×W and the dataset's name):
+    the shipped public models of that shape, less any pre-trained on the private dataset itself, all go to the
+    private vote (chapter 08b; one alone is taken as it is); with none, a model from scratch (the shape is then
+    declared public). Any other `model` is kept."""
     if cfg.model != 'auto':
         return cfg
-    names = [k for k, e in shipped_checkpoints().items() if tuple(e['image_shape']) == tuple(shape)]
+
+    def other_data(e) -> bool:
+        try:
+            check_disjoint(e.get('dataset', ''), dataset or cfg.dataset)
+            return True
+        except DataError:
+            return False
+
+    names = [k for k, e in shipped_checkpoints().items() if tuple(e['image_shape']) == tuple(shape) and other_data(e)]
     if len(names) >= 2:
         return replace(cfg, model=names[0], select_from=cfg.select_from or ','.join(names))
     return replace(cfg, model=names[0] if names else 'scratch:small')
@@ -662,7 +671,7 @@ def _finetune(
     dev, (rank, world) = choose_device(cfg.device), world_info()
     out.mkdir(parents=True, exist_ok=True)
     ds = private_data if private_data is not None else rank0_first(lambda: load_dataset(cfg.dataset, cfg.split))
-    cfg = resolve_model(cfg, ds.images.shape[1:])
+    cfg = resolve_model(cfg, ds.images.shape[1:], ds.name)
     if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0:
         warnings.warn(warning, PrivacyWarning, stacklevel=3)
 

@@ -402,10 +402,11 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
 # %% ../nbs/14_pipeline.ipynb #f568454a
 DEMO = RunConfig.flat(
     dataset='mnist',
-    model='fmnist-small',
+    model='glyphs-small',
     epsilon=10.0,
     delta=1e-5,
-    steps=50,
+    steps=50,  # (a fallback: `minutes` fits the count to this machine)
+    minutes=4.0,
     batch_size=256,
     max_grad_norm=0.3,
     lr=2e-3,
