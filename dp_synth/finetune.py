@@ -100,6 +100,7 @@ class FinetuneConfig:
     central_clip: float = 6.0  # L2 clip of each downsampled image in [0, 1] (sensitivity √(clip² + 1))
     warm_start_steps: int = 300  # training steps on the central images (post-processing: no ε)
     warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
+    warm_start_batch: int = 64  # central-image copies per warm-start step
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
@@ -119,9 +120,10 @@ class FinetuneConfig:
         if self.select_from and len(self.candidates()) < 2:
             raise ValueError(f"select_from names the models to choose among: give at least two, comma-separated "
                              f"(e.g. glyphs-small,fmnist-small), got {self.select_from!r}")  # fmt: skip
-        if self.central_sigma < 0 or self.central_clip <= 0 or self.central_size < 2 or self.warm_start_steps < 0:
-            raise ValueError("central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2 and "
-                             "warm_start_steps >= 0")  # fmt: skip
+        if (self.central_sigma < 0 or self.central_clip <= 0 or self.central_size < 2 or self.warm_start_steps < 0
+                or self.warm_start_batch < 1):  # fmt: skip
+            raise ValueError("central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2, "
+                             "warm_start_steps >= 0 and warm_start_batch >= 1")  # fmt: skip
         if not (self.public_dataset_size and self.public_class_names):
             raise ValueError(
                 "dp_synth's accounting treats the dataset size and class names as public; "
@@ -608,7 +610,7 @@ def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: to
         ckpt.save()
     if cfg.central_sigma > 0 and not run.before.get('warm_started'):
         losses = warm_start(run.model, run.base.schedule, CentralImages(**run.before['central']), cfg.warm_start_steps,
-                            cfg.warm_start_lr, seed=cfg.seed, progress=progress)  # fmt: skip
+                            cfg.warm_start_lr, cfg.warm_start_batch, seed=cfg.seed, progress=progress)  # fmt: skip
         broadcast_parameters(run.model)  # (rank 0's weights everywhere)
         run.reset_optimiser()
         run.before.update(warm_started=True, warm_start_loss=losses[-1] if losses else None)
