@@ -279,7 +279,10 @@ def run_lock(run_dir):
 
 def _check_same_state(model, ledger: PrivacyLedger):
     "Under torchrun: refuse to go on unless every process holds the same ledger and weights."
-    mine = (json.dumps(ledger.state_dict()['entries']), float(sum(p.double().sum() for p in model.parameters())))
+    mine = (
+        json.dumps(ledger.state_dict()['entries']),
+        float(sum(p.detach().double().sum() for p in model.parameters())),
+    )
     every = gather_object(mine)
     if any(e != every[0] for e in every):
         raise CheckpointError(

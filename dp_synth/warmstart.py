@@ -154,5 +154,5 @@ def warm_start(model, schedule, central: CentralImages, steps: int, lr: float = 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
