@@ -127,7 +127,7 @@ def whitebox_rows(canaries: int, large: int, repeats: int) -> list:
 def blackbox_rows(size: str, out: Path, device: str) -> list:
     mnist, rows = load_dataset('mnist', 'train'), []
     dp, dm = dict(SIZES[size]['dpoff']), dict(SIZES[size]['demo'])
-    base = DEMO.finetune
+    base = replace(DEMO.finetune, central_sigma=0.0)  # the audit is of DP-SGD alone: no central images
     micro = dict(micro_batch_size=64, log_every=10**6, ckpt_every=10**6, device=device)
     jobs = [
         (

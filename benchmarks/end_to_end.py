@@ -54,6 +54,7 @@ SIZES = {  # everything but the row's dataset, ε and model
     'dry-run': DEMO.replace(
         steps=3,
         batch_size=64,
+        warm_start_steps=2,
         n_synthetic=40,
         sample_steps=3,
         fid_n=40,
