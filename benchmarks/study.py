@@ -57,7 +57,15 @@ SIZES = {  # (fine-tuning, evaluation) settings shared by every row of a size
     'dry-run': (replace(SMALL_FT, steps=2, batch_size=32),
                 replace(SMALL_EV, n_synthetic=20, fid_n=20, fid_reference_n=40, sample_steps=2, classifier_epochs=1)),
 }  # fmt: skip
+# the 60-minute rows: central images and a 300-step warm start (about 5 minutes), then 50 minutes of DP-SGD fitted to
+# this machine (the step timed first on random data), B = 512: about 15x the demo's per-example gradients. Set before
+# any long run, by reasoning, not tuned: with Adam each noise-dominated step moves a weight by about lr, so over about
+# 400 steps the noise's random walk is √400 · lr; lr 5e-4 keeps it near the demo's √50 · 2e-3
+LONG_FT = replace(SMALL_FT, minutes=50.0, batch_size=512, lr=5e-4, central_sigma=20.0, warm_start_steps=300)
+SIZES['long'] = (LONG_FT, replace(SMALL_EV, n_synthetic=5000, fid_n=5000))  # FID at N = 5,000 beside its floor
+SIZES['long-dry-run'] = (replace(SIZES['dry-run'][0], central_sigma=20.0, warm_start_steps=2), SIZES['dry-run'][1])
 PEER_STEPS = {'small': dict(steps=2000, n_features=10000), 'dry-run': dict(steps=3, n_features=200)}
+PEER_STEPS.update({'long': PEER_STEPS['small'], 'long-dry-run': PEER_STEPS['dry-run']})
 GLYPHS = 'glyphs-small'
 # group -> rows; a row is (name, public model, fine-tuning changes or None for the prior alone, control)
 GROUPS = {
@@ -76,7 +84,9 @@ GROUPS = {
     'sampling': [('glyphs-dp-guidance2', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(guidance=2.0)), None),
                  ('glyphs-dp-guidance4', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(guidance=4.0)), None),
                  ('glyphs-dp-ddim50', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(sample_steps=50)), None),
-                 ('glyphs-dp-5k-images', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(n_synthetic=5000)), None)],
+                 ('glyphs-dp-5k-images', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(n_synthetic=5000)), None),
+                 ('glyphs-central-dp-guidance2', GLYPHS, dict(ft_of='glyphs-central-dp', eval=dict(guidance=2.0)), None),
+                 ('glyphs-central-dp-guidance3', GLYPHS, dict(ft_of='glyphs-central-dp', eval=dict(guidance=3.0)), None)],
     # plain SGD with momentum 0.9 instead of Adam: no per-coordinate rescaling that lifts noise-only coordinates
     'optim': [('glyphs-dp-sgd-lr0.5', GLYPHS, dict(optimizer='sgd', lr=0.5), None),
               ('glyphs-dp-sgd-lr2', GLYPHS, dict(optimizer='sgd', lr=2.0), None)],
@@ -84,9 +94,20 @@ GROUPS = {
     'peft': [('glyphs-dp-peft', GLYPHS, dict(trainable='emb+attn+norm'), None),
              ('glyphs-dp-peft-lr5e-3', GLYPHS, dict(trainable='emb+attn+norm', lr=5e-3), None)],
     'before': [('vote-dp', GLYPHS, dict(select_from='glyphs-small,fmnist-small,digits-small'), None),
-               ('glyphs-central-dp', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300), None)],
+               ('glyphs-central-dp', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300), None),
+               ('glyphs-central-no-noise', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300), 'noise'),
+               # the no-noise control's samples are as speckled as the DP row's: the learning rate, not the noise?
+               ('glyphs-central-dp-lr5e-4', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300, lr=5e-4), None)],
     'peers': [('dp-merf', None, dict(epsilon=10.0), 'peer'), ('dp-merf-eps1', None, dict(epsilon=1.0), 'peer')],
+    # the issue's 60-minute rows, each beside DP-MERF on the same private set at the same ε, all at size `long`;
+    # Fashion-MNIST has no public prior of its own here (fmnist-small saw it): 'auto' votes among the others
+    'long': [('long-mnist-eps10', GLYPHS, {}, None), ('long-dp-merf-mnist-eps10', None, dict(epsilon=10.0), 'peer'),
+             ('long-mnist-eps1', GLYPHS, dict(epsilon=1.0, central_sigma=60.0), None),
+             ('long-dp-merf-mnist-eps1', None, dict(epsilon=1.0), 'peer'),
+             ('long-fmnist-eps10', 'auto', dict(dataset='fashion_mnist', eval=dict(dataset='fashion_mnist')), None),
+             ('long-dp-merf-fmnist-eps10', None, dict(epsilon=10.0, dataset='fashion_mnist'), 'peer')],
 }  # fmt: skip
+GROUP_SIZE = {'long': 'long'}  # groups that run at another size than `small`
 
 
 def run_ceiling(name, dataset, n, size, seed) -> dict:
@@ -106,15 +127,20 @@ def run_ceiling(name, dataset, n, size, seed) -> dict:
 def run_peer(name, change, size, seed, out: Path) -> dict:
     "DP-MERF at the row's ε: one noisy release, a generator fitted to it, then the same `evaluate` as every row."
     ft_cfg, ev_cfg = SIZES[size]
-    ev_cfg, t0 = replace(ev_cfg, seed=seed), time.time()
+    ev_cfg, t0 = replace(ev_cfg, seed=seed, dataset=change.get('dataset', ev_cfg.dataset)), time.time()
     G, classes, info = dp_merf.run(ev_cfg.dataset, change['epsilon'], ft_cfg.delta, seed, **PEER_STEPS[size])
     ev = evaluate(
         dp_merf.synthesize(G, ev_cfg.n_synthetic, classes, seed), ev_cfg, out, progress=False, command=command()
     )
     return dict(row=name, seed=seed, size=size, public_model=None, control=None, epsilon=info['epsilon'],
-                sigma=info['sigma'], peer=info, finetune_seconds=info['train_seconds'], accuracy=ev.accuracy, fid=ev.fid,
-                fid_n=ev.fid_n, fid_floor=ev.fid_floor, fid_reference=ev.fid_reference, n_synthetic=ev.n_synthetic,
-                eval_seconds=ev.seconds, evaluate=asdict(ev_cfg), seconds=round(time.time() - t0, 1))  # fmt: skip
+                sigma=info['sigma'], peer=info, finetune_seconds=info['train_seconds'], **_eval_fields(ev, ev_cfg, t0))  # fmt: skip
+
+
+def _eval_fields(ev, ev_cfg, t0) -> dict:
+    "A row's evaluation: accuracy, FID beside its floor at the same N, the settings, the time since t0."
+    return dict(accuracy=ev.accuracy, fid=ev.fid, fid_n=ev.fid_n, fid_floor=ev.fid_floor, fid_reference=ev.fid_reference,
+                n_synthetic=ev.n_synthetic, eval_seconds=ev.seconds, evaluate=asdict(ev_cfg),
+                seconds=round(time.time() - t0, 1))  # fmt: skip
 
 
 def run_row(name, model, change, control, size, seed, out: Path) -> dict:
@@ -142,10 +168,7 @@ def run_row(name, model, change, control, size, seed, out: Path) -> dict:
                    finetune_seconds=r.seconds)  # fmt: skip
         source = ft_dir / 'model.pt'
     ev = evaluate(source, ev_cfg, out, progress=False, command=command())
-    row.update(accuracy=ev.accuracy, fid=ev.fid, fid_n=ev.fid_n, fid_floor=ev.fid_floor, fid_reference=ev.fid_reference,
-               n_synthetic=ev.n_synthetic, eval_seconds=ev.seconds, evaluate=asdict(ev_cfg),
-               seconds=round(time.time() - t0, 1))  # fmt: skip
-    return row
+    return dict(row, **_eval_fields(ev, ev_cfg, t0))
 
 
 def main():
@@ -159,7 +182,7 @@ def main():
     )
     ap.add_argument('--out', default='runs/study', help='parent of the run directories')
     a = ap.parse_args()
-    size, out = ('dry-run' if a.dry_run else 'small'), Path(a.out)
+    out = Path(a.out)
     done = set()
     for group in a.groups:
         for name, model, change, control in GROUPS[group]:
@@ -168,6 +191,8 @@ def main():
                 if key in done or (a.rows and name not in a.rows):
                     continue
                 done.add(key)
+                size = GROUP_SIZE.get(group, 'small')
+                size = ('dry-run' if size == 'small' else f'{size}-dry-run') if a.dry_run else size
                 row = run_row(name, model, change, control, size, seed, out / size / name / f'seed{seed}')
                 row.update(machine=machine(torch.device('cpu')), date=datetime.date.today().isoformat(),
                            torch=torch.__version__, command=command())  # fmt: skip

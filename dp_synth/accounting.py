@@ -217,12 +217,8 @@ def opacus_epsilon(sigma, q, steps, delta, orders=DEFAULT_ORDERS) -> float:
 
 
 def dp_accounting_epsilon(sigma, q, steps, delta, orders=DEFAULT_ORDERS) -> float:
-    "ε from Google's dp-accounting RDP accountant."
-    import dp_accounting
-
-    acc = dp_accounting.rdp.RdpAccountant(orders=list(orders))
-    acc.compose(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma)), steps)
-    return acc.get_epsilon(delta)
+    "ε from Google's dp-accounting RDP accountant (one DP-SGD entry)."
+    return dp_accounting_composed([[sigma, q, steps]], delta, orders)
 
 # %% ../nbs/06_accounting.ipynb #1f1d64ef
 def epsilon_curve(sigma: float, q: float, steps, delta: float, orders=DEFAULT_ORDERS) -> np.ndarray:

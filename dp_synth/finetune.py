@@ -10,7 +10,6 @@ import functools
 import json
 import math
 import secrets
-import statistics
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -101,6 +100,7 @@ class FinetuneConfig:
     warm_start_steps: int = 300  # training steps on the central images (post-processing: no ε)
     warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
     warm_start_batch: int = 64  # central-image copies per warm-start step
+    chosen_by: str = ''  # not a setting: `resolve_model` writes 'image shape' when model='auto' chose from it
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
@@ -157,6 +157,7 @@ def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneCo
             return False
 
     names = [k for k, e in shipped_checkpoints().items() if tuple(e['image_shape']) == tuple(shape) and other_data(e)]
+    cfg = replace(cfg, chosen_by='image shape')  # (the statement declares the shape public: it chose the models)
     if len(names) >= 2:
         return replace(cfg, model=names[0], select_from=cfg.select_from or ','.join(names))
     return replace(cfg, model=names[0] if names else 'scratch:small')
@@ -200,7 +201,8 @@ def plan_budget(
 ) -> BudgetPlan:
     """σ, q and the planned ε of `cfg` on a private dataset of size n, continuing `ledger` (whose DP-SGD steps number
     `done`, by default all of them, run at `sigma`); raises if over budget. Without a ledger, the mechanisms `cfg`
-    runs before DP-SGD (`cfg.before()`) are planned in: σ is calibrated so that all of it composes to the target."""
+    runs before DP-SGD (`cfg.before()`) are planned in: σ is calibrated so that all of it composes to the target.
+    With `model='auto'`, plan `resolve_model(cfg, shape)`: the private vote that 'auto' may add is known only then."""
     if ledger is None:
         ledger, done = PrivacyLedger(cfg.before()), 0
     done = ledger.steps if done is None else done
@@ -314,7 +316,9 @@ def privacy_statement(
         dpsgd['steps_fitted_to_minutes'] = cfg.minutes
     eps = ledger.epsilon(cfg.delta)
     public = ['dataset size N', 'class names']
-    if ModelSpec.parse(cfg.model).scratch:
+    if cfg.chosen_by:
+        public.append("image shape (C, H, W) and the dataset's name: model='auto' chose the public models from them")
+    elif ModelSpec.parse(cfg.model).scratch:
         public.append('image shape (C, H, W): the from-scratch model is built for it')
     return PrivacyStatement(
         dataset=dataset,
@@ -449,12 +453,11 @@ class _PrivateRun:
         self.opt = (torch.optim.SGD(params, lr=cfg.lr, momentum=0.9) if cfg.optimizer == 'sgd'
                     else torch.optim.Adam(params, lr=cfg.lr))  # fmt: skip
 
-    def charge(self, sigma: float, q: float, name: str) -> int:
-        "Record one Gaussian-mechanism release (σ, q) before DP-SGD; returns its key (a fresh random stream each)."
+    def charge(self, sigma: float, q: float, kind: str, name: str) -> int:
+        "Record one Gaussian-mechanism release (σ, q) of `kind` before DP-SGD; returns its key (a fresh random stream each)."
         self.ledger.record(sigma, q, 1)
-        self.charges.append(
-            dict(name=name, noise_multiplier=float(sigma), sample_rate=float(q), steps=1, when='before DP-SGD')
-        )
+        self.charges.append(dict(kind=kind, name=name, noise_multiplier=float(sigma), sample_rate=float(q), steps=1,
+                                 when='before DP-SGD'))  # fmt: skip
         return len(self.charges) - 1
 
     @property
@@ -518,9 +521,11 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
     return ck
 
 
-def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 2) -> float:
+def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 3) -> float:
     """Seconds per DP-SGD step of this run's model at the expected batch B, measured on a throwaway copy of the model
-    with random images of the private shape and random labels: it reads no private data, so it costs no ε."""
+    with random images of the private shape and random labels: it reads no private data, so it costs no ε. The
+    fastest of `repeats` timed steps (after a warm-up), per example times B: a passing load on the machine, or a
+    small Poisson batch, does not shrink the plan."""
     import copy
 
     B, dev = run.cfg.batch_size, run.dev
@@ -533,15 +538,12 @@ def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 
     rand, times = SecretRandom(0), []  # (a public key: nothing private is drawn from it)
     for s in range(repeats + 1):
         t0 = time.perf_counter()
-        dp.apply(
-            dp.noisy_gradient(
-                loss_fn, private_batch(rand, s, data, labels, 0.25, objective, dev), rand.generator('noise', s)
-            )[0]
-        )
+        batch = private_batch(rand, s, data, labels, 0.25, objective, dev)
+        dp.apply(dp.noisy_gradient(loss_fn, batch, rand.generator('noise', s))[0])
         if dev.type == 'cuda':
             torch.cuda.synchronize(dev)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])  # (the first is a warm-up)
+        times.append((time.perf_counter() - t0) * B / max(1, len(batch[0])))
+    return min(times[1:])  # (the first is a warm-up)
 
 
 def _fit_steps(run: _PrivateRun, ck, objective, loss_fn) -> int:
@@ -561,10 +563,10 @@ def _room_for(run: _PrivateRun, upcoming: list):
         plan_budget(run.cfg, len(run.ds), PrivacyLedger([list(e) for e in run.ledger.entries] + upcoming), done=0)
 
 
-def _lost(run: _PrivateRun, prefix: str):
-    "Mark an earlier charge of this mechanism whose answer was never saved (the run died): it stays charged."
+def _lost(run: _PrivateRun, kind: str):
+    "Mark an earlier charge of this `kind` whose answer was never saved (the run died): it stays charged."
     for c in run.charges:
-        if c['name'].startswith(prefix) and 'outcome' not in c:
+        if c.get('kind', c['name'].split(' (')[0]) == kind and 'outcome' not in c:  # (older runs: the name's head)
             c['outcome'] = dict(lost='the run stopped before saving the answer; charged, and charged again')
 
 
@@ -578,11 +580,15 @@ def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: to
     cfg, planned = run.cfg, run.cfg.before()
     if run.step > 0:  # DP-SGD has begun: what ran before is in the checkpoint already
         return
-    sel_name, cen_name = 'public-model selection', 'central images'
     if cfg.select_from and 'selection' not in run.before:
         _room_for(run, planned)
-        _lost(run, sel_name)
-        key = run.charge(cfg.select_sigma, cfg.select_rate, f'{sel_name} (noisy vote histogram, sensitivity 1)')
+        _lost(run, 'selection')
+        key = run.charge(
+            cfg.select_sigma,
+            cfg.select_rate,
+            'selection',
+            'public-model selection (noisy vote histogram, sensitivity 1)',
+        )
         ckpt.save()
         sel = None
         if rank == 0:
@@ -598,9 +604,9 @@ def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: to
         ckpt.save()
     if cfg.central_sigma > 0 and 'central' not in run.before:
         _room_for(run, planned[1:] if cfg.select_from else planned)
-        _lost(run, cen_name)
+        _lost(run, 'central')
         s = cfg.central_size
-        key = run.charge(cfg.central_sigma, 1.0, f'{cen_name} (noisy class sums and counts at {s}x{s}, '
+        key = run.charge(cfg.central_sigma, 1.0, 'central', f'central images (noisy class sums and counts at {s}x{s}, '
                          f'sensitivity sqrt(clip^2 + 1), clip {cfg.central_clip:g})')  # fmt: skip
         ckpt.save()
         c = None

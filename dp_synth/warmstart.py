@@ -144,13 +144,16 @@ def warm_start(model, schedule, central: CentralImages, steps: int, lr: float = 
     targets = F.interpolate(central.means, size=(size, size), mode='bilinear', align_corners=False).clamp(-1, 1)
     classes = len(targets)
     objective = DiffusionObjective(schedule, K=1, p_uncond=0.1, null_class=model.null_class)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)  # every draw on the CPU from `seed` (the same on a GPU), then moved
     opt, losses = torch.optim.Adam(model.parameters(), lr=lr), []
     model.train()
     for _ in tqdm(range(steps), desc='warm start on central images', disable=not progress):
         y = torch.randint(classes, (batch_size,), generator=g)
         x0 = augment_affine(targets[y], g)
-        loss = objective(model, x0.to(dev), y.to(dev), generator=g if dev.type == 'cpu' else None).mean()
+        d = objective.draw(x0, g)
+        loss = objective.loss(
+            model, x0.to(dev), y.to(dev), Draw(d.t.to(dev), d.noise.to(dev), d.flip.to(dev), d.drop.to(dev))
+        ).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
