@@ -203,10 +203,17 @@ def _add_run(sub, common, full):
 
 # %% ../nbs/99_cli.ipynb #6bb4b153
 def _fields(cls) -> list:
-    "(flag name, field) of every setting of config class `cls`; a composed config (`RunConfig`) lists its stages'."
+    """(flag name, field) of every setting of config class `cls`; a composed config (`RunConfig`) lists its stages'.
+    Fields marked `internal` (written by the library, e.g. `FinetuneConfig.chosen_by`) are not settings: no flag."""
     if hasattr(cls, 'flags'):
         return [(name, f) for name, _, f in cls.flags()]
-    return [(f.name, f) for f in dataclasses.fields(cls)]
+    return [(f.name, f) for f in dataclasses.fields(cls) if not f.metadata.get('internal')]
+
+
+def _internal(cls) -> set:
+    "Names of the `internal` fields of `cls` and of its stages (a saved config may hold them; they are dropped)."
+    classes = [cls] + list(getattr(cls, 'stage_types', dict)().values())
+    return {f.name for c in classes for f in dataclasses.fields(c) if f.metadata.get('internal')}
 
 
 def add_config_args(p: argparse.ArgumentParser, cls, skip=()):
@@ -241,6 +248,7 @@ def config_from_args(cls, args):
             values = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read --config {args.config}: {e}") from None
+        values = {k: v for k, v in values.items() if k not in _internal(cls)}  # (the library sets them again)
         unknown = set(values) - set(names)
         if unknown:
             raise InputError(

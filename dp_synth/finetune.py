@@ -4,15 +4,17 @@
 
 # %% ../nbs/08_finetune.ipynb #e5c1db82
 from __future__ import annotations
+
 import contextlib
 import fcntl
 import functools
 import json
 import math
 import secrets
+import statistics
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +45,10 @@ from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 from .warmstart import CentralImages, central_images, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan',
-           'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult',
-           'finetune', 'time_dp_step', 'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
+__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'OLD_KINDS', 'FinetuneConfig', 'resolve_model', 'BudgetExceededError', 'PrivacyWarning',
+           'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'privacy_statement',
+           'FinetuneResult', 'finetune', 'time_dp_step', 'charge_run', 'mnist_judge', 'digit_agreement',
+           'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model's): fewer means less noise in total
@@ -100,7 +103,9 @@ class FinetuneConfig:
     warm_start_steps: int = 300  # training steps on the central images (post-processing: no ε)
     warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
     warm_start_batch: int = 64  # central-image copies per warm-start step
-    chosen_by: str = ''  # not a setting: `resolve_model` writes 'image shape' when model='auto' chose from it
+    chosen_by: str = field(
+        default='', metadata={'internal': True}
+    )  # not a setting (no flag): `resolve_model` writes 'image shape' when model='auto' chose from it
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
@@ -174,8 +179,18 @@ def _agree(flag: bool, world: int) -> bool:
     return box[0]
 
 
-FT_RESUMABLE = {'steps', 'minutes', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes',
-                'micro_batch_size'}  # fmt: skip
+FT_RESUMABLE = {
+    'steps',
+    'minutes',
+    'device',
+    'amp',
+    'log_every',
+    'sample_every',
+    'ckpt_every',
+    'max_minutes',
+    'micro_batch_size',
+    'chosen_by',
+}  # fmt: skip  (chosen_by follows from model, dataset and shape)
 
 
 class BudgetExceededError(DataError):
@@ -524,8 +539,8 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
 def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 3) -> float:
     """Seconds per DP-SGD step of this run's model at the expected batch B, measured on a throwaway copy of the model
     with random images of the private shape and random labels: it reads no private data, so it costs no ε. The
-    fastest of `repeats` timed steps (after a warm-up), per example times B: a passing load on the machine, or a
-    small Poisson batch, does not shrink the plan."""
+    median of `repeats` timed steps (after a warm-up), each per example times B, so that one step slowed by a passing
+    load, or a small Poisson batch, does not move the plan."""
     import copy
 
     B, dev = run.cfg.batch_size, run.dev
@@ -543,7 +558,7 @@ def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 
         if dev.type == 'cuda':
             torch.cuda.synchronize(dev)
         times.append((time.perf_counter() - t0) * B / max(1, len(batch[0])))
-    return min(times[1:])  # (the first is a warm-up)
+    return statistics.median(times[1:])  # (the first is a warm-up)
 
 
 def _fit_steps(run: _PrivateRun, ck, objective, loss_fn) -> int:
@@ -563,10 +578,13 @@ def _room_for(run: _PrivateRun, upcoming: list):
         plan_budget(run.cfg, len(run.ds), PrivacyLedger([list(e) for e in run.ledger.entries] + upcoming), done=0)
 
 
+OLD_KINDS = {'public-model selection': 'selection', 'central images': 'central'}  # (charges saved without a kind)
+
+
 def _lost(run: _PrivateRun, kind: str):
     "Mark an earlier charge of this `kind` whose answer was never saved (the run died): it stays charged."
     for c in run.charges:
-        if c.get('kind', c['name'].split(' (')[0]) == kind and 'outcome' not in c:  # (older runs: the name's head)
+        if c.get('kind', OLD_KINDS.get(c['name'].split(' (')[0])) == kind and 'outcome' not in c:
             c['outcome'] = dict(lost='the run stopped before saving the answer; charged, and charged again')
 
 
@@ -763,7 +781,13 @@ def _charge(d: Path, noise_multiplier, sample_rate, steps, mechanism) -> Privacy
     old = PrivacyStatement(**ck['statement'])
     ledger = PrivacyLedger.from_state(ck['ledger']).record(noise_multiplier, sample_rate, steps)
     charges = list(ck.get('charges', [])) + [
-        dict(name=mechanism, noise_multiplier=float(noise_multiplier), sample_rate=float(sample_rate), steps=int(steps))
+        dict(
+            kind='after',
+            name=mechanism,
+            noise_multiplier=float(noise_multiplier),
+            sample_rate=float(sample_rate),
+            steps=int(steps),
+        )
     ]
     statement = privacy_statement(
         FinetuneConfig(**ck['finetune_config']),

@@ -61,7 +61,7 @@ class RunConfig:
         out, seen = [], set()
         for stage in ('finetune', 'evaluate'):
             for f in dataclasses.fields(cls.stage_types()[stage]):
-                if f.name not in seen:
+                if f.name not in seen and not f.metadata.get('internal'):  # (not settings: no flag)
                     out.append((f.name, stage, f))
                     seen.add(f.name)
         return out + [
