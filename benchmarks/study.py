@@ -100,7 +100,7 @@ GROUPS = {
     'before': [('vote-dp', GLYPHS, dict(select_from='glyphs-small,fmnist-small,digits-small'), None),
                ('glyphs-central-dp', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300), None),
                ('glyphs-central-no-noise', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300), 'noise'),
-               # the no-noise control's samples are as speckled as the DP row's: the learning rate, not the noise?
+               # the no-noise control's samples are as speckled as the DP row's: is it the learning rate? (it was not)
                ('glyphs-central-dp-lr5e-4', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300, lr=5e-4), None)],
     'peers': [('dp-merf', None, dict(epsilon=10.0), 'peer'), ('dp-merf-eps1', None, dict(epsilon=1.0), 'peer')],
     # the 60-minute rows, each beside DP-MERF on the same private set at the same ε, all at size `long`;

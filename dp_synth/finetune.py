@@ -45,10 +45,9 @@ from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 from .warmstart import CentralImages, central_images, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'OLD_KINDS', 'FinetuneConfig', 'resolve_model', 'BudgetExceededError', 'PrivacyWarning',
-           'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'privacy_statement',
-           'FinetuneResult', 'finetune', 'time_dp_step', 'charge_run', 'mnist_judge', 'digit_agreement',
-           'digit_confidence']
+__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan',
+           'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult',
+           'finetune', 'time_dp_step', 'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model's): fewer means less noise in total
@@ -179,18 +178,9 @@ def _agree(flag: bool, world: int) -> bool:
     return box[0]
 
 
-FT_RESUMABLE = {
-    'steps',
-    'minutes',
-    'device',
-    'amp',
-    'log_every',
-    'sample_every',
-    'ckpt_every',
-    'max_minutes',
-    'micro_batch_size',
-    'chosen_by',
-}  # fmt: skip  (chosen_by follows from model, dataset and shape)
+# settings a resumed run may change (chosen_by follows from model, dataset and shape, which are compared)
+FT_RESUMABLE = {'steps', 'minutes', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes',
+                'micro_batch_size', 'chosen_by'}  # fmt: skip
 
 
 class BudgetExceededError(DataError):
@@ -578,13 +568,13 @@ def _room_for(run: _PrivateRun, upcoming: list):
         plan_budget(run.cfg, len(run.ds), PrivacyLedger([list(e) for e in run.ledger.entries] + upcoming), done=0)
 
 
-OLD_KINDS = {'public-model selection': 'selection', 'central images': 'central'}  # (charges saved without a kind)
+_OLD_KINDS = {'public-model selection': 'selection', 'central images': 'central'}  # (charges saved without a kind)
 
 
 def _lost(run: _PrivateRun, kind: str):
     "Mark an earlier charge of this `kind` whose answer was never saved (the run died): it stays charged."
     for c in run.charges:
-        if c.get('kind', OLD_KINDS.get(c['name'].split(' (')[0])) == kind and 'outcome' not in c:
+        if c.get('kind', _OLD_KINDS.get(c['name'].split(' (')[0])) == kind and 'outcome' not in c:
             c['outcome'] = dict(lost='the run stopped before saving the answer; charged, and charged again')
 
 
