@@ -70,6 +70,7 @@ SIZES['long-dry-run'] = (replace(SIZES['dry-run'][0], central_sigma=20.0, warm_s
 PEER_STEPS = {'small': dict(steps=2000, n_features=10000), 'dry-run': dict(steps=3, n_features=200)}
 PEER_STEPS.update({'long': PEER_STEPS['small'], 'long-dry-run': PEER_STEPS['dry-run']})
 GLYPHS = 'glyphs-small'
+PROXY_FMNIST = dict(dataset='fashion_mnist', fid_reference_n=2000)
 # group -> rows; a row is (name, public model, fine-tuning changes or None for the prior alone, control)
 GROUPS = {
     'ceiling': [('ceiling-glyphs-1k', 'glyphs', 1000, 'images'), ('ceiling-glyphs-10k', 'glyphs', 10000, 'images')],
@@ -90,7 +91,20 @@ GROUPS = {
                  ('glyphs-dp-5k-images', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(n_synthetic=5000)), None),
                  ('glyphs-central-dp-guidance2', GLYPHS, dict(ft_of='glyphs-central-dp', eval=dict(guidance=2.0)), None),
                  ('glyphs-central-dp-guidance3', GLYPHS, dict(ft_of='glyphs-central-dp', eval=dict(guidance=3.0)), None),
-                 ('glyphs-central-dp-ddim50', GLYPHS, dict(ft_of='glyphs-central-dp', eval=dict(sample_steps=50)), None)],
+                 ('glyphs-central-dp-ddim50', GLYPHS, dict(ft_of='glyphs-central-dp', eval=dict(sample_steps=50)), None),
+                 # ancestral sampling (DDPM's posterior noise at each of the 20 steps, i.e. DDIM with η = 1) against
+                 # DDIM's deterministic steps: for the DP models, the prior alone and the no-noise control
+                 ('glyphs-central-dp-ddpm', GLYPHS, dict(ft_of='glyphs-central-dp', eval=dict(sampler='ddpm')), None),
+                 ('glyphs-dp-ddpm', GLYPHS, dict(ft_of='glyphs-dp', eval=dict(sampler='ddpm')), None),
+                 ('glyphs-no-noise-ddpm', GLYPHS, dict(ft_of='glyphs-no-noise', eval=dict(sampler='ddpm')), 'noise'),
+                 ('prior-glyphs-ddpm', GLYPHS, dict(prior=True, eval=dict(sampler='ddpm')), None),
+                 ('glyphs-central-dp-ddpm-guidance2', GLYPHS,
+                  dict(ft_of='glyphs-central-dp', eval=dict(sampler='ddpm', guidance=2.0)), None),
+                 # the same choice on a task it was not made on: the Fashion-MNIST model on Fashion-MNIST (its
+                 # reference statistics from 2,000 training images, so that they cost 3 minutes, not 18)
+                 ('proxy-fmnist-prior-ddim', 'fmnist-small', dict(prior=True, eval=PROXY_FMNIST), None),
+                 ('proxy-fmnist-prior-ddpm', 'fmnist-small', dict(prior=True, eval=dict(PROXY_FMNIST, sampler='ddpm')),
+                  None)],
     # plain SGD with momentum 0.9 instead of Adam: no per-coordinate rescaling that lifts noise-only coordinates
     'optim': [('glyphs-dp-sgd-lr0.5', GLYPHS, dict(optimizer='sgd', lr=0.5), None),
               ('glyphs-dp-sgd-lr2', GLYPHS, dict(optimizer='sgd', lr=2.0), None)],
@@ -155,7 +169,8 @@ def run_row(name, model, change, control, size, seed, out: Path) -> dict:
     ft_cfg, ev_cfg = SIZES[size]
     ev_cfg = replace(ev_cfg, seed=seed)
     t0, row = time.time(), dict(row=name, seed=seed, size=size, public_model=model, control=control)
-    if change is None:  # the public prior alone: no private data read (but for the evaluation)
+    if change is None or change.get('prior'):  # the public prior alone: no private data read (but for the evaluation)
+        ev_cfg = replace(ev_cfg, **(change or {}).get('eval', {}))
         source = model
         row.update(epsilon=0.0, finetune=None)
     else:

@@ -414,6 +414,7 @@ DEMO = RunConfig.flat(
     lr=2e-3,
     K=1,
     n_synthetic=1000,
+    sampler='ddpm',  # ancestral: fresh noise at each of the 20 steps (chapter 16: FID 85 -> 40 against DDIM)
     sample_steps=20,
     fid_n=1000,
     classifier_epochs=5,
