@@ -334,7 +334,7 @@ def write_samples(batches, out, classes) -> dict:
 def cmd_sample(args) -> int:
     "Sample class-balanced images from a trained model."
     from dp_synth.checkpoints import load_pretrained
-    from dp_synth.sampling import gather_batches, sample_batches
+    from dp_synth.sampling import gather_batches, sample_batches, step_schedule
 
     if args.n < 1:
         raise InputError(f"--n must be at least 1, got {args.n}")
@@ -347,7 +347,7 @@ def cmd_sample(args) -> int:
         p.image_shape,
         len(p.classes),
         sampler=args.sampler,
-        steps=args.steps,
+        steps=step_schedule(args.steps, p.schedule.T, args.spacing),
         eta=args.eta,
         guidance=args.guidance,
         batch_size=args.batch_size,
@@ -364,6 +364,7 @@ def cmd_sample(args) -> int:
         model=str(p.path),
         sampler=args.sampler,
         steps=args.steps,
+        spacing=args.spacing,
         guidance=args.guidance,
         seed=args.seed,
         seconds=round(time.perf_counter() - t0, 1),
@@ -407,6 +408,8 @@ def _add_sample(sub, common, full):
     s.add_argument('--out', required=True, help='an .npz file, or a folder for PNG files in class subfolders')
     s.add_argument('--sampler', default='ddim', choices=['ddim', 'ddpm'], help='sampler (default: ddim)')
     s.add_argument('--steps', type=int, default=50, help='sampling steps (default: 50)')
+    s.add_argument('--spacing', default='uniform', choices=['uniform', 'quadratic'],
+                   help='where the steps fall: uniform, or quadratic with more at low noise (default: uniform)')  # fmt: skip
     s.add_argument('--eta', type=float, default=0.0, help='DDIM stochasticity (default: 0, deterministic)')
     s.add_argument('--guidance', type=float, default=1.0, help='classifier-free guidance scale (default: 1, none)')
     s.add_argument('--batch-size', type=int, default=256, help='images per batch (default: 256)')

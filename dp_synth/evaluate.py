@@ -31,7 +31,7 @@ from .files import DataError, atomic_path, file_hash
 from .dist import barrier, rank0_first, world_info
 from .fid import features_id, fid, inception_features, reference_features, reference_stats, subset_indices
 from .memorise import memorisation, plot_ratios, show_closest
-from .sampling import gather_batches, sample_batches
+from .sampling import gather_batches, sample_batches, step_schedule
 
 # %% auto #0
 __all__ = ['OWNER_BANNER', 'EvalConfig', 'load_images', 'synthesise', 'EvalResult', 'report_markdown', 'summary_lines',
@@ -57,6 +57,7 @@ class EvalConfig:
     memorisation_inception_n: int = 2000  # images in each reference set, Inception space (features cost ~0.1 s each)
     sampler: str = 'ddim'  # ddim or ddpm (when sampling a model)
     sample_steps: int = 50  # sampling steps
+    sample_spacing: str = 'uniform'  # where the steps fall: uniform, or quadratic (more of them at low noise)
     guidance: float = 1.0  # classifier-free guidance scale (1: none)
     sample_batch_size: int = 250  # images per sampling batch
     seed: int = 0  # seed of sampling and of the subsets drawn
@@ -70,6 +71,8 @@ class EvalConfig:
                 self._ints(k)
             except ValueError:
                 raise ValueError(f"{k} must be comma-separated integers, got {getattr(self, k)!r}") from None
+        if self.sample_spacing not in ('uniform', 'quadratic'):
+            raise ValueError(f"sample_spacing must be uniform or quadratic, got {self.sample_spacing!r}")
         bad = set(self._list('memorisation')) - {'pixel', 'inception'}
         if bad:
             raise ValueError(f"memorisation spaces must be pixel and/or inception, got {sorted(bad)}")
@@ -130,6 +133,7 @@ def synthesise(
         n=cfg.n_synthetic,
         sampler=cfg.sampler,
         steps=cfg.sample_steps,
+        spacing=cfg.sample_spacing,
         guidance=cfg.guidance,
         seed=cfg.seed,
     )
@@ -140,7 +144,7 @@ def synthesise(
             return load_images(out), dict(meta, reused=True, seconds=0.0)
     t0, (rank, world) = time.time(), world_info() if distributed else (0, 1)
     batches = sample_batches(p.model, p.schedule, cfg.n_synthetic, p.image_shape, len(p.classes), sampler=cfg.sampler,
-                             steps=cfg.sample_steps, guidance=cfg.guidance, batch_size=cfg.sample_batch_size,
+                             steps=step_schedule(cfg.sample_steps, p.schedule.T, cfg.sample_spacing), guidance=cfg.guidance, batch_size=cfg.sample_batch_size,
                              seed=cfg.seed, progress=progress and rank == 0, device=dev, distributed=world > 1)  # fmt: skip
     x, y = gather_batches(list(batches)) if world > 1 else _fill(batches, cfg.n_synthetic, p.image_shape)
     if rank == 0:
