@@ -54,6 +54,15 @@ def test_fid_features_benchmark_runs_small():
     assert 'clean-fid' in r.stdout and 'dp_synth batched' in r.stdout
 
 
+def test_sampler_sweep_runs_small():
+    cmd = [sys.executable, str(REPO / 'benchmarks' / 'sampler_sweep.py'), 'glyphs-small', '--n', '10', '--samplers']
+    r = subprocess.run(cmd + ['ddim:2', 'ddpm:2:quadratic'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x['sampler'], x['steps'], x['spacing']) for x in rows] == [('ddim', 2, 'uniform'), ('ddpm', 2, 'quadratic')]
+    assert all(x['fid'] > 0 and x['n'] == 10 for x in rows)
+
+
 def test_sampling_benchmark_runs_small():
     r = subprocess.run(
         [
