@@ -14,7 +14,8 @@ Groups:
             same clipping): how much of the loss is the privacy noise and how much the optimisation
   lr        the same at a 10× smaller learning rate
   batch     the same 12,800 per-example gradients in fewer, larger batches (less noise per step, fewer steps)
-  sampling  the DP model of row glyphs-dp sampled differently (guidance, sampler steps, more images): no new ε
+  sampling  the models of other rows sampled differently (guidance, sampler steps, the ancestral sampler, more
+            images): no new ε; and the ancestral sampler on the Fashion-MNIST prior (a task it was not chosen on)
   optim     SGD with momentum against Adam, at two learning rates
   peft      parameter-efficient DP fine-tuning: only the conditioning, attention and normalisation weights (14%)
   before    mechanisms before DP-SGD (chapter 08b): a private vote among the shipped public models, and central
