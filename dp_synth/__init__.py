@@ -27,6 +27,7 @@ _API = {  # name: module that defines it
     'PrivacyStatement': 'accounting',
     'budget': 'accounting',
     'epsilon_sliders': 'accounting',
+    'epsilon_table': 'accounting',
     'NoiseSchedule': 'schedule',
     'UNet': 'unet',
     'UNetConfig': 'unet',

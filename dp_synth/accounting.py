@@ -16,7 +16,7 @@ from scipy import integrate, optimize, special
 # %% auto #0
 __all__ = ['DEFAULT_ORDERS', 'ACCOUNTANT', 'rdp_subsampled_gaussian', 'rdp_to_dp', 'PrivacyLedger', 'check_target', 'epsilon_for',
            'calibrate_sigma', 'dp_accounting_composed', 'opacus_epsilon', 'dp_accounting_epsilon', 'epsilon_curve',
-           'prv_epsilon', 'PrivacyStatement', 'delta_warning', 'budget_view', 'epsilon_sliders']
+           'prv_epsilon', 'PrivacyStatement', 'delta_warning', 'budget_view', 'epsilon_sliders', 'epsilon_table']
 
 # %% ../nbs/06_accounting.ipynb #ab2f7631
 def _log_a_int(q: float, sigma: float, alpha: int) -> float:
@@ -391,8 +391,10 @@ def budget_view(
     )
 
 # %% ../nbs/06_accounting.ipynb #e9064e42
-def epsilon_sliders(dataset_size: int = 60000, delta: float = 1e-5):
-    "Interactive ipywidgets: sliders for σ, batch size, epochs, N and δ, and an inverse mode (σ for a target ε)."
+def epsilon_sliders(dataset_size: int = 60000, delta: float = 1e-5) -> None:
+    """Show interactive ipywidgets: sliders for σ, batch size, epochs, N and δ, and an inverse mode (σ for a target
+    ε), above a live plot of ε against training steps. Displays them (and returns nothing, so that a cell ending in
+    this call shows them once)."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
     from IPython.display import display
@@ -436,6 +438,23 @@ def epsilon_sliders(dataset_size: int = 60000, delta: float = 1e-5):
     for w in (mode, sigma, target, batch, epochs, n, logd):
         w.observe(update, 'value')
     update()
-    box = W.VBox([mode, W.HBox([sigma, target]), W.HBox([batch, epochs]), W.HBox([n, logd]), out])
-    display(box)
-    return box
+    display(W.VBox([mode, W.HBox([sigma, target]), W.HBox([batch, epochs]), W.HBox([n, logd]), out]))
+
+# %% ../nbs/06_accounting.ipynb #8e25970a
+def epsilon_table(
+    sigmas=(0.5, 0.7, 1.0, 1.5, 2.0, 4.0),
+    steps=(100, 500, 1000, 2000, 5000, 10000),
+    batch_size: int = 256,
+    dataset_size: int = 60000,
+    delta: float = 1e-5,
+):
+    """ε at δ for a grid of noise multipliers σ (rows) and DP-SGD steps (columns) at q = `batch_size`/`dataset_size`:
+    the sliders' answers at a glance, as a pandas DataFrame (a static page, or a report, can show it)."""
+    import pandas as pd
+
+    q = budget_view(min(sigmas), batch_size, None, dataset_size, delta, steps=1)['sample_rate']  # (checks the plan)
+    steps = sorted(int(s) for s in steps)
+    rows = [epsilon_curve(float(s), q, np.array(steps), delta) for s in sigmas]
+    table = pd.DataFrame(np.round(rows, 2), index=pd.Index(list(sigmas), name='σ'), columns=steps)
+    table.columns.name = f'ε after this many steps (q = {q:.3g}, δ = {delta:g})'
+    return table
