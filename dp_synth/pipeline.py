@@ -134,7 +134,7 @@ def _inline(text: str) -> str:
 
 
 def markdown_to_html(md: str, img_dir: Path, title: str = 'dp_synth report') -> str:
-    "A self-contained HTML page from the report's markdown; images referenced as ![alt](file) are embedded."
+    "A self-contained HTML page from the report's markdown; images referenced as `![alt](file)` are embedded."
     out, lines, i = [], md.splitlines(), 0
     while i < len(lines):
         l = lines[i]

@@ -69,7 +69,7 @@ SECTIONS = [  # sidebar groups, in order: (title, test on the notebook's path re
 
 
 # --- KaTeX, from a package index, copied into the site ------------------------------------------------------------
-def katex_dist() -> Path:
+def katex_dist(system: Path = Path('/usr/share/javascript/katex'), cache: Path = None) -> Path:
     """A folder holding KaTeX's browser files (katex.min.js, katex.min.css, fonts/, contrib/auto-render). Looked for
     in order: `$DP_SYNTH_KATEX` (a KaTeX `dist` folder you provide); Debian's `libjs-katex` + `fonts-katex`
     (installed, or downloaded with `apt-get download` and unpacked without root into ~/.cache/dp_synth/katex); npm's
@@ -77,10 +77,9 @@ def katex_dist() -> Path:
     index of the machine that builds the site."""
     if os.environ.get('DP_SYNTH_KATEX'):
         return _check_katex(Path(os.environ['DP_SYNTH_KATEX']), '$DP_SYNTH_KATEX')
-    system = Path('/usr/share/javascript/katex')
     if (system / 'fonts').is_dir() and any((system / 'fonts').iterdir()):
         return _check_katex(system, 'Debian package libjs-katex')
-    cache = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'dp_synth' / 'katex'
+    cache = cache or Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'dp_synth' / 'katex'
     for found in (cache / 'deb/usr/share/javascript/katex', cache / 'npm/package/dist'):
         if (found / 'katex.min.css').is_file():
             return _check_katex(found, str(found))
@@ -90,6 +89,7 @@ def katex_dist() -> Path:
             r = subprocess.run(['apt-get', 'download', 'libjs-katex', 'fonts-katex'], cwd=tmp, capture_output=True)
             debs = sorted(Path(tmp).glob('*.deb'))
             if r.returncode == 0 and len(debs) == 2:
+                (cache / 'deb').mkdir(parents=True, exist_ok=True)
                 for deb in debs:
                     subprocess.run(['dpkg-deb', '-x', str(deb), str(cache / 'deb')], check=True)
                 link = cache / 'deb/usr/share/javascript/katex/fonts'  # a symlink to /usr/share/fonts/truetype/katex
@@ -130,7 +130,9 @@ def copy_katex(src: Path, dest: Path):
         shutil.copyfile(src / n, dest / n)
     (dest / 'contrib').mkdir()
     render = src / 'contrib' / 'auto-render.min.js'
-    shutil.copyfile(render if render.is_file() else src / 'contrib' / 'auto-render.js', dest / 'contrib/auto-render.min.js')
+    shutil.copyfile(
+        render if render.is_file() else src / 'contrib' / 'auto-render.js', dest / 'contrib/auto-render.min.js'
+    )
     (dest / 'fonts').mkdir()
     for f in (src / 'fonts').resolve().iterdir():
         if f.suffix in ('.woff2', '.woff'):
