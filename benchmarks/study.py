@@ -105,7 +105,15 @@ GROUPS = {
                  # reference statistics from 2,000 training images, so that they cost 3 minutes, not 18)
                  ('proxy-fmnist-prior-ddim', 'fmnist-small', dict(prior=True, eval=PROXY_FMNIST), None),
                  ('proxy-fmnist-prior-ddpm', 'fmnist-small', dict(prior=True, eval=dict(PROXY_FMNIST, sampler='ddpm')),
-                  None)],
+                  None),
+                 # and on a DP model of other data: the demo's recipe (glyph prior, central images, warm start, 50 DP
+                 # steps) with Fashion-MNIST as the private set, sampled by DDIM 20, ancestral 20 and the demo's 30
+                 ('proxy-fmnist-central-dp', GLYPHS,
+                  dict(dataset='fashion_mnist', central_sigma=20.0, warm_start_steps=300, eval=PROXY_FMNIST), None),
+                 ('proxy-fmnist-central-dp-ddpm', GLYPHS,
+                  dict(ft_of='proxy-fmnist-central-dp', eval=dict(PROXY_FMNIST, sampler='ddpm')), None),
+                 ('proxy-fmnist-central-dp-ddpm30', GLYPHS,
+                  dict(ft_of='proxy-fmnist-central-dp', eval=dict(PROXY_FMNIST, sampler='ddpm', sample_steps=30)), None)],
     # plain SGD with momentum 0.9 instead of Adam: no per-coordinate rescaling that lifts noise-only coordinates
     'optim': [('glyphs-dp-sgd-lr0.5', GLYPHS, dict(optimizer='sgd', lr=0.5), None),
               ('glyphs-dp-sgd-lr2', GLYPHS, dict(optimizer='sgd', lr=2.0), None)],
@@ -182,7 +190,8 @@ def run_row(name, model, change, control, size, seed, out: Path) -> dict:
         ev_cfg = replace(ev_cfg, **change.pop('eval', {}))
         ft_of, ft_change = change.pop('ft_of', None), change
         if ft_of:  # reuse another row's fine-tuned model: its config, its directory (resume finds it finished)
-            ft_change = next(c for n, _, c, _ in sum(GROUPS.values(), []) if n == ft_of)
+            base = next(c for n, _, c, _ in sum(GROUPS.values(), []) if n == ft_of)
+            ft_change = {k: v for k, v in base.items() if k != 'eval'}  # (its fine-tuning, not its evaluation)
         cfg = replace(ft_cfg, model=model, seed=seed, **ft_change)
         ft_dir = out.parent.parent / ft_of / f'seed{seed}' / 'ft' if ft_of else out / 'ft'
         r = finetune(cfg, ft_dir, resume=True, progress=False, command=command(), unsafe_no_dp=control or False)
