@@ -184,13 +184,17 @@ def _add_run(sub, common, full):
         '     chosen by a private vote that costs a little epsilon (none of that shape: a model from scratch); or a\n'
         '     shipped checkpoint (--model glyphs-small), a checkpoint file, or --model pretrain (trains one on\n'
         '     --pretrain-dataset first);\n'
-        '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step;\n'
+        '  2. DP fine-tuning on --dataset to (--epsilon, --delta); the budget is planned before the first step.\n'
+        '     The defaults are chapter 16\'s 60-minute recipe: central images (noisy class means) and a warm start\n'
+        '     on them, then DP-SGD for --minutes 50 of this machine, the batch 512 (at most N/10) and the central\n'
+        '     images\' side (half the image\'s) from the data. --steps N fixes the count instead of the time;\n'
         '  3. --n-synthetic class-balanced samples (OUT/synthetic.npz) and their evaluation;\n'
         '  4. OUT/release/: what may be published (the DP model, synthetic.npz, privacy.json, epsilon.png);\n'
         '     OUT/report.md and OUT/report.html: the OWNER-ONLY evaluation report (private images and statistics).\n'
         'Each stage skips itself when its output exists, so an interrupted run continues where it stopped and\n'
         'never spends the budget twice; changing a privacy setting for an existing OUT is refused.',
-        epilog='examples:\n  dp_synth run --out runs/mnist-eps1 --dataset mnist --epsilon 1 --steps 200\n'
+        epilog='examples:\n  dp_synth run --out runs/mnist-eps1 --dataset mnist --epsilon 1   (about 70 minutes on 2 cores)\n'
+        '  dp_synth run --out runs/quick --dataset ./my_images --minutes 10\n'
         '  dp_synth run --out runs/mine --dataset ./my_images --model pretrain --pretrain-dataset fashion_mnist\n'
         '  dp_synth run --out runs/x --config settings.json --json',
     )
@@ -216,25 +220,35 @@ def _internal(cls) -> set:
     return {f.name for c in classes for f in dataclasses.fields(c) if f.metadata.get('internal')}
 
 
-def add_config_args(p: argparse.ArgumentParser, cls, skip=()):
-    "Add a flag for every field of dataclass `cls` (help from its field comments), plus `--config FILE`."
+def _defaults(cls) -> tuple:
+    """Each setting's default as `cls()` holds it (a composed config's stages may start elsewhere: `RunConfig`'s
+    recipe), and its help: the field comment of the class that owns it (the fine-tuning `dataset` is private data,
+    the pre-training one public)."""
     from fastcore.docments import docments
 
-    docs = {}
-    for c in [cls] + list(getattr(cls, 'stage_types', dict)().values()):
-        docs.update(docments(c))
+    if not hasattr(cls, 'flags'):
+        docs = docments(cls)
+        return {name: f.default for name, f in _fields(cls)}, {name: docs.get(f.name) for name, f in _fields(cls)}
+    inst, types = cls(), cls.stage_types()
+    docs = {stage: docments(t) for stage, t in types.items()}
+    flags = cls.flags()
+    return ({name: getattr(getattr(inst, stage), f.name) for name, stage, f in flags},
+            {name: docs[stage].get(f.name) for name, stage, f in flags})  # fmt: skip
+
+
+def add_config_args(p: argparse.ArgumentParser, cls, skip=()):
+    "Add a flag for every field of dataclass `cls` (help from its field comments), plus `--config FILE`."
     g = p.add_argument_group(f'{cls.__name__} fields (defaults shown)')
+    defaults, docs = _defaults(cls)
     for name, f in _fields(cls):
         if name in skip:
             continue
-        flag = '--' + name.replace('_', '-')
-        help_ = f"{docs.get(f.name) or f.name} (default: {f.default!r})".replace('%', '%%')  # (argparse formats help)
-        if isinstance(f.default, bool):
+        flag, d = '--' + name.replace('_', '-'), defaults[name]
+        help_ = f"{docs[name] or f.name} (default: {d!r})".replace('%', '%%')  # (argparse formats help)
+        if isinstance(d, bool):
             g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
-            g.add_argument(
-                flag, type=type(f.default), default=None, metavar=type(f.default).__name__.upper(), help=help_
-            )
+            g.add_argument(flag, type=type(d), default=None, metavar=type(d).__name__.upper(), help=help_)
     p.add_argument(
         '--config', metavar='FILE', help='JSON file of config fields; flags given on the command line override it'
     )
@@ -254,7 +268,10 @@ def config_from_args(cls, args):
             raise InputError(
                 f"--config {args.config} has unknown fields {sorted(unknown)}; valid fields are listed in --help"
             )
-    values.update({k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
+    given = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+    if 'steps' in given and 'minutes' in names and 'minutes' not in given:
+        given['minutes'] = 0.0  # --steps on the command line fixes the count, over a time budget in --config too
+    values.update(given)
     try:
         return cls.flat(**values) if hasattr(cls, 'flat') else cls(**values)
     except (TypeError, ValueError) as e:

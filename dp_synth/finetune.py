@@ -45,9 +45,10 @@ from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 from .warmstart import CentralImages, central_images, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan',
-           'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult',
-           'finetune', 'time_dp_step', 'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
+__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size', 'fit_to_data',
+           'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests',
+           'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune', 'time_dp_step', 'charge_run', 'mnist_judge',
+           'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model's): fewer means less noise in total
@@ -66,11 +67,11 @@ class FinetuneConfig:
     split: str = 'train'
     epsilon: float = 10.0  # target ε: the run never spends more
     delta: float = 1e-5  # target δ (keep it well below 1/N)
-    steps: int = 200  # logical DP-SGD steps
-    batch_size: int = 256  # expected logical batch size B; the sample rate is q = B/N
+    steps: int = 200  # logical DP-SGD steps (with `minutes` > 0: fitted to the time instead)
+    batch_size: int = 256  # expected logical batch size B (0: from N, see `fit_to_data`); the sample rate is q = B/N
     noise_multiplier: float = 0.0  # σ; 0 calibrates σ so that `steps` steps spend exactly the target ε
     max_grad_norm: float = 1.0  # clipping norm C
-    lr: float = 2e-4
+    lr: float = 2e-4  # learning rate (Adam's, or SGD's with momentum)
     K: int = 4  # augmentation multiplicity (copies per example, averaged before clipping)
     timesteps: str = 'uniform'  # timestep sampling: uniform or biased
     flip: bool = False  # random horizontal flips of the copies
@@ -97,7 +98,7 @@ class FinetuneConfig:
     select_sigma: float = 10.0  # noise multiplier of the vote histogram (sensitivity 1)
     select_rate: float = 0.02  # Poisson rate of the voters
     central_sigma: float = 0.0  # >0: warm-start on noisy class means ("central images") released at this σ
-    central_size: int = 14  # side of the central images (pixels)
+    central_size: int = 14  # side of the central images (pixels; 0: half the image side)
     central_clip: float = 6.0  # L2 clip of each downsampled image in [0, 1] (sensitivity √(clip² + 1))
     warm_start_steps: int = 300  # training steps on the central images (post-processing: no ε)
     warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
@@ -108,8 +109,8 @@ class FinetuneConfig:
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
-        if self.steps < 1 or self.batch_size < 1 or self.K < 1:
-            raise ValueError("steps, batch_size and K must be at least 1")
+        if self.steps < 1 or self.batch_size < 0 or self.K < 1:
+            raise ValueError("steps and K must be at least 1, batch_size at least 1 (or 0: from the dataset size)")
         if self.max_grad_norm <= 0:
             raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
         if not 0 <= self.dropout < 1:
@@ -124,9 +125,10 @@ class FinetuneConfig:
         if self.select_from and len(self.candidates()) < 2:
             raise ValueError(f"select_from names the models to choose among: give at least two, comma-separated "
                              f"(e.g. glyphs-small,fmnist-small), got {self.select_from!r}")  # fmt: skip
-        if (self.central_sigma < 0 or self.central_clip <= 0 or self.central_size < 2 or self.warm_start_steps < 0
-                or self.warm_start_batch < 1):  # fmt: skip
-            raise ValueError("central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2, "
+        if (self.central_sigma < 0 or self.central_clip <= 0 or not (self.central_size == 0 or self.central_size >= 2)
+                or self.warm_start_steps < 0 or self.warm_start_batch < 1):  # fmt: skip
+            raise ValueError("central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2 (0: half the "
+                             "image side), "
                              "warm_start_steps >= 0 and warm_start_batch >= 1")  # fmt: skip
         if not (self.public_dataset_size and self.public_class_names):
             raise ValueError(
@@ -165,6 +167,19 @@ def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneCo
     if len(names) >= 2:
         return replace(cfg, model=names[0], select_from=cfg.select_from or ','.join(names))
     return replace(cfg, model=names[0] if names else 'scratch:small')
+
+
+def auto_batch_size(n: int) -> int:
+    "B for `batch_size=0`: the 60-minute recipe's 512 (chapter 16), at most N/10 (a sampling rate q ≤ 0.1), at least 1."
+    return max(1, min(512, n // 10))
+
+
+def fit_to_data(cfg: FinetuneConfig, n: int, shape) -> FinetuneConfig:
+    """Settings left at 0 made concrete from public facts only: the batch from the dataset size N (declared public:
+    q = B/N needs it anyway, `auto_batch_size`), the central images' side from the public model's image shape
+    C×H×W (the private images are fitted to it; half its side: 14 for 28×28, 16 for 32×32). Set ones are kept."""
+    return replace(cfg, batch_size=cfg.batch_size or auto_batch_size(n),
+                   central_size=cfg.central_size or max(2, shape[-1] // 2))  # fmt: skip
 
 
 def _agree(flag: bool, world: int) -> bool:
@@ -211,6 +226,7 @@ def plan_budget(
     if ledger is None:
         ledger, done = PrivacyLedger(cfg.before()), 0
     done = ledger.steps if done is None else done
+    cfg = replace(cfg, batch_size=cfg.batch_size or auto_batch_size(n))  # (0: from N)
     if cfg.batch_size > n:
         raise DataError(f"batch_size {cfg.batch_size} exceeds the private dataset size {n}; use a smaller batch")
     q, remaining = cfg.batch_size / n, cfg.steps - done
@@ -552,9 +568,11 @@ def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 
 
 
 def _fit_steps(run: _PrivateRun, ck, objective, loss_fn) -> int:
-    "The step count that fills `cfg.minutes` (timed once, on rank 0's measure; a resumed run keeps its count)."
-    if ck is not None and 'seconds_per_step_timed' in ck['meta']:
-        run.meta['seconds_per_step_timed'] = ck['meta']['seconds_per_step_timed']
+    """The step count that fills `cfg.minutes` (timed once, on rank 0's measure). A resumed run keeps its count,
+    also one begun with a fixed count (no timing saved), so that a new time budget never re-plans a run under way."""
+    if ck is not None:
+        if 'seconds_per_step_timed' in ck['meta']:
+            run.meta['seconds_per_step_timed'] = ck['meta']['seconds_per_step_timed']
         return ck['finetune_config']['steps']
     t = broadcast_object(time_dp_step(run, objective, loss_fn, run.cfg.max_grad_norm))
     run.meta['seconds_per_step_timed'] = round(t, 4)
@@ -697,9 +715,9 @@ def _finetune(
     def rebase(name):  # a public model by name, checked and fitted to the private classes
         return _public_model(replace(cfg, model=name), ds, dev)
 
-    run = _PrivateRun(
-        cfg, ds, rebase(cfg.candidates()[0] if cfg.select_from else cfg.model), dev, command, unsafe_no_dp
-    )
+    base = rebase(cfg.candidates()[0] if cfg.select_from else cfg.model)
+    cfg = fit_to_data(cfg, len(ds), base.image_shape)  # (the model's shape: the images are fitted to it)
+    run = _PrivateRun(cfg, ds, base, dev, command, unsafe_no_dp)
     data = to_device_if_fits(prepare_images(ds.images, run.shape[-1], run.shape[0]), dev)
     labels = to_device_if_fits(ds.labels, dev)
     ckpt = Checkpointer(out / 'checkpoint.pt', run.state, private=True, after_save=lambda: run.statement().write(out),

@@ -126,7 +126,7 @@ def test_epsilon_reaches_the_noise_without_being_reparsed():
     """`dp_synth run --epsilon 3`: the value is parsed once (cli, into the fine-tuning stage's config) and reaches the
     noise through at most 4 modules: cli → finetune (FinetuneConfig, plan_budget) → accounting.calibrate_sigma →
     dpsgd.DPSGD(noise_multiplier). The pipeline passes `cfg.finetune` through without reading the privacy settings."""
-    from dp_synth.accounting import calibrate_sigma
+    from dp_synth.accounting import PrivacyLedger, calibrate_sigma
     from dp_synth.cli import build_parser, config_from_args
     from dp_synth.finetune import plan_budget
     from dp_synth.pipeline import RunConfig
@@ -135,7 +135,9 @@ def test_epsilon_reaches_the_noise_without_being_reparsed():
     cfg = config_from_args(RunConfig, build_parser('run').parse_args(argv))
     assert cfg.finetune.epsilon == 3 and cfg.finetune.steps == 20 and cfg.finetune.batch_size == 64
     plan = plan_budget(cfg.finetune, 1438)  # the 8×8 digits: N = 1,438
-    assert plan.sigma == calibrate_sigma(3, cfg.finetune.delta, 64 / 1438, 20)
+    before = PrivacyLedger(cfg.finetune.before())  # run's recipe: the central images' release, planned in first
+    assert before.entries == [[20.0, 1.0, 1]]
+    assert plan.sigma == calibrate_sigma(3, cfg.finetune.delta, 64 / 1438, 20, spent=before)
     # the last hop: finetune hands plan.sigma to DPSGD as its noise multiplier (its third argument). The one other
     # DPSGD, in `time_dp_step`, times a throwaway copy of the model on random images before any plan exists.
     tree = ast.parse((PKG / 'finetune.py').read_text())
