@@ -138,7 +138,13 @@ GROUPS = {
              ('long-dp-merf-fmnist-eps10', None, dict(epsilon=10.0, dataset='fashion_mnist'), 'peer'),
              # the same model sampled by DDIM: on the Fashion-MNIST proxy the ancestral sampler cost 2 to 5 points
              ('long-fmnist-eps10-ddim', 'auto', dict(ft_of='long-fmnist-eps10',
-                                                     eval=dict(dataset='fashion_mnist', sampler='ddim')), None)],
+                                                     eval=dict(dataset='fashion_mnist', sampler='ddim')), None),
+             # after `cifar10-gray-small` shipped (grayscale CIFAR-10, 28x28): 'auto' puts it to the vote too; DDIM,
+             # the evaluation's default, declared before the run (finding 17), the ancestral sampler beside it
+             ('long-fmnist-eps10-cifar', 'auto',
+              dict(dataset='fashion_mnist', eval=dict(dataset='fashion_mnist', sampler='ddim')), None),
+             ('long-fmnist-eps10-cifar-ddpm', 'auto', dict(ft_of='long-fmnist-eps10-cifar',
+                                                           eval=dict(dataset='fashion_mnist', sampler='ddpm')), None)],
 }  # fmt: skip
 GROUP_SIZE = {'long': 'long'}  # groups that run at another size than `small`
 
