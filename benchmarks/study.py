@@ -139,8 +139,8 @@ GROUPS = {
              # the same model sampled by DDIM: on the Fashion-MNIST proxy the ancestral sampler cost 2 to 5 points
              ('long-fmnist-eps10-ddim', 'auto', dict(ft_of='long-fmnist-eps10',
                                                      eval=dict(dataset='fashion_mnist', sampler='ddim')), None),
-             # after `cifar10-gray-small` shipped (grayscale CIFAR-10, 28x28): 'auto' puts it to the vote too; DDIM,
-             # the evaluation's default, declared before the run (finding 17), the ancestral sampler beside it
+             # with `cifar10-gray-small` (grayscale CIFAR-10, 28x28; finding 18) shipped, 'auto' put it to the vote too; it
+             # was not kept: pre-train and ship it (tools/ship_checkpoint.py) to rerun. DDIM declared before the run
              ('long-fmnist-eps10-cifar', 'auto',
               dict(dataset='fashion_mnist', eval=dict(dataset='fashion_mnist', sampler='ddim')), None),
              ('long-fmnist-eps10-cifar-ddpm', 'auto', dict(ft_of='long-fmnist-eps10-cifar',
