@@ -15,7 +15,6 @@ comparable: each row states its N and the real-data floor at that N.
 """
 
 import argparse
-import dataclasses
 import datetime
 import json
 import sys
@@ -84,14 +83,12 @@ def fit_steps(cfg: RunConfig, minutes: float, repeats: int = 3) -> int:
     from dp_synth.dpsgd import DPSGD
     from dp_synth.objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 
-    from dp_synth.finetune import auto_batch_size
+    from dp_synth.finetune import fit_to_data
 
     ft = cfg.finetune
-    ft = dataclasses.replace(
-        ft, batch_size=ft.batch_size or auto_batch_size(60000)
-    )  # (0: from N, as `fit_to_data` does)
     dev = torch.device(_device(ft.device))
     base = load_pretrained(ft.model, device=str(dev))
+    ft = fit_to_data(ft, 60000, base.image_shape)  # (settings left at 0, as a run makes them; MNIST's N)
     model = base.model.train()
     dp = DPSGD(
         model,
