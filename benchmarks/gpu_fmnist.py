@@ -89,7 +89,9 @@ def main():
         rows.append(dict(row, machine=machine(torch.device('cuda' if torch.cuda.is_available() else 'cpu')),
                          torch=torch.__version__, command=command()))  # fmt: skip
         result_file.write_text(json.dumps(rows, indent=1, default=str) + '\n')
-        print(json.dumps({k: row.get(k) for k in ('row', 'epsilon', 'sigma', 'steps', 'accuracy', 'seconds')}), flush=True)
+        print(
+            json.dumps({k: row.get(k) for k in ('row', 'epsilon', 'sigma', 'steps', 'accuracy', 'seconds')}), flush=True
+        )
 
     for name, change, control in FT_ROWS:
         if a.rows and name not in a.rows:
@@ -103,7 +105,9 @@ def main():
         cfg = replace(base, seed=a.seed, **change)
         if a.dry_run:  # (the changes at toy size too)
             cfg = replace(cfg, steps=min(cfg.steps, 4), warm_start_steps=min(cfg.warm_start_steps, 4))
-        r = finetune(cfg, out / name / 'ft', resume=True, progress=False, command=command(), unsafe_no_dp=control or False)
+        r = finetune(
+            cfg, out / name / 'ft', resume=True, progress=False, command=command(), unsafe_no_dp=control or False
+        )
         st = r.statement
         samplers = SAMPLERS if name == 'recipe' else {'ddim': SAMPLERS['ddim']}
         for sname, skw in samplers.items():
