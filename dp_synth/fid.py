@@ -337,6 +337,8 @@ def reference_stats(
     if path.is_file():
         s = FIDStats.load(path)
         if s.meta.get('features') == features_id():
+            if isinstance(dataset, ImageDataset):  # the same pixels (the key holds their digest), perhaps moved since:
+                s.meta['dataset'] = dataset.name  # the floor reads the held-out split from where they are now
             return s
     feats, _ = reference_features(dataset, split, n, seed, root, progress, device)
     s = FIDStats.from_features(
