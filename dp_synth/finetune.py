@@ -268,8 +268,8 @@ def public_digests(base) -> np.ndarray:
     "Digests of the images a public checkpoint was trained on: recorded in it, or recomputed from its named dataset."
     data = base.checkpoint.get('data', {})
     if data.get('image_digests') is not None:
-        # (torch.as_tensor(...).cpu(): a checkpoint loaded onto a GPU holds them there)
-        return np.asarray(torch.as_tensor(data['image_digests']).cpu()).view(np.uint64)
+        d = data['image_digests']  # (a tensor on the GPU when the checkpoint was loaded onto one)
+        return (d.cpu().numpy() if torch.is_tensor(d) else np.asarray(d)).view(np.uint64)
     name = str(data.get('dataset', '')).lower().replace('-', '_')
     return _named_digests(name, data.get('split', 'train')) if name in DATASETS else None
 

@@ -343,10 +343,10 @@ def build(out: Path) -> list:
     css = (ASSETS / 'site.css').read_text() + HtmlFormatter(style='default').get_style_defs('.highlight')
     (out / '_static' / 'site.css').write_text(css)
     shutil.copyfile(ASSETS / 'site.js', out / '_static' / 'site.js')
-    nbs = Path(cfg.nbs_path)
-    for d in nbs.rglob('images'):  # pictures that chapters link from their markdown, at the same relative paths
-        if d.is_dir() and '.ipynb_checkpoints' not in d.parts:
-            shutil.copytree(d, out / d.relative_to(nbs), dirs_exist_ok=True)
+    # the committed pictures that chapters link from their markdown (only nbs/images: never a search of nbs/, whose
+    # ignored folders can hold run outputs or a user's private images)
+    if (Path(cfg.nbs_path) / 'images').is_dir():
+        shutil.copytree(Path(cfg.nbs_path) / 'images', out / 'images', dirs_exist_ok=True)
     entries = []
     for p in pages:
         rel = p.relative_to(proc)
