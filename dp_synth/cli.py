@@ -269,8 +269,10 @@ def config_from_args(cls, args):
                 f"--config {args.config} has unknown fields {sorted(unknown)}; valid fields are listed in --help"
             )
     given = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
-    if 'steps' in given and 'minutes' in names and 'minutes' not in given:
-        given['minutes'] = 0.0  # --steps on the command line fixes the count, over a time budget in --config too
+    if 'minutes' in names:  # --steps on the command line fixes the count, over a time budget in --config too
+        from dp_synth.finetune import fixed_count
+
+        given = fixed_count(given)
     values.update(given)
     try:
         return cls.flat(**values) if hasattr(cls, 'flat') else cls(**values)

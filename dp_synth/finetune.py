@@ -45,7 +45,7 @@ from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 from .warmstart import CentralImages, central_images, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size', 'fit_to_data',
+__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size', 'fit_to_data', 'fixed_count',
            'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests',
            'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune', 'time_dp_step', 'charge_run', 'mnist_judge',
            'digit_agreement', 'digit_confidence']
@@ -180,6 +180,12 @@ def fit_to_data(cfg: FinetuneConfig, n: int, shape) -> FinetuneConfig:
     C×H×W (the private images are fitted to it; half its side: 14 for 28×28, 16 for 32×32). Set ones are kept."""
     return replace(cfg, batch_size=cfg.batch_size or auto_batch_size(n),
                    central_size=cfg.central_size or max(2, shape[-1] // 2))  # fmt: skip
+
+
+def fixed_count(settings: dict) -> dict:
+    """`settings` (flat, as a command line or `RunConfig.replace` gives them) where a step count given without
+    `minutes` fixes the count: the time budget is then off (minutes = 0), even over one set in a config file."""
+    return dict(settings, minutes=0.0) if 'steps' in settings and 'minutes' not in settings else dict(settings)
 
 
 def _agree(flag: bool, world: int) -> bool:

@@ -25,7 +25,7 @@ from .checkpoints import ModelSpec, load_checkpoint, release_checkpoint
 from .data import check_disjoint
 from .files import DataError, atomic_path, file_hash
 from .evaluate import EvalConfig, EvalResult, evaluate, report_markdown, summary_lines
-from .finetune import FinetuneConfig, FinetuneResult, finetune
+from .finetune import FinetuneConfig, FinetuneResult, finetune, fixed_count
 from .train import TrainConfig, train
 
 # %% auto #0
@@ -81,8 +81,7 @@ class RunConfig:
     def replace(self, **settings) -> RunConfig:
         """A copy with flat settings changed (`epsilon=1, n_synthetic=500, pretrain_steps=100`), as the command line
         gives them. A step count given without `minutes` is a fixed count: the time budget is then off (minutes=0)."""
-        if 'steps' in settings and 'minutes' not in settings:
-            settings = dict(settings, minutes=0.0)
+        settings = fixed_count(settings)
         parts = {stage: {} for stage in self.stage_types()}
         known = {name: stage for name, stage, _ in self.flags()}
         for k, v in settings.items():
@@ -325,23 +324,23 @@ def _public_model(cfg: RunConfig, out: Path, progress, command, say) -> str:
     )
 
 
-def _as_run(cfg: RunConfig, out: Path) -> dict:
+def _as_run(cfg: RunConfig, ck: dict) -> dict:
     """`cfg` as it ran: the fine-tuning settings from its checkpoint, with what was made concrete there (the model
     'auto' chose, B and the central images' side from the data, the step count fitted to `minutes`)."""
     d = asdict(cfg)
-    d['finetune'] = dict(d['finetune'], **load_checkpoint(out / 'finetune' / 'checkpoint.pt')['finetune_config'])
+    d['finetune'] = dict(d['finetune'], **ck['finetune_config'])
     return d
 
 
-def _report(cfg: RunConfig, out: Path, res: RunResult):
+def _report(cfg: RunConfig, out: Path, res: RunResult, ck: dict):
     "Stage 4: the owner-only report (markdown and one self-contained HTML page), 0600."
-    _curves_png(load_checkpoint(out / 'finetune' / 'checkpoint.pt'), res.statement, out / 'curves.png')
+    _curves_png(ck, res.statement, out / 'curves.png')
     md = report_markdown(
         res.evaluation,
         title=f"Owner-only evaluation report: private synthetic {cfg.finetune.dataset}",
         owner_only=True,
         curves='curves.png',
-        extra=dict(public_model=res.public_model, configuration=_as_run(cfg, out), seconds=res.seconds),
+        extra=dict(public_model=res.public_model, configuration=_as_run(cfg, ck), seconds=res.seconds),
     )
     md = md.replace('dp_synth.evaluate(...)', res.command or 'dp_synth.run(...)')
     html_ = markdown_to_html(md, out, title=f"dp_synth: private synthetic {cfg.finetune.dataset}")
@@ -410,9 +409,10 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
     say("[4/4] writing the release (release/) and the owner-only report")
     res = RunResult(str(out.resolve()), model, ft, ev, seconds, command)
     write_release(out, out / 'finetune', out / 'synthetic.npz' if (out / 'synthetic.npz').is_file() else None)
-    timed('report', _report, cfg, out, res)
+    ck = load_checkpoint(out / 'finetune' / 'checkpoint.pt')  # the owner's checkpoint: its history and settings
+    timed('report', _report, cfg, out, res, ck)
     seconds['total'] = round(time.time() - t_all, 1)
-    run_json = dict(summary=res.summary(), config=asdict(cfg), config_as_run=_as_run(cfg, out), public_model=model,
+    run_json = dict(summary=res.summary(), config=asdict(cfg), config_as_run=_as_run(cfg, ck), public_model=model,
                     finetune=ft.to_dict(),
                     evaluation=ev.to_dict(), seconds=seconds, command=command)  # fmt: skip
     with atomic_path(out / 'run.json', mode=0o600) as tmp:
