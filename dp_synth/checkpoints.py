@@ -26,9 +26,9 @@ from .unet import UNet, UNetConfig, unet_config
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'CheckpointError', 'fault_point', 'deferred_signals', 'save_checkpoint', 'load_checkpoint',
-           'check_resume_config', 'release_checkpoint', 'out_of_time', 'Checkpointer', 'save_sample_grid',
-           'choose_device', 'to_device_if_fits', 'make_ema', 'shipped_checkpoints', 'Pretrained', 'sample',
-           'load_pretrained', 'scratch_model', 'ModelSpec']
+           'check_resume_config', 'release_checkpoint', 'release_info', 'out_of_time', 'Checkpointer',
+           'save_sample_grid', 'choose_device', 'to_device_if_fits', 'make_ema', 'shipped_checkpoints', 'Pretrained',
+           'sample', 'load_pretrained', 'scratch_model', 'ModelSpec']
 
 # %% ../nbs/04a_checkpoints.ipynb #c0a51877
 CKPT_FORMAT = 'dp_synth.checkpoint/1'
@@ -135,7 +135,13 @@ def release_checkpoint(src, dest) -> dict:
     slim = {k: v for k, v in ck.items() if k not in drop}
     slim['ema'] = {k: v for k, v in ck['ema'].items() if k != 'n_averaged'}
     save_checkpoint(dest, **slim)
-    return dict(file=Path(dest).name, bytes=Path(dest).stat().st_size, sha256=file_hash(dest))
+    return release_info(dest)
+
+
+def release_info(path) -> dict:
+    "A release checkpoint's name, size and sha256 (what `release_checkpoint` returns, also for one written before)."
+    p = Path(path)
+    return dict(file=p.name, bytes=p.stat().st_size, sha256=file_hash(p))
 
 # %% ../nbs/04a_checkpoints.ipynb #ckptfn01
 def out_of_time(t_start: float, max_minutes: float) -> bool:

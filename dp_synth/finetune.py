@@ -33,6 +33,7 @@ from dp_synth.checkpoints import (
     make_ema,
     out_of_time,
     release_checkpoint,
+    release_info,
     save_checkpoint,
     save_sample_grid,
     shipped_checkpoints,
@@ -707,6 +708,17 @@ def _log(run: _PrivateRun, running: list, st: dict, bar):
         bar.set_postfix(eps=f'{run.ledger.epsilon(run.cfg.delta):.3g}')
 
 
+def _released(run: _PrivateRun, ck, out: Path) -> bool:
+    """Whether the reopened checkpoint `ck` is a finished run (its secret erased, no step left) whose `model.pt` is
+    the release of exactly these steps. Then reopening it (study rows that sample a finished model again) rewrites
+    nothing: the secret `_open` drew for it is never saved. A model.pt from before more steps were added, or none (the
+    process died between the last save and the release), is released again by the usual path."""
+    model = out / 'model.pt'
+    if ck is None or ck.get('secret_seed') is not None or run.step < run.cfg.steps or not model.is_file():
+        return False
+    return load_checkpoint(model)['meta'].get('step') == run.step
+
+
 def _finetune(
     cfg, out, resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp
 ) -> FinetuneResult:
@@ -748,6 +760,11 @@ def _finetune(
     loss_fn = diffusion_loss_fn(objective)
     C = _plan(run, ck, objective, loss_fn)
     cfg = run.cfg  # (the planned config: with `minutes`, its step count is the fitted one)
+    if broadcast_object(
+        rank == 0 and _released(run, ck, out)
+    ):  # a finished run reopened: nothing to train, nothing to rewrite
+        return FinetuneResult(str(ckpt.path), run.step, True, run.statement(), run.plan.planned_epsilon,
+                              round(run.elapsed, 1), release_info(out / 'model.pt'))  # fmt: skip
     if ck is None or ck.get('secret_seed') != run.secret:
         ckpt.save()  # a fresh secret is durable before its first use
     q = run.plan.sample_rate
