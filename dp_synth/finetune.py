@@ -710,13 +710,17 @@ def _log(run: _PrivateRun, running: list, st: dict, bar):
 
 def _released(run: _PrivateRun, ck, out: Path) -> bool:
     """Whether the reopened checkpoint `ck` is a finished run (its secret erased, no step left) whose `model.pt` is
-    the release of exactly these steps. Then reopening it (study rows that sample a finished model again) rewrites
-    nothing: the secret `_open` drew for it is never saved. A model.pt from before more steps were added, or none (the
-    process died between the last save and the release), is released again by the usual path."""
-    model = out / 'model.pt'
-    if ck is None or ck.get('secret_seed') is not None or run.step < run.cfg.steps or not model.is_file():
+    the release of exactly these steps and whose privacy.json says what its ledger says. Then reopening it (study
+    rows that sample a finished model again) rewrites nothing: the secret `_open` drew for it is never saved. A
+    model.pt from before more steps were added, none (the process died between the last save and the release), or a
+    privacy.json behind its ledger (died between a later charge's two writes) go through the usual path, which
+    writes them again."""
+    model, statement = out / 'model.pt', out / 'privacy.json'
+    if ck is None or ck.get('secret_seed') is not None or run.step < run.cfg.steps:
         return False
-    return load_checkpoint(model)['meta'].get('step') == run.step
+    if not (model.is_file() and statement.is_file()) or load_checkpoint(model)['meta'].get('step') != run.step:
+        return False
+    return PrivacyStatement.read(statement) == run.statement()
 
 
 def _finetune(
@@ -760,9 +764,8 @@ def _finetune(
     loss_fn = diffusion_loss_fn(objective)
     C = _plan(run, ck, objective, loss_fn)
     cfg = run.cfg  # (the planned config: with `minutes`, its step count is the fitted one)
-    if broadcast_object(
-        rank == 0 and _released(run, ck, out)
-    ):  # a finished run reopened: nothing to train, nothing to rewrite
+    done = broadcast_object(rank == 0 and _released(run, ck, out))
+    if done:  # a finished run reopened: nothing to train, nothing to rewrite
         return FinetuneResult(str(ckpt.path), run.step, True, run.statement(), run.plan.planned_epsilon,
                               round(run.elapsed, 1), release_info(out / 'model.pt'))  # fmt: skip
     if ck is None or ck.get('secret_seed') != run.secret:
