@@ -41,6 +41,7 @@ from dp_synth.checkpoints import (
 )
 from .data import DATASETS, DataError, ImageDataset, check_disjoint, image_digests, load_dataset, prepare_images
 from .dist import broadcast_object, broadcast_parameters, gather_object, rank0_first, shard, world_info
+from .files import atomic_path
 from .dpsgd import DPSGD, SecretRandom, poisson_sample
 from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 from .warmstart import CentralImages, central_images, select_public_model, warm_start
@@ -48,8 +49,8 @@ from .warmstart import CentralImages, central_images, select_public_model, warm_
 # %% auto #0
 __all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size', 'fit_to_data', 'fixed_count',
            'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests',
-           'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune', 'time_dp_step', 'charge_run', 'mnist_judge',
-           'digit_agreement', 'digit_confidence']
+           'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune', 'time_dp_step', 'average_snapshots',
+           'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model's): fewer means less noise in total
@@ -92,6 +93,7 @@ class FinetuneConfig:
     log_every: int = 10
     sample_every: int = 0  # save a sample grid every this many steps (0: only at the end)
     ckpt_every: int = 20
+    snapshot_every: int = 0  # >0: the raw weights every this many DP steps into snapshots/ (for `average_snapshots`)
     max_minutes: float = 0.0  # stop early (with a checkpoint) after this long; resume continues
     minutes: float = 0.0  # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
     # mechanisms before DP-SGD (chapter 08b), each charged to the ledger; DP-SGD's σ is calibrated to what remains
@@ -201,7 +203,7 @@ def _agree(flag: bool, world: int) -> bool:
 
 
 # settings a resumed run may change (chosen_by follows from model, dataset and shape, which are compared)
-FT_RESUMABLE = {'steps', 'minutes', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes',
+FT_RESUMABLE = {'steps', 'minutes', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'snapshot_every', 'max_minutes',
                 'micro_batch_size', 'chosen_by'}  # fmt: skip
 
 
@@ -522,6 +524,11 @@ class _PrivateRun:
     def seconds(self) -> float:
         return self.elapsed + time.time() - self.t_start
 
+    def snapshot(self, folder: Path):
+        "The raw weights after this step: a DP-SGD iterate, which the ledger covers like the last one (post-processing)."
+        with atomic_path(folder / f'step{self.step:06d}.pt') as tmp:
+            torch.save(dict(step=self.step, model=self.model.state_dict(), not_private=self.unsafe_no_dp), tmp)
+
     def grid(self, path, title=None):
         title = title or f'EMA samples, step {self.step}'
         save_sample_grid(self.ema.module, self.base.schedule, path, self.ds.classes, self.shape, title=title)
@@ -534,7 +541,7 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
     if rank == 0:
         if not resume:  # starting over: no output of the old run may sit beside the new run's statement
             for old in [ckpt.path, *[ckpt.path.parent / f for f in ('model.pt', 'privacy.json')],
-                        *ckpt.path.parent.glob('samples_*.png')]:  # fmt: skip
+                        *ckpt.path.parent.glob('samples_*.png'), *ckpt.path.parent.glob('snapshots/step*.pt')]:  # fmt: skip
                 old.unlink(missing_ok=True)
         ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, FT_RESUMABLE)
         secret = ck.get('secret_seed') if ck else secret
@@ -788,7 +795,10 @@ def _finetune(
             batch = private_batch(rand, run.step, data, labels, q, objective, dev)  # the same batch everywhere
             _log(run, running, _step(run, dp, rand, batch, loss_fn, rank, world), bar)
             bar.update(1)
-            ckpt.after_step(run.step, cfg.ckpt_every, cfg.sample_every, run.grid)
+            snap = bool(cfg.snapshot_every) and run.step % cfg.snapshot_every == 0  # (after a checkpoint: its ledger
+            ckpt.after_step(run.step, 1 if snap else cfg.ckpt_every, cfg.sample_every, run.grid)  # has the step)
+            if snap and rank == 0:
+                run.snapshot(out / 'snapshots')
     bar.close()
     finished = run.step >= cfg.steps and not stopped
     ckpt.save(erase_secret=finished)  # a finished run forgets its secret
@@ -799,6 +809,46 @@ def _finetune(
         res.release = release_checkpoint(ckpt.path, out / 'model.pt')
         run.grid(out / 'samples_final.png', title='DP fine-tuned samples (EMA)')
     return res
+
+# %% ../nbs/08_finetune.ipynb #posthoc02
+def average_snapshots(run_dir, gamma: float, dest=None) -> Path:
+    """Write a release of the finished run `run_dir` (its `model.pt`) whose EMA weights are the power-function average
+    of its raw-weight snapshots (`snapshot_every`): the snapshot at step t weighs t^gamma times the steps since the one
+    before. Post-processing of DP-SGD iterates: no ε beyond the run's, whose privacy.json covers it. Returns the path
+    (default: `model_posthoc_gamma{gamma}.pt` beside model.pt)."""
+    run = Path(run_dir)
+    if not (run / 'model.pt').is_file():
+        raise DataError(f"{run} holds no model.pt: average_snapshots needs a finished fine-tuning run's folder")
+    if not gamma >= 0:
+        raise ValueError(f"gamma must be at least 0 (0: every snapshot alike; about 8: the run's own EMA), got {gamma}")
+    found = sorted(int(p.stem[4:]) for p in (run / 'snapshots').glob('step*.pt'))
+    rel = load_checkpoint(run / 'model.pt')
+    steps = [t for t in found if 0 < t <= rel['meta'].get('step', 0)]  # (none from beyond the release)
+    if not steps:
+        raise DataError(
+            f"{run / 'snapshots'} holds no snapshot of this run: fine-tune with snapshot_every > 0 "
+            f"(flag --snapshot-every), e.g. 5, to keep the raw weights every 5 DP steps"
+        )
+    w = torch.tensor([(t / steps[-1]) ** gamma * (t - s) for s, t in zip([0] + steps, steps)], dtype=torch.float64)
+    w = w / w.sum()
+    avg = None
+    for wi, t in zip(w.tolist(), steps):  # one snapshot in memory at a time
+        sd = torch.load(run / 'snapshots' / f'step{t:06d}.pt', map_location='cpu', weights_only=True)['model']
+        if avg is None:
+            avg = {k: v.double() * wi if v.is_floating_point() else v for k, v in sd.items()}
+        else:
+            for k, v in sd.items():
+                avg[k] = avg[k] + v.double() * wi if v.is_floating_point() else v  # (integer buffers: the last one's)
+    ema = {k[len('module.') :]: v for k, v in rel['ema'].items()}
+    if set(ema) != set(avg):
+        raise DataError(
+            f"the snapshots in {run / 'snapshots'} are not of this run's model (their weights differ in name)"
+        )
+    rel['ema'] = {f'module.{k}': avg[k].to(ema[k].dtype) for k in ema}
+    rel['meta'] = dict(rel['meta'], ema=dict(posthoc_gamma=float(gamma), snapshots=len(steps), first=steps[0],
+                                             last=steps[-1]))  # fmt: skip
+    rel.pop('format', None)
+    return save_checkpoint(dest or run / f'model_posthoc_gamma{gamma:g}.pt', **rel)
 
 # %% ../nbs/08_finetune.ipynb #chcode01
 def charge_run(run_dir, noise_multiplier: float, sample_rate: float, steps: int, mechanism: str) -> PrivacyStatement:
