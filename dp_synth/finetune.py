@@ -93,7 +93,7 @@ class FinetuneConfig:
     log_every: int = 10
     sample_every: int = 0  # save a sample grid every this many steps (0: only at the end)
     ckpt_every: int = 20
-    snapshot_every: int = 0  # >0: the raw weights every this many DP steps into snapshots/ (for `average_snapshots`)
+    snapshot_every: int = 0  # >0: the raw weights every this many DP steps (and the last) into snapshots/, for `average_snapshots` (each forces a checkpoint; about 7 MB each at size small)
     max_minutes: float = 0.0  # stop early (with a checkpoint) after this long; resume continues
     minutes: float = 0.0  # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
     # mechanisms before DP-SGD (chapter 08b), each charged to the ledger; DP-SGD's σ is calibrated to what remains
@@ -534,16 +534,25 @@ class _PrivateRun:
         save_sample_grid(self.ema.module, self.base.schedule, path, self.ds.classes, self.shape, title=title)
 
 
+def _iterates(here: Path) -> list:
+    "A run folder's snapshots (and half-written ones) and post-hoc averages: a fresh run's own only."
+    return [*here.glob('snapshots/step*.pt'), *here.glob('snapshots/.step*.part'), *here.glob('model_posthoc_*.pt')]
+
+
 def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank: int, rebase):
     """Rank 0 finds the run's checkpoint (or starts over), and its secret (a fresh 128-bit one for a fresh run, or more
     steps after a finished run, which erased its own); every process then holds rank 0's state. Returns the checkpoint."""
     ck, secret = None, secret_seed
     if rank == 0:
+        here = ckpt.path.parent
         if not resume:  # starting over: no output of the old run may sit beside the new run's statement
-            for old in [ckpt.path, *[ckpt.path.parent / f for f in ('model.pt', 'privacy.json')],
-                        *ckpt.path.parent.glob('samples_*.png'), *ckpt.path.parent.glob('snapshots/step*.pt')]:  # fmt: skip
+            for old in [*_iterates(here), ckpt.path, *[here / f for f in ('model.pt', 'privacy.json')],
+                        *here.glob('samples_*.png')]:  # fmt: skip
                 old.unlink(missing_ok=True)
         ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, FT_RESUMABLE)
+        if ck is None:  # a fresh run (also one whose checkpoint was lost): no old iterate may join its averages
+            for old in _iterates(here):
+                old.unlink(missing_ok=True)
         secret = ck.get('secret_seed') if ck else secret
         if secret is None:
             secret = secrets.randbits(128)
@@ -795,9 +804,9 @@ def _finetune(
             batch = private_batch(rand, run.step, data, labels, q, objective, dev)  # the same batch everywhere
             _log(run, running, _step(run, dp, rand, batch, loss_fn, rank, world), bar)
             bar.update(1)
-            snap = bool(cfg.snapshot_every) and run.step % cfg.snapshot_every == 0  # (after a checkpoint: its ledger
-            ckpt.after_step(run.step, 1 if snap else cfg.ckpt_every, cfg.sample_every, run.grid)  # has the step)
-            if snap and rank == 0:
+            snap = bool(cfg.snapshot_every) and (run.step % cfg.snapshot_every == 0 or run.step == cfg.steps)  # (after
+            ckpt.after_step(run.step, 1 if snap else cfg.ckpt_every, cfg.sample_every, run.grid)  # a checkpoint:
+            if snap and rank == 0:  # its ledger counts the step)
                 run.snapshot(out / 'snapshots')
     bar.close()
     finished = run.step >= cfg.steps and not stopped
@@ -817,11 +826,12 @@ def average_snapshots(run_dir, gamma: float, dest=None) -> Path:
     before. Post-processing of DP-SGD iterates: no ε beyond the run's, whose privacy.json covers it. Returns the path
     (default: `model_posthoc_gamma{gamma}.pt` beside model.pt)."""
     run = Path(run_dir)
+    run = run / 'finetune' if (run / 'finetune' / 'model.pt').is_file() else run  # (a `dp_synth run` folder)
     if not (run / 'model.pt').is_file():
         raise DataError(f"{run} holds no model.pt: average_snapshots needs a finished fine-tuning run's folder")
     if not gamma >= 0:
         raise ValueError(f"gamma must be at least 0 (0: every snapshot alike; about 8: the run's own EMA), got {gamma}")
-    found = sorted(int(p.stem[4:]) for p in (run / 'snapshots').glob('step*.pt'))
+    found = sorted(int(p.stem[4:]) for p in (run / 'snapshots').glob('step*.pt') if p.stem[4:].isdigit())
     rel = load_checkpoint(run / 'model.pt')
     steps = [t for t in found if 0 < t <= rel['meta'].get('step', 0)]  # (none from beyond the release)
     if not steps:
@@ -829,6 +839,10 @@ def average_snapshots(run_dir, gamma: float, dest=None) -> Path:
             f"{run / 'snapshots'} holds no snapshot of this run: fine-tune with snapshot_every > 0 "
             f"(flag --snapshot-every), e.g. 5, to keep the raw weights every 5 DP steps"
         )
+    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    if gaps and steps[0] > 2 * min(gaps):
+        warnings.warn(f"the first snapshot is at step {steps[0]}, every {min(gaps)} steps after it: it stands for all "
+                      f"the {steps[0]} steps before it (a run extended with snapshots?)", stacklevel=2)  # fmt: skip
     w = torch.tensor([(t / steps[-1]) ** gamma * (t - s) for s, t in zip([0] + steps, steps)], dtype=torch.float64)
     w = w / w.sum()
     avg = None
