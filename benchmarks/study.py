@@ -20,6 +20,8 @@ Groups:
   peft      parameter-efficient DP fine-tuning: only the conditioning, attention and normalisation weights (14%)
   before    mechanisms before DP-SGD (chapter 08b): a private vote among the shipped public models, and central
             images with a warm start, each charged to the ledger (DP-SGD's σ leaves room for them)
+  ema       the EMA's horizon: one DP run keeping its raw weights (snapshot_every), sampled with its own EMA and with
+            post-hoc power-function averages over the snapshots (chapter 08's `average_snapshots`; no new ε)
   peers     DP-MERF (benchmarks/peers/dp_merf.py, from the paper) at the same ε, judged by the same `evaluate`
   long      the 60-minute rows (size `long`: central images, a warm start, then 50 minutes of DP-SGD fitted to the
             machine; 5,000 images, FID at N = 5,000): MNIST at ε = 10 and 1, Fashion-MNIST at ε = 10, each beside
@@ -136,6 +138,11 @@ GROUPS = {
                ('glyphs-central-no-noise', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300), 'noise'),
                # the no-noise control's samples are as speckled as the DP row's: is it the learning rate? (it was not)
                ('glyphs-central-dp-lr5e-4', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300, lr=5e-4), None)],
+    # the EMA's horizon on MNIST at the demo's size (a second task for finding 22's post-hoc profiles): one DP run of
+    # glyphs-central-dp keeping its raw weights every 2 DP steps, sampled with its own EMA and with t^4, t^2, t
+    'ema': [('glyphs-central-dp-snap', GLYPHS, dict(central_sigma=20.0, warm_start_steps=300, snapshot_every=2), None),
+            *[(f'glyphs-central-dp-snap-g{g}', GLYPHS, dict(ft_of='glyphs-central-dp-snap', posthoc_gamma=float(g)),
+               None) for g in (4, 2, 1)]],
     'peers': [('dp-merf', None, dict(epsilon=10.0), 'peer'), ('dp-merf-eps1', None, dict(epsilon=1.0), 'peer')],
     # the issue's 60-minute rows, each beside DP-MERF on the same private set at the same ε, all at size `long`;
     # Fashion-MNIST has no public prior of its own here (fmnist-small saw it): 'auto' votes among the others
