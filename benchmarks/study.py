@@ -240,8 +240,6 @@ def run_row(name, model, change, control, size, seed, out: Path) -> dict:
         if ft_of:  # reuse another row's fine-tuned model: its config, its directory (resume finds it finished)
             base = next(c for n, _, c, _ in sum(GROUPS.values(), []) if n == ft_of)
             ft_change = {k: v for k, v in base.items() if k != 'eval'}  # (its fine-tuning, not its evaluation)
-        if size.endswith('dry-run') and ft_change.get('snapshot_every'):  # (its 2 steps: a snapshot at each)
-            ft_change = dict(ft_change, snapshot_every=1)
         cfg = replace(ft_cfg, model=model, seed=seed, **ft_change)
         ft_dir = out.parent.parent / ft_of / f'seed{seed}' / 'ft' if ft_of else out / 'ft'
         r = finetune(cfg, ft_dir, resume=True, progress=False, command=command(), unsafe_no_dp=control or False)
