@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""Where a synthetic set loses accuracy: per-class accuracy on the real test split, against real training images.
+
+The study's CNN (chapter 10's protocol: 5 epochs, at least 300 steps) is trained once on the synthetic set and once on
+as many class-balanced real training images; both are tested on the real test split. The table gives each class's
+accuracy for both and the most frequent confusions of the synthetic-trained CNN. It reads the synthetic images (the
+output of a DP run: post-processing) and the dataset's public test split; the real-data line uses the training split,
+as the ceiling rows of RESULTS.md do (a benchmark figure for the data owner, not a release).
+
+    python benchmarks/per_class.py fashion_mnist /work/runs/study/long/long-fmnist-eps10-lr2e-3-snap/seed2 \
+        --out benchmarks/per_class_fmnist.json
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from dp_synth.classify import ClassifierConfig, balanced_subset, predict, train_classifier
+from dp_synth.data import load_dataset
+from dp_synth.evaluate import load_images
+
+
+def per_class(train, test, seed: int = 0) -> tuple:
+    "(accuracy per class, confusion matrix [true, predicted]) of the CNN trained on `train`, on `test`."
+    learn = train_classifier(train, ClassifierConfig(seed=seed), progress=False)
+    p, k = predict(learn, test), len(test.classes)
+    conf = torch.zeros(k, k, dtype=torch.long).index_put_((test.labels, p), torch.tensor(1), accumulate=True)
+    return (conf.diag() / conf.sum(1)).tolist(), conf
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('dataset')
+    ap.add_argument('folder', type=Path, help='the folder holding synthetic.npz')
+    ap.add_argument('--out', type=Path, required=True)
+    a = ap.parse_args(argv)
+    synth, test = load_images(a.folder / 'synthetic.npz'), load_dataset(a.dataset, 'test')
+    real = balanced_subset(load_dataset(a.dataset, 'train'), len(synth))
+    acc_s, conf_s = per_class(synth, test)
+    acc_r, _ = per_class(real, test)
+    off = conf_s.clone().fill_diagonal_(0)
+    top = [
+        (int(i), int(j), int(off[i, j]))
+        for i, j in zip(*torch.unravel_index(off.flatten().argsort(descending=True)[:5], off.shape))
+    ]
+    rows = dict(dataset=a.dataset, folder=str(a.folder), n=len(synth), classes=list(test.classes),
+                synthetic=acc_s, real=acc_r, confusions=[dict(true=test.classes[i], predicted=test.classes[j], count=c)
+                                                        for i, j, c in top])  # fmt: skip
+    print(f"{'class':12s} synthetic  real")
+    for c, s, r in zip(test.classes, acc_s, acc_r):
+        print(f"{c:12s} {100 * s:8.1f}% {100 * r:5.1f}%")
+    print(f"{'mean':12s} {100 * sum(acc_s) / len(acc_s):8.1f}% {100 * sum(acc_r) / len(acc_r):5.1f}%")
+    print('most frequent confusions (true → predicted, of 1,000 test images a class):',
+          '; '.join(f"{d['true']} → {d['predicted']} {d['count']}" for d in rows['confusions']))  # fmt: skip
+    a.out.write_text(json.dumps(rows, indent=1) + '\n')
+
+
+if __name__ == '__main__':
+    main()
