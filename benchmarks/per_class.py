@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from dp_synth.classify import ClassifierConfig, balanced_subset, predict, train_classifier
+from dp_synth.classify import ClassifierConfig, balanced_subset, confusion_matrix, predict, train_classifier
 from dp_synth.data import load_dataset
 from dp_synth.evaluate import load_images
 
@@ -25,8 +25,7 @@ from dp_synth.evaluate import load_images
 def per_class(train, test, seed: int = 0) -> tuple:
     "(accuracy per class, confusion matrix [true, predicted]) of the CNN trained on `train`, on `test`."
     learn = train_classifier(train, ClassifierConfig(seed=seed), progress=False)
-    p, k = predict(learn, test), len(test.classes)
-    conf = torch.zeros(k, k, dtype=torch.long).index_put_((test.labels, p), torch.tensor(1), accumulate=True)
+    conf = confusion_matrix(predict(learn, test), test.labels, len(test.classes))
     return (conf.diag() / conf.sum(1)).tolist(), conf
 
 

@@ -33,8 +33,8 @@ from .data import DataError, ImageDataset, train_valid_split
 
 # %% auto #0
 __all__ = ['ARCHS', 'Rescale', 'small_cnn', 'WideBlock', 'wide_resnet', 'make_classifier', 'BatchAugment', 'ClassifierConfig',
-           'one_process', 'train_classifier', 'predict', 'accuracy_on', 'check_matching', 'downstream_accuracy',
-           'balanced_subset', 'more_data_curve', 'plot_more_data']
+           'one_process', 'train_classifier', 'predict', 'accuracy_on', 'check_matching', 'confusion_matrix',
+           'class_report', 'downstream_accuracy', 'balanced_subset', 'more_data_curve', 'plot_more_data']
 
 # %% ../nbs/10_classify.ipynb #917918f7
 class Rescale(nn.Module):
@@ -246,6 +246,34 @@ def check_matching(synth: ImageDataset, test: ImageDataset, what: str = 'the tes
         )
 
 
+def confusion_matrix(pred: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    "Counts [true class, predicted class]."
+    return torch.bincount(labels.long() * n_classes + pred.long(), minlength=n_classes**2).view(n_classes, n_classes)
+
+
+def class_report(conf: torch.Tensor, classes, top: int = 3) -> dict:
+    """Accuracy of each class (its row's diagonal share) and the `top` most frequent confusions, each as the share of
+    the true class's test images (a confusion matrix summed over seeds gives the mean over seeds)."""
+    conf = torch.as_tensor(conf).double()
+    rows = conf.sum(1).clamp_min(1)
+    share = conf / rows[:, None]
+    off = share.clone().fill_diagonal_(-1)
+    order = off.flatten().argsort(descending=True, stable=True)[:top]  # (ties: in class order)
+    k = len(classes)
+    return dict(
+        per_class={str(c): round(float(share[i, i]), 4) for i, c in enumerate(classes)},
+        confusions=[
+            dict(
+                true=str(classes[int(j) // k]),
+                predicted=str(classes[int(j) % k]),
+                share=round(float(off.flatten()[j]), 4),
+            )
+            for j in order
+            if off.flatten()[j] > 0
+        ],
+    )
+
+
 def downstream_accuracy(
     synth: ImageDataset,
     test: ImageDataset,
@@ -257,10 +285,12 @@ def downstream_accuracy(
     "Train on `synth` once per seed, test on the real `test` split; mean, spread and everything needed to repeat it."
     cfg = cfg or ClassifierConfig()
     check_matching(synth, test)
-    accs, t0 = [], time.time()
+    accs, conf, t0 = [], 0, time.time()
     for s in seeds:
         learn = train_classifier(synth, replace(cfg, seed=s), progress=progress, device=device)
-        accs.append(accuracy_on(learn, test))
+        pred = predict(learn, test)
+        accs.append(float((pred == test.labels).float().mean()))
+        conf = conf + confusion_matrix(pred, test.labels, len(test.classes))
     arch = cfg.arch if cfg.arch != 'auto' else ('cnn' if synth.images.shape[-1] <= 28 else 'wrn16_4')
     return dict(
         accuracy=float(np.mean(accs)),
@@ -272,6 +302,7 @@ def downstream_accuracy(
         n_test=len(test),
         config=learn.dp_synth_config,
         seconds=round(time.time() - t0, 1),
+        **class_report(conf, test.classes),
     )
 
 # %% ../nbs/10_classify.ipynb #e67a7a80

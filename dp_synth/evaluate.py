@@ -247,6 +247,23 @@ def _outcome(o) -> str:
     return f"; noisy class counts {', '.join(f'{c:.0f}' for c in o.get('noisy_counts', []))}"
 
 # %% ../nbs/13_evaluate.ipynb #08e0a984
+def _class_rows(a: dict) -> list:
+    "The weakest classes and the most frequent confusion (absent from reports written before they were measured)."
+    pc, conf = a.get('per_class'), a.get('confusions')
+    L = []
+    if pc:
+        weak = sorted(pc.items(), key=lambda kv: kv[1])[:3]
+        L.append(
+            f"| weakest classes (accuracy on their real test images) | {', '.join(f'{c} {100 * v:.1f}%' for c, v in weak)} |"
+        )
+    if conf:
+        d = conf[0]
+        L.append(
+            f"| most frequent confusion | real {d['true']} called {d['predicted']}: {100 * d['share']:.1f}% of them |"
+        )
+    return L
+
+
 def _usefulness_section(r: EvalResult) -> list:
     a = r.accuracy_result
     L = [
@@ -259,6 +276,7 @@ def _usefulness_section(r: EvalResult) -> list:
         f"| accuracy of a {r.classifier} trained on {a.get('n_train')} synthetic images, on the real test set | "
         f"{_fmt(100 * a['accuracy'])}% ± {_fmt(100 * a['accuracy_std'])} ({len(a.get('seeds', []))} seed(s)) |",
         f"| synthetic images | {r.n_synthetic} |",
+        *_class_rows(a),
         '',
         'Real test images (left) and synthetic images (right), one row per class.',
         '',
@@ -342,6 +360,11 @@ def summary_lines(r: EvalResult, out_dir) -> list:
         f"{r.accuracy_result.get('n_train', r.n_synthetic)} synthetic images only)",
         f"  memorisation  {mem}",
     ]
+    pc, conf = r.accuracy_result.get('per_class'), r.accuracy_result.get('confusions')
+    if pc:
+        c, v = min(pc.items(), key=lambda kv: kv[1])
+        called = next((f" (most often called {d['predicted']})" for d in conf or [] if d['true'] == c), '')
+        L.append(f"  weakest class {c} {100 * v:.1f}%{called}")
     if r.more_data:
         L.append("  more data     " + ', '.join(f"{m['n']} → {100 * m['accuracy']:.1f}%" for m in r.more_data))
     return L + [f"  report        {out / 'evaluation.md'} (numbers in evaluation.json)"]
