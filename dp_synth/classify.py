@@ -252,24 +252,23 @@ def confusion_matrix(pred: torch.Tensor, labels: torch.Tensor, n_classes: int) -
 
 
 def class_report(conf: torch.Tensor, classes, top: int = 3) -> dict:
-    """Accuracy of each class (its row's diagonal share) and the `top` most frequent confusions, each as the share of
-    the true class's test images (a confusion matrix summed over seeds gives the mean over seeds)."""
+    """Accuracy of each class (its row's diagonal share; None for a class without test images), each class's most
+    frequent wrong label, and the `top` most frequent confusions overall, each as a share of the true class's test
+    images (a confusion matrix summed over seeds gives the mean over seeds)."""
     conf = torch.as_tensor(conf).double()
-    rows = conf.sum(1).clamp_min(1)
-    share = conf / rows[:, None]
+    k, rows = len(classes), conf.sum(1)
+    share = conf / rows.clamp_min(1)[:, None]
     off = share.clone().fill_diagonal_(-1)
-    order = off.flatten().argsort(descending=True, stable=True)[:top]  # (ties: in class order)
-    k = len(classes)
+    flat = off.flatten()
+    order = flat.argsort(descending=True, stable=True)[:top]  # (ties: in class order)
+    worst = off.argmax(1)
     return dict(
-        per_class={str(c): round(float(share[i, i]), 4) for i, c in enumerate(classes)},
+        per_class={str(c): round(float(share[i, i]), 4) if rows[i] > 0 else None for i, c in enumerate(classes)},
+        confused_with={str(c): str(classes[int(worst[i])]) for i, c in enumerate(classes) if off[i, worst[i]] > 0},
         confusions=[
-            dict(
-                true=str(classes[int(j) // k]),
-                predicted=str(classes[int(j) % k]),
-                share=round(float(off.flatten()[j]), 4),
-            )
+            dict(true=str(classes[int(j) // k]), predicted=str(classes[int(j) % k]), share=round(float(flat[j]), 4))
             for j in order
-            if off.flatten()[j] > 0
+            if flat[j] > 0
         ],
     )
 

@@ -251,8 +251,8 @@ def _class_rows(a: dict) -> list:
     "The weakest classes and the most frequent confusion (absent from reports written before they were measured)."
     pc, conf = a.get('per_class'), a.get('confusions')
     L = []
-    if pc:
-        weak = sorted(pc.items(), key=lambda kv: kv[1])[:3]
+    if pc and any(v is not None for v in pc.values()):
+        weak = sorted(((c, v) for c, v in pc.items() if v is not None), key=lambda kv: kv[1])[:3]
         L.append(
             f"| weakest classes (accuracy on their real test images) | {', '.join(f'{c} {100 * v:.1f}%' for c, v in weak)} |"
         )
@@ -360,11 +360,11 @@ def summary_lines(r: EvalResult, out_dir) -> list:
         f"{r.accuracy_result.get('n_train', r.n_synthetic)} synthetic images only)",
         f"  memorisation  {mem}",
     ]
-    pc, conf = r.accuracy_result.get('per_class'), r.accuracy_result.get('confusions')
+    pc = {c: v for c, v in (r.accuracy_result.get('per_class') or {}).items() if v is not None}
     if pc:
         c, v = min(pc.items(), key=lambda kv: kv[1])
-        called = next((f" (most often called {d['predicted']})" for d in conf or [] if d['true'] == c), '')
-        L.append(f"  weakest class {c} {100 * v:.1f}%{called}")
+        other = (r.accuracy_result.get('confused_with') or {}).get(c)
+        L.append(f"  weakest class {c} {100 * v:.1f}%" + (f" (most often called {other})" if other else ''))
     if r.more_data:
         L.append("  more data     " + ', '.join(f"{m['n']} → {100 * m['accuracy']:.1f}%" for m in r.more_data))
     return L + [f"  report        {out / 'evaluation.md'} (numbers in evaluation.json)"]
