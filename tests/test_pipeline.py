@@ -63,6 +63,9 @@ def _check_finished_run(res: dict, args: list, steps: int):
     release = sorted(p.name for p in (out / 'release').iterdir())
     assert release == ['README.md', 'epsilon.png', 'model.pt', 'privacy.json', 'synthetic.npz']
     assert oct((out / 'finetune' / 'checkpoint.pt').stat().st_mode & 0o777) == oct(0o600)
+    for f in (out / 'stages').glob('*.json'):  # (evaluate's marker holds the test-set accuracy, per class too)
+        assert oct(f.stat().st_mode & 0o777) == oct(0o600), f
+    assert (out / 'stages' / 'evaluate.json').is_file()
     # every stage is done: a second call is quick and spends nothing more
     t = time.time()
     r2 = run_cli('run', '--out', str(out), *args, '--json')
