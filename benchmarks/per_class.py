@@ -15,18 +15,17 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from dp_synth.classify import ClassifierConfig, balanced_subset, confusion_matrix, predict, train_classifier
+from dp_synth.classify import (ClassifierConfig, balanced_subset, class_report, confusion_matrix, predict,
+                               train_classifier)  # fmt: skip
 from dp_synth.data import load_dataset
 from dp_synth.evaluate import load_images
+from dp_synth.files import atomic_path
 
 
-def per_class(train, test, seed: int = 0) -> tuple:
-    "(accuracy per class, confusion matrix [true, predicted]) of the CNN trained on `train`, on `test`."
+def per_class(train, test, seed: int = 0) -> dict:
+    "`class_report` (per-class accuracy, the top 5 confusions) of the CNN trained on `train`, on `test`."
     learn = train_classifier(train, ClassifierConfig(seed=seed), progress=False)
-    conf = confusion_matrix(predict(learn, test), test.labels, len(test.classes))
-    return (conf.diag() / conf.sum(1)).tolist(), conf
+    return class_report(confusion_matrix(predict(learn, test), test.labels, len(test.classes)), test.classes, top=5)
 
 
 def main(argv=None):
@@ -37,23 +36,18 @@ def main(argv=None):
     a = ap.parse_args(argv)
     synth, test = load_images(a.folder / 'synthetic.npz'), load_dataset(a.dataset, 'test')
     real = balanced_subset(load_dataset(a.dataset, 'train'), len(synth))
-    acc_s, conf_s = per_class(synth, test)
-    acc_r, _ = per_class(real, test)
-    off = conf_s.clone().fill_diagonal_(0)
-    top = [
-        (int(i), int(j), int(off[i, j]))
-        for i, j in zip(*torch.unravel_index(off.flatten().argsort(descending=True)[:5], off.shape))
-    ]
+    rep_s, rep_r = per_class(synth, test), per_class(real, test)
+    acc_s, acc_r = list(rep_s['per_class'].values()), list(rep_r['per_class'].values())
     rows = dict(dataset=a.dataset, folder=str(a.folder), n=len(synth), classes=list(test.classes),
-                synthetic=acc_s, real=acc_r, confusions=[dict(true=test.classes[i], predicted=test.classes[j], count=c)
-                                                        for i, j, c in top])  # fmt: skip
+                synthetic=acc_s, real=acc_r, confusions=rep_s['confusions'])  # fmt: skip
     print(f"{'class':12s} synthetic  real")
     for c, s, r in zip(test.classes, acc_s, acc_r):
         print(f"{c:12s} {100 * s:8.1f}% {100 * r:5.1f}%")
     print(f"{'mean':12s} {100 * sum(acc_s) / len(acc_s):8.1f}% {100 * sum(acc_r) / len(acc_r):5.1f}%")
-    print('most frequent confusions (true → predicted, of 1,000 test images a class):',
-          '; '.join(f"{d['true']} → {d['predicted']} {d['count']}" for d in rows['confusions']))  # fmt: skip
-    a.out.write_text(json.dumps(rows, indent=1) + '\n')
+    print('most frequent confusions (true → predicted, share of the true class):',
+          '; '.join(f"{d['true']} → {d['predicted']} {100 * d['share']:.1f}%" for d in rows['confusions']))  # fmt: skip
+    with atomic_path(a.out) as tmp:
+        tmp.write_text(json.dumps(rows, indent=1) + '\n')
 
 
 if __name__ == '__main__':

@@ -34,18 +34,19 @@ import torch
 from dp_synth.classify import ClassifierConfig, downstream_accuracy, predict, train_classifier
 from dp_synth.data import load_dataset
 from dp_synth.evaluate import load_images
+from dp_synth.files import atomic_path
 
 
 def cross_fit_agreement(synth, cfg: ClassifierConfig, seed: int = 0) -> torch.Tensor:
     "Boolean mask: images whose label a CNN trained on the *other* half of the set predicts."
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(synth), generator=g)
-    halves = order[: len(synth) // 2], order[len(synth) // 2 :]
+    a, b = order[: len(synth) // 2].sort().values, order[len(synth) // 2 :].sort().values
     keep = torch.zeros(len(synth), dtype=torch.bool)
-    for fit, judge in (halves, halves[::-1]):
-        learn = train_classifier(synth.subset(fit.sort().values), cfg, progress=False)
-        part = synth.subset(judge.sort().values)
-        keep[judge.sort().values] = predict(learn, part) == part.labels
+    for fit, judge in ((a, b), (b, a)):
+        learn = train_classifier(synth.subset(fit), cfg, progress=False)
+        part = synth.subset(judge)
+        keep[judge] = predict(learn, part) == part.labels
     return keep
 
 
@@ -79,7 +80,8 @@ def main(argv=None):
         dataset, folder = s.split(':', 1)
         row = measure(dataset, Path(folder))
         rows = [r for r in rows if r['folder'] != row['folder']] + [row]
-        a.out.write_text(json.dumps(rows, indent=1) + '\n')
+        with atomic_path(a.out) as tmp:  # (a crash mid-write keeps the rows measured before)
+            tmp.write_text(json.dumps(rows, indent=1) + '\n')
 
 
 if __name__ == '__main__':
