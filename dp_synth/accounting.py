@@ -244,12 +244,12 @@ class PrivacyStatement:
     "What a private run spent and on what: written by the private trainer only, read by everything else."
 
     dataset: str  # the private dataset
-    n_private: int  # N (declared public)
+    n_private: int  # the size the run used: the noisy count Ñ (a mechanism in the ledger), or N where declared public
     delta: float
     target_epsilon: float
     epsilon_spent: float  # ε of everything in the ledger at δ; None when DP was off (audit control)
     sigma: float  # DP-SGD's noise multiplier σ
-    sample_rate: float  # DP-SGD's Poisson rate q = B/N
+    sample_rate: float  # DP-SGD's Poisson rate q = B/Ñ (B/N where N is declared public)
     steps: int  # every recorded step: DP-SGD's and the other mechanisms'
     max_grad_norm: float  # clipping norm C
     batch_size: int  # expected batch B
@@ -260,6 +260,7 @@ class PrivacyStatement:
     accountant: str = ACCOUNTANT
     private: bool = True
     not_private_reason: str = None
+    dataset_size: str = 'declared public'  # how n_private was obtained: 'noisy count (sigma = ...)' or 'declared public'
 
     @property
     def dpsgd_steps(self) -> int:

@@ -21,6 +21,7 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -34,12 +35,13 @@ from .schedule import from_unit, to_unit  # the diffusion's pixel space (chapter
 
 # %% auto #0
 __all__ = ['PYPI_SIMPLE', 'MNIST_CLASSES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_DIR', 'CIFAR10_CLASSES', 'GLYPH_DIGITS',
-           'GLYPH_LETTERS', 'DATASETS', 'CAMELYON17_CLASSES', 'CAMELYON17_SPLITS', 'SUBSETS', 'NoRouteError',
-           'CorruptImageError', 'SplitError', 'EmptyDatasetError', 'RouteUnavailable', 'ImageDataset', 'data_dir',
-           'offline', 'array_digest', 'read_idx', 'Route', 'fetch_pypi_file', 'tree_digest', 'DatasetSpec',
-           'read_images', 'load_image_folder', 'is_camelyon17_dir', 'load_camelyon17', 'load_dataset', 'class_subset',
-           'dataset_family', 'image_digests', 'OverlapError', 'check_disjoint', 'split_indices', 'train_valid_split',
-           'pad_to', 'resize', 'to_rgb', 'to_gray', 'prepare_images', 'class_grid', 'show_grid']
+           'GLYPH_LETTERS', 'DATASETS', 'IMAGE_MODES', 'FOLDER_MODE', 'HOLDOUT', 'CAMELYON17_CLASSES',
+           'CAMELYON17_SPLITS', 'SUBSETS', 'NoRouteError', 'CorruptImageError', 'SplitError', 'EmptyDatasetError',
+           'RouteUnavailable', 'ImageDataset', 'data_dir', 'offline', 'array_digest', 'read_idx', 'Route',
+           'fetch_pypi_file', 'tree_digest', 'DatasetSpec', 'read_images', 'held_out', 'load_image_folder',
+           'is_camelyon17_dir', 'load_camelyon17', 'load_dataset', 'load_declared', 'class_subset', 'dataset_family',
+           'public_name', 'image_schema', 'image_digests', 'OverlapError', 'check_disjoint', 'split_indices',
+           'train_valid_split', 'pad_to', 'resize', 'to_rgb', 'to_gray', 'prepare_images', 'class_grid', 'show_grid']
 
 # %% ../nbs/00_data.ipynb #d6d851e7
 class NoRouteError(DataError):
@@ -605,14 +607,23 @@ DATASETS = {
 
 # %% ../nbs/00_data.ipynb #3f11a51d
 _SPLIT_DIRS = ('train', 'valid', 'val', 'test')
+IMAGE_MODES = {'L': 1, 'RGB': 3}  # the two schemas a dataset can have: greyscale (1 channel) or colour (3)
+FOLDER_MODE = 'RGB'  # an image folder's mode unless one is declared: a constant, never read off the images
+HOLDOUT = 0.1  # the share of a split-less folder held out as its test split (by each image's own digest)
 
 
-def _open_image(path, mode=None, size=None) -> np.ndarray:
-    "Decode one image file to H×W×C uint8, naming the file when it cannot be read."
+def _check_mode(mode: str) -> str:
+    if mode not in IMAGE_MODES:
+        raise DataError(f"image mode must be 'L' (greyscale) or 'RGB' (colour), got {mode!r}")
+    return mode
+
+
+def _open_image(path, mode: str, size=None) -> np.ndarray:
+    "Decode one image file to H×W×C uint8 in `mode` ('L' or 'RGB'), naming the file when it cannot be read."
     try:
         with Image.open(path) as im:
             im.load()
-            im = im.convert(mode or ('L' if im.mode in ('1', 'L', 'I', 'I;16', 'F', 'LA') else 'RGB'))
+            im = im.convert(mode)
             if size is not None:
                 im = im.resize((size[1], size[0]), Image.Resampling.BICUBIC)
             a = np.asarray(im)
@@ -628,15 +639,15 @@ def _size2(size):
     return None if size is None else (size, size) if isinstance(size, int) else tuple(size)
 
 
-def read_images(paths, mode=None, size=None, progress=True) -> torch.Tensor:
-    "Decode image files into one uint8 N×C×H×W tensor; `mode` 'L' or 'RGB' (default: that of the first file)."
+def read_images(paths, mode: str = FOLDER_MODE, size=None, progress=True) -> torch.Tensor:
+    """Decode image files into one uint8 N×C×H×W tensor, every one converted to `mode` ('L' or 'RGB'): the schema is
+    a setting, never the first file's (one greyscale file must not turn a colour dataset grey, or the other way)."""
     from tqdm.auto import tqdm
 
-    paths, size = list(paths), _size2(size)
+    paths, size, mode = list(paths), _size2(size), _check_mode(mode)
     if not paths:
         raise EmptyDatasetError("no image files to read")
     first = _open_image(paths[0], mode, size)
-    mode = mode or ('L' if first.shape[2] == 1 else 'RGB')
     out = np.empty((len(paths), *first.shape), np.uint8)
     out[0] = first
     for i, p in enumerate(tqdm(paths[1:], desc='decoding images', disable=not progress or len(paths) < 2000), 1):
@@ -645,50 +656,71 @@ def read_images(paths, mode=None, size=None, progress=True) -> torch.Tensor:
             raise DataError(
                 f"{p} is {a.shape[1]}×{a.shape[0]} pixels but {paths[0]} is {first.shape[1]}×"
                 f"{first.shape[0]}: images in one dataset must share a size. "
-                "Pass size=(H, W) to resize them all while loading."
+                "Pass size=(H, W) (flag --image-size) to resize them all while loading."
             )
         out[i] = a
     return torch.from_numpy(out.transpose(0, 3, 1, 2).copy())
 
 
-def load_image_folder(path, split='train', size=None, mode=None) -> ImageDataset:
-    "Load an ImageFolder tree (`path/<class>/*` or `path/<split>/<class>/*`) as an `ImageDataset`."
-    from torchvision.datasets.folder import find_classes
+def held_out(images, fraction: float = HOLDOUT) -> np.ndarray:
+    """Which images a split-less folder holds out as its test split: image i is held out when a keyed hash of its own
+    pixels falls below `fraction`. Each image's side depends on that image alone (no shuffle, no count), so adding or
+    removing one image moves no other between train and test, and copies of one image share a side."""
+    x = np.ascontiguousarray(np.asarray(images, np.uint8)).reshape(len(images), -1)
+    h = [int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8, key=b'dp_synth holdout').digest(), 'little')
+         for r in x]  # fmt: skip
+    return np.array(h, dtype=np.float64).reshape(-1) / 2.0**64 < fraction
 
-    path = Path(path).expanduser()
+
+def _visible(name: str) -> bool:
+    return not name.startswith('.')
+
+
+def load_image_folder(path, split='train', size=None, mode: str = None, holdout: float = HOLDOUT) -> ImageDataset:
+    """Load an ImageFolder tree (`path/<class>/*` or `path/<split>/<class>/*`) as an `ImageDataset`, every image in
+    `mode` ('L' or 'RGB'; default `FOLDER_MODE`, 'RGB'). Hidden files and folders (a leading '.') are skipped alike.
+    A folder without split subfolders has 'train' and 'test' all the same: `held_out` puts a share `holdout` of the
+    images in 'test' by their own pixels, and 'train' is the rest (never trained on what the evaluation tests)."""
+    path, declared, mode = Path(path).expanduser(), mode is not None, _check_mode(mode or FOLDER_MODE)
     if not path.is_dir():
         raise DataError(f"{path} is not a directory. Pass the folder that holds one subfolder per class.")
     splits = [s for s in _SPLIT_DIRS if (path / s).is_dir()]
-    if splits:
-        if split not in splits:
-            raise SplitError(
-                f"Unknown split {split!r} for the image folder {path}: it has {', '.join(map(repr, splits))}."
-            )
-        base = path / split
-    elif split != 'train':
+    if splits and split not in splits:
+        raise SplitError(f"Unknown split {split!r} for the image folder {path}: it has {', '.join(map(repr, splits))}.")
+    if not splits and split not in ('train', 'test'):
         raise SplitError(
-            f"Unknown split {split!r} for the image folder {path}: it has no split subfolders, so its only "
-            "split is 'train'. Make train/ and test/ subfolders, or hold out images with `train_valid_split`."
+            f"Unknown split {split!r} for the image folder {path}: it has no split subfolders, so its splits are "
+            f"'train' and 'test' (a {holdout:.0%} share held out by each image's digest)."
         )
-    else:
-        base = path
-    try:
-        classes, idx = find_classes(str(base))
-    except FileNotFoundError:
+    base = path / split if splits else path
+    classes = sorted(d.name for d in base.iterdir() if d.is_dir() and _visible(d.name)) if base.is_dir() else []
+    if not classes:
         raise EmptyDatasetError(
             f"{base} holds no class subfolders. Put each class's images in its own subfolder: "
             f"{base}/<class name>/<image file>."
-        ) from None
+        )
     files = [
-        (f, idx[c])
-        for c in classes
+        (f, i)
+        for i, c in enumerate(classes)
         for f in sorted((base / c).rglob('*'))
-        if f.is_file() and not f.name.startswith('.')
+        if f.is_file() and all(map(_visible, f.relative_to(base / c).parts))
     ]
     if not files:
         raise EmptyDatasetError(f"{base} has class subfolders ({', '.join(classes[:5])}) but no image files in them.")
-    images = read_images([f for f, _ in files], mode, size)
-    return ImageDataset(images, torch.tensor([c for _, c in files]), classes, str(path), split, f'image folder {base}')
+    images, labels = read_images([f for f, _ in files], mode, size), torch.tensor([c for _, c in files])
+    source = f'image folder {base} ({mode})'
+    if not declared and mode == 'RGB' and len(images) and bool((images == images[:, :1]).all()):
+        warnings.warn(f"every image in {base} is greyscale but it was read as RGB (the default mode for folders): "
+                      "declare image_mode='L' (flag --image-mode L) to train a 1-channel model", stacklevel=2)  # fmt: skip
+    if not splits:
+        test = torch.from_numpy(held_out(images.numpy(), holdout))
+        keep = test if split == 'test' else ~test
+        images, labels = images[keep], labels[keep]
+        source += f", {'held-out' if split == 'test' else 'not held-out'} part ({holdout:.0%} by image digest)"
+        if not len(images):
+            raise EmptyDatasetError(f"{base}'s {split!r} part is empty: it has too few images to hold out "
+                                    f"{holdout:.0%} of them; make train/ and test/ subfolders")  # fmt: skip
+    return ImageDataset(images, labels, classes, str(path), split, source)
 
 # %% ../nbs/00_data.ipynb #9b224856
 CAMELYON17_CLASSES = ['normal', 'tumor']
@@ -761,8 +793,17 @@ def load_dataset(
     split: str = 'train',  # 'train' or 'test' (Camelyon17: 'train', 'id_val', 'val', 'test')
     root=None,  # cache directory (default: $DP_SYNTH_DATA or ~/.cache/dp_synth/data)
     size=None,  # image folders and Camelyon17 only: resize every image to this (int or (H, W))
+    mode: str = None,  # image folders: 'L' or 'RGB' (default `FOLDER_MODE`); a named dataset: its own mode, or an error
 ) -> ImageDataset:
     "Load `split` of dataset `name` (verified, cached) as an `ImageDataset`."
+    ds = _load_dataset(name, split, root, size, mode)
+    if mode is not None and ds.images.shape[1] != IMAGE_MODES[_check_mode(mode)]:
+        raise DataError(f"{name} is stored in {'L' if ds.images.shape[1] == 1 else 'RGB'}, not {mode}: its image mode "
+                        "is fixed (convert with `to_rgb` / `to_gray`); image_mode applies to image folders")  # fmt: skip
+    return ds
+
+
+def _load_dataset(name, split, root, size, mode) -> ImageDataset:
     key = str(name).lower().replace('-', '_')
     if key in SUBSETS:  # a named class subset of a known dataset (e.g. cifar10-animals)
         parent, keep = SUBSETS[key]
@@ -812,12 +853,17 @@ def load_dataset(
         return load_camelyon17(d, split, size)
     p = Path(str(name)).expanduser()
     if p.is_dir():
-        return load_camelyon17(p, split, size) if is_camelyon17_dir(p) else load_image_folder(p, split, size)
+        return load_camelyon17(p, split, size) if is_camelyon17_dir(p) else load_image_folder(p, split, size, mode)
     known = ', '.join(map(repr, [*DATASETS, *SUBSETS, 'camelyon17']))
     raise DataError(
         f"Unknown dataset {name!r}: it is neither a known name ({known}) nor an existing folder. "
         "Check the spelling, or pass the path of an image folder with one subfolder per class."
     )
+
+def load_declared(name, split: str = 'train', image_mode: str = '', image_size: int = 0, root=None) -> ImageDataset:
+    """`load_dataset` with the schema given as the settings `image_mode` and `image_size` ('' and 0: the dataset's own;
+    'RGB' and the stored size for an image folder): how the private trainer and the evaluation load the same data."""
+    return load_dataset(name, split, root=root, size=image_size or None, mode=image_mode or None)
 
 # %% ../nbs/00_data.ipynb #d4201150
 SUBSETS = {  # name -> (parent dataset, classes kept, in label order)
@@ -850,6 +896,18 @@ def dataset_family(name) -> str:
         return SUBSETS[key][0]
     p = Path(str(name)).expanduser()
     return str(p.resolve()) if p.exists() else key
+
+
+def public_name(name) -> str:
+    "The dataset's name as a release may carry it: a registered name as it is, a folder's base name only (not its path)."
+    key = str(name).lower().replace('-', '_')
+    return key if key in DATASETS or key in SUBSETS or key == 'camelyon17' else Path(str(name)).name
+
+
+def image_schema(ds: ImageDataset) -> dict:
+    "The public schema of a dataset: image mode, height and width, class names (all settings, none read off one image)."
+    c, h, w = ds.shape
+    return dict(mode='L' if c == 1 else 'RGB', height=h, width=w, classes=list(ds.classes))
 
 
 def image_digests(images) -> np.ndarray:

@@ -39,6 +39,7 @@ PURPOSES = {
     'audit': 5,
     'select': 6,
     'central': 7,
+    'count': 8,
 }  # one key space each
 
 

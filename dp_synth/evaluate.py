@@ -6,7 +6,6 @@
 from __future__ import annotations
 import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from dp_synth.classify import (
     more_data_curve,
     plot_more_data,
 )
-from .data import ImageDataset, load_dataset, show_grid
+from .data import ImageDataset, load_dataset, load_declared, show_grid
 from .files import DataError, atomic_path, file_hash
 from .dist import barrier, rank0_first, world_info
 from .fid import features_id, fid, inception_features, reference_features, reference_stats, subset_indices
@@ -45,6 +44,8 @@ class EvalConfig:
     dataset: str = (
         'mnist'  # the private dataset: test split = real test set, train split = FID reference and memorisation set
     )
+    image_mode: str = ''  # image folders: 'L' or 'RGB' ('': RGB), as the private data was fine-tuned on
+    image_size: int = 0  # image folders: resize every image to this side (0: as stored)
     n_synthetic: int = 5000  # images to sample when evaluating a model
     fid_n: int = 2000  # synthetic images used for FID (report FID only beside the floor at the same N)
     fid_reference_n: int = 10000  # training images in the FID reference statistics
@@ -76,6 +77,10 @@ class EvalConfig:
         bad = set(self._list('memorisation')) - {'pixel', 'inception'}
         if bad:
             raise ValueError(f"memorisation spaces must be pixel and/or inception, got {sorted(bad)}")
+
+    def load(self, split: str, root=None) -> ImageDataset:
+        "A split of the private dataset in its declared schema (as the private trainer loaded it)."
+        return load_declared(self.dataset, split, self.image_mode, self.image_size, root)
 
     def _list(self, k):
         return [s.strip() for s in str(getattr(self, k)).split(',') if s.strip()]
@@ -412,26 +417,35 @@ def _memorisation(synth, fid_set, feats, private, test, cfg: EvalConfig, root, p
     return reps
 
 # %% ../nbs/13_evaluate.ipynb #4242cc48
+def _owner_png(path: Path, fig=None, array=None, dpi: int = 100):
+    "Save a figure (or an RGB(A) array) as an owner-only PNG: 0600 from its first byte (`atomic_path`), then closed."
+    with atomic_path(path, mode=0o600) as tmp:
+        if fig is not None:
+            fig.savefig(tmp, dpi=dpi, format='png')
+        else:
+            plt.imsave(tmp, array, format='png')
+    if fig is not None:
+        plt.close(fig)
+
+
 def _figures(out: Path, synth, test, curve, reps, dataset: str) -> dict:
-    "samples.png, more_data.png, memorisation.png and closest_pairs.png; returns which were written."
+    """samples.png, more_data.png, memorisation.png and closest_pairs.png; returns which were written. Each shows real
+    or private images or non-DP statistics: owner-only (0600) from the first byte, so no crash leaves one readable."""
     import matplotlib.image as mpimg
 
     fig, axs = plt.subplots(1, 2, figsize=(11, 5.8))
     show_grid(test, 8, test.classes, title=f'real ({dataset} test)', ax=axs[0])
     show_grid(synth, 8, synth.classes, title='synthetic', ax=axs[1])
     fig.tight_layout()
-    fig.savefig(out / 'samples.png', dpi=80)
-    plt.close(fig)
+    _owner_png(out / 'samples.png', fig, dpi=80)
     if curve:
         ax = plot_more_data(curve)
         ax.figure.tight_layout()
-        ax.figure.savefig(out / 'more_data.png', dpi=100)
-        plt.close(ax.figure)
+        _owner_png(out / 'more_data.png', ax.figure)
     if reps:
         ax = plot_ratios([r[0] for r in reps])
         ax.figure.tight_layout()
-        ax.figure.savefig(out / 'memorisation.png', dpi=100)
-        plt.close(ax.figure)
+        _owner_png(out / 'memorisation.png', ax.figure)
         imgs = []
         for f_ in [show_closest(*r, k=10) for r in reps]:
             buf = io.BytesIO()
@@ -440,10 +454,8 @@ def _figures(out: Path, synth, test, curve, reps, dataset: str) -> dict:
             buf.seek(0)
             imgs.append(mpimg.imread(buf))
         w = max(i.shape[1] for i in imgs)
-        plt.imsave(
-            out / 'closest_pairs.png',
-            np.concatenate([np.pad(i, ((0, 0), (0, w - i.shape[1]), (0, 0)), constant_values=1) for i in imgs]),
-        )
+        pad = [np.pad(i, ((0, 0), (0, w - i.shape[1]), (0, 0)), constant_values=1) for i in imgs]
+        _owner_png(out / 'closest_pairs.png', array=np.concatenate(pad))
     return dict(
         samples='samples.png',
         more_data='more_data.png' if curve else None,
@@ -458,9 +470,6 @@ def _write(out: Path, res: EvalResult):
         tmp.write_text(report_markdown(res))
     with atomic_path(out / 'evaluation.json', mode=0o600) as tmp:
         tmp.write_text(json.dumps(res.to_dict(), indent=1, default=float))
-    for f in res.files.values():
-        if f and (out / f).is_file():
-            os.chmod(out / f, 0o600)
 
 # %% ../nbs/13_evaluate.ipynb #9adba809
 class _Clock:
@@ -512,8 +521,8 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     progress, cfg, clock = progress and rank == 0, cfg or EvalConfig(), _Clock()
     out, dev = Path(out_dir or 'evaluation'), choose_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
-    test = rank0_first(lambda: load_dataset(cfg.dataset, 'test', root=root), rank, world)  # rank 0 caches first
-    private = rank0_first(lambda: load_dataset(cfg.dataset, 'train', root=root), rank, world)
+    test = rank0_first(lambda: cfg.load('test', root), rank, world)  # rank 0 caches first
+    private = rank0_first(lambda: cfg.load('train', root), rank, world)
     is_model = not isinstance(source, ImageDataset) and ModelSpec.names_a_model(source)
     synth, sampled = (
         synthesise(source, cfg, out, progress, distributed) if is_model else (load_images(source, root), None)
@@ -523,8 +532,8 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     fid_set, feats = _synthetic_features(synth, cfg, progress, dev, distributed)
     if rank > 0:
         return None
-    ref = reference_stats(cfg.dataset, 'train', cfg.fid_reference_n, root=root, progress=progress, device=dev)
-    fr = fid(features=feats, reference=ref, progress=progress, device=dev, root=root)
+    ref = reference_stats(private, 'train', cfg.fid_reference_n, root=root, progress=progress, device=dev)
+    fr = fid(features=feats, reference=ref, holdout_split=test, progress=progress, device=dev, root=root)
     clock.lap('fid')
     acc, curve = _accuracy(synth, test, cfg, progress, dev)
     clock.lap('accuracy and more data')

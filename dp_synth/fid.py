@@ -248,11 +248,12 @@ class FIDStats:
             raise ValueError(f"FID statistics need at least 2 images, got {len(f)}")
         return cls(f.mean(0), np.cov(f, rowvar=False), len(f), key, dict(features=features_id(), **meta))
 
-    def save(self, path, compact: bool = False) -> Path:
-        "Write an .npz; `compact` keeps the covariance's upper triangle in float32 (half the size of the full float32 matrix)."
+    def save(self, path, compact: bool = False, mode: int = None) -> Path:
+        """Write an .npz; `compact` keeps the covariance's upper triangle in float32 (half the size of the full float32
+        matrix); `mode` (e.g. 0o600: statistics of private images) from the first byte."""
         iu = np.triu_indices(len(self.mu))
         sig = dict(sigma_triu=self.sigma[iu].astype(np.float32)) if compact else dict(sigma=self.sigma)
-        with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        with atomic_path(path, mode=mode) as tmp, open(tmp, 'wb') as f:
             np.savez(f, mu=self.mu, n=self.n, key=self.key, meta=json.dumps(self.meta), **sig)
         return Path(path)
 
@@ -297,8 +298,23 @@ def shipped_stats() -> dict:
     return shipped_manifest('fid_stats')
 
 
-def _cache_dir(root=None) -> Path:
-    return data_dir(root) / 'fid'
+def _cache_dir(root=None, ds: ImageDataset = None) -> Path:
+    """Where Inception features and statistics are cached: `fid/`, or for an image folder (private data: its file
+    names hold a digest of its pixels) `fid/private/`, a folder only its owner can list (0700; files 0600)."""
+    d = data_dir(root) / 'fid'
+    if ds is not None and _is_folder(ds):
+        d = d / 'private'
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+    return d
+
+
+def _is_folder(ds: ImageDataset) -> bool:
+    return dataset_tag(ds).startswith('folder_')
+
+
+def _cache_mode(ds) -> int:
+    return 0o600 if isinstance(ds, ImageDataset) and _is_folder(ds) else None
 
 
 def reference_features(
@@ -306,18 +322,18 @@ def reference_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     "Features and labels of the reference subset (computed once, then read from the cache)."
     ds = dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, split, root=root)
-    key = reference_key(dataset_tag(ds), ds.split, n, seed)
-    path = _cache_dir(root) / f'{key}.features.npz'
+    key, cache = reference_key(dataset_tag(ds), ds.split, n, seed), _cache_dir(root, ds)
+    path = cache / f'{key}.features.npz'
     idx = subset_indices(len(ds), n, seed)
     # subsets are prefixes of one seeded permutation, so any cached larger subset serves a smaller one
-    for p in [path] + sorted(_cache_dir(root).glob(f'{dataset_tag(ds)}-{ds.split}-n*-seed{seed}.features.npz')):
+    for p in [path] + sorted(cache.glob(f'{dataset_tag(ds)}-{ds.split}-n*-seed{seed}.features.npz')):
         if not p.is_file():
             continue
         z = np.load(p)
         if str(z['features_id']) == features_id() and np.array_equal(z['index'][: len(idx)], idx):
             return z['features'][: len(idx)], ds.labels[idx].numpy()
     feats = inception_features(ds.images[idx], progress=progress, device=device, desc=f'Inception features of {key}')
-    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+    with atomic_path(path, mode=_cache_mode(ds)) as tmp, open(tmp, 'wb') as f:
         np.savez(f, features=feats, index=idx, features_id=features_id())
     return feats, ds.labels[idx].numpy()
 
@@ -333,7 +349,7 @@ def reference_stats(
     key = reference_key(name, split, n, seed)
     if key in shipped_stats():
         return FIDStats.load(shipped_file('fid_stats', key))
-    path = _cache_dir(root) / f'{key}.stats.npz'
+    path = _cache_dir(root, dataset if isinstance(dataset, ImageDataset) else None) / f'{key}.stats.npz'
     if path.is_file():
         s = FIDStats.load(path)
         if s.meta.get('features') == features_id():
@@ -344,7 +360,7 @@ def reference_stats(
     s = FIDStats.from_features(
         feats, key, dataset=name if not isinstance(dataset, ImageDataset) else dataset.name, split=split, seed=seed
     )
-    s.save(path)
+    s.save(path, mode=_cache_mode(dataset))
     return s
 
 # %% ../nbs/09_fid.ipynb #421d7c82
@@ -362,15 +378,18 @@ class FIDResult:
         return f"FID {self.fid:.2f} at N={self.n} against {self.reference}{fl}"
 
 
-def real_floor(ref: FIDStats, n: int, holdout_split: str = 'test', root=None, progress=True, device='cpu') -> float:
-    "FID of `n` real images from the held-out split against `ref` (stored when the reference ships it); None if the split has fewer."
-    stored = ref.meta.get('floors', {}).get(holdout_split, {})
+def real_floor(ref: FIDStats, n: int, holdout_split='test', root=None, progress=True, device='cpu') -> float:
+    """FID of `n` real images from the held-out split against `ref` (stored when the reference ships it); None if the
+    split has fewer. `holdout_split`: a split name of the reference's dataset, or the held-out `ImageDataset` itself
+    (an image folder loaded in its declared schema)."""
+    split = holdout_split.split if isinstance(holdout_split, ImageDataset) else holdout_split
+    stored = ref.meta.get('floors', {}).get(split, {})
     if str(n) in stored:
         return float(stored[str(n)])
-    ds = ref.meta.get('dataset')
+    ds = holdout_split if isinstance(holdout_split, ImageDataset) else ref.meta.get('dataset')
     if ds is None:
         raise ValueError("This reference does not name its dataset, so no held-out floor can be computed.")
-    feats, _ = reference_features(ds, holdout_split, n, ref.meta.get('seed', 0), root, progress, device)
+    feats, _ = reference_features(ds, split, n, ref.meta.get('seed', 0), root, progress, device)
     if len(feats) < n:
         return None  # the held-out split is smaller than N: no floor at this N
     return fid_from_stats(FIDStats.from_features(feats), ref)
@@ -392,4 +411,5 @@ def fid(
     f = inception_features(images, progress=progress, device=device) if features is None else features
     d = fid_from_stats(FIDStats.from_features(f), reference)
     fl = real_floor(reference, len(f), holdout_split, root, progress, device) if floor else None
-    return FIDResult(d, len(f), reference.key, reference.n, fl, holdout_split if floor else None)
+    split = holdout_split.split if isinstance(holdout_split, ImageDataset) else holdout_split
+    return FIDResult(d, len(f), reference.key, reference.n, fl, split if floor else None)

@@ -32,24 +32,36 @@ from dp_synth.checkpoints import (
     load_checkpoint,
     make_ema,
     out_of_time,
-    release_checkpoint,
     release_info,
     save_checkpoint,
     save_sample_grid,
     shipped_checkpoints,
     to_device_if_fits,
 )
-from .data import DATASETS, DataError, ImageDataset, check_disjoint, image_digests, load_dataset, prepare_images
+from dp_synth.data import (
+    DATASETS,
+    DataError,
+    ImageDataset,
+    check_disjoint,
+    dataset_family,
+    image_digests,
+    image_schema,
+    load_dataset,
+    load_declared,
+    prepare_images,
+    public_name,
+)
 from .dist import broadcast_object, broadcast_parameters, gather_object, rank0_first, shard, world_info
 from .files import atomic_path
 from .dpsgd import DPSGD, SecretRandom, poisson_sample
 from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
-from .warmstart import CentralImages, central_images, select_public_model, warm_start
+from .warmstart import CentralImages, central_images, noisy_count, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size', 'fit_to_data', 'fixed_count',
-           'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests',
-           'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune', 'time_dp_step', 'average_snapshots',
+__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'TUNED_ON', 'RELEASE_META', 'RELEASE_DATA', 'POSTHOC_NOTE', 'FinetuneConfig',
+           'resolve_model', 'auto_batch_size', 'fit_to_data', 'fixed_count', 'sample_rate', 'BudgetExceededError',
+           'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests', 'run_lock',
+           'privacy_statement', 'release_model', 'FinetuneResult', 'finetune', 'time_dp_step', 'average_snapshots',
            'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
@@ -67,6 +79,8 @@ class FinetuneConfig:
     model: str = 'auto'  # public start: 'auto' (from the image shape, see `resolve_model`), a shipped name, a checkpoint path, or 'scratch[:PRESET]'
     dataset: str = 'mnist'  # the PRIVATE dataset: a name or an image folder
     split: str = 'train'
+    image_mode: str = ''  # image folders: 'L' (greyscale) or 'RGB' ('': RGB); declared public, never read off the images
+    image_size: int = 0  # image folders: resize every image to this side (0: as stored, all of one size); declared public
     epsilon: float = 10.0  # target ε: the run never spends more
     delta: float = 1e-5  # target δ (keep it well below 1/N)
     steps: int = 200  # logical DP-SGD steps (with `minutes` > 0: fitted to the time instead)
@@ -88,8 +102,9 @@ class FinetuneConfig:
     seed: int = 0  # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
     device: str = 'auto'
     amp: bool = True  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
-    public_dataset_size: bool = True  # declare N public (needed for q = B/N)
-    public_class_names: bool = True  # declare the class names public (label counts are never used)
+    public_dataset_size: bool = False  # False: N is private, a noisy count Ñ (σ = count_sigma, charged) sets B and q = B/Ñ; True: N declared public and used exactly
+    count_sigma: float = 100.0  # noise (in images) of the private count of N, sensitivity 1: about 0.1% of σ's budget at ε = 1
+    public_class_names: bool = True  # declare the class names public (the central images release noisy class counts)
     log_every: int = 10
     sample_every: int = 0  # save a sample grid every this many steps (0: only at the end)
     ckpt_every: int = 20
@@ -133,21 +148,34 @@ class FinetuneConfig:
             raise ValueError("central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2 (0: half the "
                              "image side), "
                              "warm_start_steps >= 0 and warm_start_batch >= 1")  # fmt: skip
-        if not (self.public_dataset_size and self.public_class_names):
+        if not self.public_class_names:
             raise ValueError(
-                "dp_synth's accounting treats the dataset size and class names as public; "
-                "set public_dataset_size and public_class_names to confirm (there is no private alternative yet)"
+                "dp_synth's accounting treats the class names (the folder names) as public; set public_class_names "
+                "to confirm (there is no private alternative: rename the folders first if the names are sensitive)"
             )
+        if not (self.public_dataset_size or self.count_sigma > 0):
+            raise ValueError(f"count_sigma must be positive (the noisy count of N), got {self.count_sigma}")
+        if self.image_mode not in ('', 'L', 'RGB'):
+            raise ValueError(f"image_mode must be 'L' (greyscale) or 'RGB' (colour), got {self.image_mode!r}")
+        if self.image_size < 0:
+            raise ValueError(f"image_size must be at least 0 (0: as stored), got {self.image_size}")
 
     def candidates(self) -> list:
         "The public models `select_from` names."
         return [m.strip() for m in self.select_from.split(',') if m.strip()]
 
     def before(self) -> list:
-        "The ledger entries [σ, q, 1] of the mechanisms planned before DP-SGD (chapter 08b), in the order they run."
-        return ([[self.select_sigma, self.select_rate, 1]] if self.select_from else []) + (
-            [[self.central_sigma, 1.0, 1]] if self.central_sigma > 0 else []
+        """The ledger entries [σ, q, 1] of the mechanisms planned before DP-SGD, in the order they run: the noisy
+        count of N (unless N is declared public), the private vote and the central images (chapter 08b)."""
+        return (
+            ([[self.count_sigma, 1.0, 1]] if not self.public_dataset_size else [])
+            + ([[self.select_sigma, self.select_rate, 1]] if self.select_from else [])
+            + ([[self.central_sigma, 1.0, 1]] if self.central_sigma > 0 else [])
         )
+
+    def load(self, split: str = None) -> ImageDataset:
+        "The private dataset (`split`, default `self.split`) in its declared schema (image mode and size)."
+        return load_declared(self.dataset, split or self.split, self.image_mode, self.image_size)
 
 
 def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneConfig:
@@ -178,8 +206,8 @@ def auto_batch_size(n: int) -> int:
 
 
 def fit_to_data(cfg: FinetuneConfig, n: int, shape) -> FinetuneConfig:
-    """Settings left at 0 made concrete from public facts only: the batch from the dataset size N (declared public:
-    q = B/N needs it anyway, `auto_batch_size`), the central images' side from the public model's image shape
+    """Settings left at 0 made concrete from public facts only: the batch from the dataset size n (the noisy count
+    Ñ, or N where declared public: `auto_batch_size`), the central images' side from the public model's image shape
     C×H×W (the private images are fitted to it; half its side: 14 for 28×28, 16 for 32×32). Set ones are kept."""
     return replace(cfg, batch_size=cfg.batch_size or auto_batch_size(n),
                    central_size=cfg.central_size or max(2, shape[-1] // 2))  # fmt: skip
@@ -200,6 +228,11 @@ def _agree(flag: bool, world: int) -> bool:
     box = [bool(flag)]
     dist.broadcast_object_list(box, 0)
     return box[0]
+
+
+def sample_rate(batch_size: int, n: int) -> float:
+    "DP-SGD's Poisson rate q = B/N (N: the noisy count Ñ unless declared public), at most 1."
+    return min(1.0, batch_size / n)
 
 
 # settings a resumed run may change (chosen_by follows from model, dataset and shape, which are compared)
@@ -238,7 +271,7 @@ def plan_budget(
     cfg = replace(cfg, batch_size=cfg.batch_size or auto_batch_size(n))  # (0: from N)
     if cfg.batch_size > n:
         raise DataError(f"batch_size {cfg.batch_size} exceeds the private dataset size {n}; use a smaller batch")
-    q, remaining = cfg.batch_size / n, cfg.steps - done
+    q, remaining = sample_rate(cfg.batch_size, n), cfg.steps - done
     if remaining < 0:
         raise BudgetExceededError(f"the ledger already holds {done} steps, more than the planned {cfg.steps}")
     if done and sigma is None:
@@ -324,6 +357,10 @@ def _check_same_state(model, ledger: PrivacyLedger):
         )
 
 # %% ../nbs/08_finetune.ipynb #ftstmt01
+# Datasets whose results chose dp_synth's defaults during development (the recipe of chapter 16, the demo's settings)
+TUNED_ON = ('mnist', 'fashion_mnist')
+
+
 def privacy_statement(
     cfg: FinetuneConfig,
     ledger: PrivacyLedger,
@@ -333,9 +370,13 @@ def privacy_statement(
     dataset: str,
     charges: list = (),
     not_private: bool | str = False,  # True: the audit's control (no DP at all); 'noise': the study's (clipping only)
+    schema: dict = None,  # `image_schema` of the private data as loaded (mode, height, width, classes)
 ) -> PrivacyStatement:
-    "The run's privacy statement: what was spent, by which mechanisms, and what is declared public or not covered."
+    """The run's privacy statement: what was spent, by which mechanisms, and what is declared public or not covered.
+    `n` is the size the run used: the noisy count Ñ (a mechanism in the ledger), or N where it is declared public.
+    Each `declared_public` entry starts with the name of what it declares, up to a colon (`release_reveals` reads it)."""
     dpsgd = dict(
+        kind='dpsgd',
         name='DP-SGD (Poisson-subsampled Gaussian, per-example clipping)',
         noise_multiplier=sigma,
         sample_rate=q,
@@ -346,13 +387,38 @@ def privacy_statement(
     if cfg.minutes:  # the count was fitted to a time budget (timed on random data, before any private step)
         dpsgd['steps_fitted_to_minutes'] = cfg.minutes
     eps = ledger.epsilon(cfg.delta)
-    public = ['dataset size N', 'class names']
+    s = schema or {}
+    public = [
+        'class names: the folder names or the named dataset\'s own (they label the synthetic data)',
+        f"image schema: mode {s.get('mode', '?')}, {s.get('height', '?')}×{s.get('width', '?')} pixels, a setting "
+        "(image_mode, image_size, or the named dataset's own), never read off an image",
+        "settings: the run's configuration (finetune_config, the sampling settings), the public model's name and "
+        "its pre-training configuration, dp_synth's and torch's versions",
+        "dataset name: a registered name, or an image folder's base name (never its path)",
+    ]
+    if cfg.public_dataset_size:
+        public.append('dataset size N: declared public (public_dataset_size); q = B/N and the batch use it exactly')
     if cfg.chosen_by:
-        public.append("image shape (C, H, W) and the dataset's name: model='auto' chose the public models from them")
+        public.append("model choice: model='auto' chose the public models from the image schema and the dataset's name")
     elif ModelSpec.parse(cfg.model).scratch:
-        public.append('image shape (C, H, W): the from-scratch model is built for it')
+        public.append('model choice: the from-scratch model is built for the image schema')
+    not_covered = [
+        'training loss, gradient-norm and non-finite-gradient statistics (kept in the owner-only checkpoint)',
+        'the pre-flight checks, which read the exact N and the images: no private image in the public pre-training '
+        'data, the budget and batch fit, the evaluation can run (each only refuses to start; a refusal releases '
+        'nothing)',
+        'the owner-only evaluation (report, figures, evaluation.json): it compares the synthetic data with the private '
+        'and held-out images and is never part of the release',
+    ]
+    if dataset_family(dataset) in TUNED_ON:
+        not_covered.append(
+            f"dp_synth's defaults (the recipe of chapter 16, the demo's settings: DEMO's sampler, sample_steps and "
+            f"the rest) were chosen by looking at results on {dataset_family(dataset)} itself during development: a "
+            "selection on this dataset that no ledger counts, so on it the figures are benchmarks, not a guarantee "
+            "for private data"
+        )
     return PrivacyStatement(
-        dataset=dataset,
+        dataset=public_name(dataset),
         n_private=n,
         delta=cfg.delta,
         target_epsilon=cfg.epsilon,
@@ -365,10 +431,7 @@ def privacy_statement(
         ledger=ledger.state_dict()['entries'],
         mechanisms=[dpsgd, *map(dict, charges)],
         declared_public=public,
-        not_covered=[
-            'training loss, gradient-norm and non-finite-gradient statistics (kept in the owner-only checkpoint)',
-            'the pre-flight check that no private image appears in the public pre-training data (refuses to run)',
-        ],
+        not_covered=not_covered,
         private=not not_private,
         not_private_reason=(
             'noise turned off, clipping kept (utility study control)'
@@ -377,7 +440,36 @@ def privacy_statement(
             if not_private
             else None
         ),  # fmt: skip
+        dataset_size='declared public' if cfg.public_dataset_size else f'noisy count (sigma = {cfg.count_sigma:g})',
     )
+
+
+# What a release's model.pt keeps of a private run's metadata: public facts only (no timing, command line or path)
+RELEASE_META = ('dp_synth', 'torch', 'private', 'not_private', 'base_model', 'seed', 'step', 'ema')
+RELEASE_DATA = ('dataset', 'split', 'classes', 'image_shape', 'image_mode', 'n_train', 'private')
+
+
+def release_model(src, dest, statement: PrivacyStatement = None, not_covered: list = ()) -> dict:
+    """Write the publishable model of a private run at `dest` from its checkpoint or model file `src` (a path or the
+    loaded dict): EMA weights, the configs, the ledger and charges, the mechanisms' answers, and the one privacy
+    statement (`statement`, privacy.json's; default the one in `src`, with `not_covered` added). Metadata is
+    allow-listed (`RELEASE_META`, `RELEASE_DATA`): no timing, command line, path, secret, optimiser or loss."""
+    ck = load_checkpoint(src) if not isinstance(src, dict) else dict(src)
+    drop = {'model', 'optimizer', 'lr_scheduler', 'format', 'secret_seed', 'history'}
+    slim = {k: v for k, v in ck.items() if k not in drop}
+    slim['ema'] = {k: v for k, v in ck['ema'].items() if k != 'n_averaged'}
+    meta = {k: v for k, v in ck.get('meta', {}).items() if k in RELEASE_META}
+    meta['base_model'] = Path(str(meta.get('base_model', ''))).name
+    slim['meta'] = meta
+    slim['data'] = {k: v for k, v in ck.get('data', {}).items() if k in RELEASE_DATA}
+    slim['data']['dataset'] = public_name(slim['data'].get('dataset', ''))
+    slim['finetune_config'] = dict(ck['finetune_config'], dataset=public_name(ck['finetune_config']['dataset']))
+    st = statement.to_dict() if statement is not None else ck.get('statement')
+    if st is not None:
+        old = list(st.get('not_covered', []))
+        slim['statement'] = dict(st, not_covered=old + [c for c in not_covered if c not in old])
+    save_checkpoint(dest, **slim)
+    return release_info(dest)
 
 # %% ../nbs/08_finetune.ipynb #42cef689
 @dataclass
@@ -467,7 +559,7 @@ class _PrivateRun:
         self.ledger, self.history, self.charges, self.elapsed, self.before = PrivacyLedger(), [], [], 0.0, {}
         self.plan, self.secret, self.t_start, self.step = None, None, time.time(), 0
         self.info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(self.shape),
-                         n_train=len(ds), source=ds.source, private=True)  # fmt: skip
+                         image_mode=image_schema(ds)['mode'], source=ds.source, private=True)  # fmt: skip
         self.meta = dict(seed=cfg.seed, dp_synth=dp_synth.__version__, torch=str(torch.__version__), device=str(dev),
                          command=command or '', private=True, base_model=str(base.path), not_private=unsafe_no_dp)  # fmt: skip
 
@@ -492,22 +584,32 @@ class _PrivateRun:
         return len(self.charges) - 1
 
     @property
+    def n(self) -> int:
+        "The dataset size the run uses: the noisy count Ñ (once drawn), or the exact N where it is declared public."
+        if self.cfg.public_dataset_size:
+            return len(self.ds)
+        if 'count' not in self.before:
+            raise RuntimeError("the noisy count of N has not been drawn yet (`_count` runs first)")
+        return self.before['count']['noisy_n']
+
+    @property
     def n_charged(self) -> int:
         return sum(
             c['steps'] for c in self.charges
         )  # other mechanisms (before DP-SGD, or tuning's after) share the ledger
 
     def statement(self) -> PrivacyStatement:
-        p = self.plan
-        return privacy_statement(self.cfg, self.ledger, p.sigma, p.sample_rate, len(self.ds), self.ds.name, self.charges,
-                                 self.unsafe_no_dp)  # fmt: skip
+        p, n = self.plan, self.n if self.cfg.public_dataset_size or 'count' in self.before else None
+        return privacy_statement(self.cfg, self.ledger, p.sigma, p.sample_rate, n, self.ds.name, self.charges,
+                                 self.unsafe_no_dp, image_schema(self.ds))  # fmt: skip
 
     def state(self, erase_secret: bool = False) -> dict:
         "Everything the checkpoint holds; the secret unless `erase_secret` (a finished run forgets it)."
         meta = dict(self.meta, step=self.step, seconds=self.seconds())
+        n = self.n if self.cfg.public_dataset_size or 'count' in self.before else None
         return dict(unet_config=asdict(self.model.config), schedule=self.base.checkpoint['schedule'],
                     finetune_config=asdict(self.cfg), train_config=self.base.checkpoint.get('train_config', {}),
-                    data=self.info, meta=meta, history=self.history, ledger=self.ledger.state_dict(),
+                    data=dict(self.info, n_train=n), meta=meta, history=self.history, ledger=self.ledger.state_dict(),
                     charges=self.charges, before=self.before, plan=asdict(self.plan), statement=self.statement().to_dict(),
                     model=self.model.state_dict(), ema=self.ema.state_dict(), optimizer=self.opt.state_dict(),
                     secret_seed=None if erase_secret else self.secret)  # fmt: skip
@@ -543,13 +645,14 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
     """Rank 0 finds the run's checkpoint (or starts over), and its secret (a fresh 128-bit one for a fresh run, or more
     steps after a finished run, which erased its own); every process then holds rank 0's state. Returns the checkpoint."""
     ck, secret = None, secret_seed
+    auto = {k for k in ('batch_size', 'central_size') if getattr(run.cfg, k) == 0}  # (0: made concrete from the data)
     if rank == 0:
         here = ckpt.path.parent
         if not resume:  # starting over: no output of the old run may sit beside the new run's statement
             for old in [*_iterates(here), ckpt.path, *[here / f for f in ('model.pt', 'privacy.json')],
                         *here.glob('samples_*.png')]:  # fmt: skip
                 old.unlink(missing_ok=True)
-        ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, FT_RESUMABLE)
+        ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, FT_RESUMABLE | auto)
         if ck is None:  # a fresh run (also one whose checkpoint was lost): no old iterate may join its averages
             for old in _iterates(here):
                 old.unlink(missing_ok=True)
@@ -561,6 +664,7 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
         run.set_base(rebase(chosen['choice']))  # the private vote chose another public model: its architecture
     if ck is not None:
         run.restore(ck)
+        run.cfg = replace(run.cfg, **{k: getattr(run.cfg, k) or ck['finetune_config'][k] for k in auto})
     _check_same_state(run.model, run.ledger)
     run.step = run.ledger.steps - run.n_charged  # a step exists once the ledger records it
     return ck
@@ -603,11 +707,32 @@ def _fit_steps(run: _PrivateRun, ck, objective, loss_fn) -> int:
     return max(1, int(0.95 * run.cfg.minutes * 60 / t))  # (5% for checkpoints and the EMA)
 
 
-def _room_for(run: _PrivateRun, upcoming: list):
+def _room_for(run: _PrivateRun, upcoming: list, n: int = None):
     """Refuse (BudgetExceededError) unless the ledger, the `upcoming` earlier mechanisms and the planned DP-SGD steps
-    still fit the target ε: checked before every charge, so that no answer is released that the budget cannot hold."""
+    still fit the target ε: checked before every charge, so that no answer is released that the budget cannot hold.
+    `n`: the size to plan with (default the run's own, `run.n`); before the count exists, the pre-flight check
+    plans with the exact N, which only decides whether to start (not covered: a refusal releases nothing)."""
     if not run.unsafe_no_dp:
-        plan_budget(run.cfg, len(run.ds), PrivacyLedger([list(e) for e in run.ledger.entries] + upcoming), done=0)
+        ledger = PrivacyLedger([list(e) for e in run.ledger.entries] + upcoming)
+        plan_budget(run.cfg, n or run.n, ledger, done=0)
+
+
+def _count(run: _PrivateRun, ckpt: Checkpointer, rand: SecretRandom, rank: int):
+    """The first mechanism of a run whose N is private: the noisy count Ñ (`noisy_count`, σ = `count_sigma`), charged
+    durably before it exists, like every answer (a run that dies before saving it is charged again). Every
+    size-dependent setting (B, q = B/Ñ, the steps that fit `minutes`) is computed from Ñ afterwards."""
+    cfg = run.cfg
+    if cfg.public_dataset_size or 'count' in run.before or run.step > 0:
+        return
+    _room_for(run, cfg.before(), n=len(run.ds))  # (pre-flight, on the exact N: refuses only)
+    _lost(run, 'count')
+    key = run.charge(cfg.count_sigma, 1.0, 'count', 'dataset size (noisy count of N, sensitivity 1)')
+    ckpt.save()
+    n = noisy_count(len(run.ds), cfg.count_sigma, rand.generator('count', key)) if rank == 0 else None
+    n = broadcast_object(n)
+    run.charges[key]['outcome'] = dict(noisy_n=n)
+    run.before['count'] = dict(noisy_n=n, noise_multiplier=float(cfg.count_sigma))
+    ckpt.save()
 
 
 _OLD_KINDS = {'public-model selection': 'selection', 'central images': 'central'}  # (charges saved without a kind)
@@ -627,7 +752,8 @@ def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: to
     and charged to the ledger, durably, *before* its answer exists; a run that dies between the charge and saving
     the answer is charged again when it resumes (with fresh noise), never less. Rank 0 computes each answer and
     every process receives it."""
-    cfg, planned = run.cfg, run.cfg.before()
+    cfg = run.cfg
+    planned = cfg.before()[0 if cfg.public_dataset_size else 1 :]  # (the count, if any, has run: `_count`)
     if run.step > 0:  # DP-SGD has begun: what ran before is in the checkpoint already
         return
     if cfg.select_from and 'selection' not in run.before:
@@ -689,9 +815,9 @@ def _candidates(cfg: FinetuneConfig, rebase, shape) -> dict:
 def _plan(run: _PrivateRun, ck, objective, loss_fn) -> float:
     """The budget plan (σ, q; refused if over the target ε) and the clipping norm C. With `cfg.minutes` the step
     count was fitted to the time first (`_fit_steps`); σ is calibrated for it. A resumed run keeps σ and count."""
-    cfg, n = run.cfg, len(run.ds)
+    cfg, n = run.cfg, run.n
     if run.unsafe_no_dp:  # (controls only: the statement says the run is not private)
-        run.plan = BudgetPlan(0.0, cfg.batch_size / n, cfg.steps, math.inf)
+        run.plan = BudgetPlan(0.0, sample_rate(cfg.batch_size, n), cfg.steps, math.inf)
         return cfg.max_grad_norm if run.unsafe_no_dp == 'noise' else 1e12
     run.plan = plan_budget(cfg, n, run.ledger, run.step, ck['plan']['sigma'] if ck else None)
     return cfg.max_grad_norm
@@ -746,16 +872,15 @@ def _finetune(
 
     dev, (rank, world) = choose_device(cfg.device), world_info()
     out.mkdir(parents=True, exist_ok=True)
-    ds = private_data if private_data is not None else rank0_first(lambda: load_dataset(cfg.dataset, cfg.split))
+    ds = private_data if private_data is not None else rank0_first(cfg.load)
     cfg = resolve_model(cfg, ds.images.shape[1:], ds.name)
-    if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0:
+    if (warning := delta_warning(cfg.delta, len(ds))) and rank == 0:  # (the owner's terminal only)
         warnings.warn(warning, PrivacyWarning, stacklevel=3)
 
     def rebase(name):  # a public model by name, checked and fitted to the private classes
         return _public_model(replace(cfg, model=name), ds, dev)
 
     base = rebase(cfg.candidates()[0] if cfg.select_from else cfg.model)
-    cfg = fit_to_data(cfg, len(ds), base.image_shape)  # (the model's shape: the images are fitted to it)
     run = _PrivateRun(cfg, ds, base, dev, command, unsafe_no_dp)
     data = to_device_if_fits(prepare_images(ds.images, run.shape[-1], run.shape[0]), dev)
     labels = to_device_if_fits(ds.labels, dev)
@@ -763,17 +888,21 @@ def _finetune(
                         enabled=rank == 0)  # fmt: skip
     ck = _open(run, ckpt, resume, secret_seed, rank, rebase)
     rand = SecretRandom(run.secret)
+    if run.plan is None:  # (until DP-SGD is planned, the statement shows what the earlier mechanisms spent)
+        run.plan = BudgetPlan(0.0, 0.0, cfg.steps, run.ledger.epsilon(cfg.delta))
+    _count(run, ckpt, rand, rank)
+    run.cfg = cfg = fit_to_data(run.cfg, run.n, run.shape)  # B from Ñ (or the declared N), the central images' side
 
     def objective_of(run):
         return DiffusionObjective(run.base.schedule, cfg.K, timestep_sampler(cfg.timesteps, run.base.schedule.T),
                                   cfg.flip, cfg.p_uncond, null_class=run.model.null_class)  # fmt: skip
 
-    if cfg.minutes > 0:  # timed on the first model, before any private answer: the count depends on no private data
+    if cfg.minutes > 0:  # timed on random data at B, before any answer but Ñ: the count depends on nothing else private
         objective = objective_of(run)
         run.cfg = cfg = replace(cfg, steps=_fit_steps(run, ck, objective, diffusion_loss_fn(objective)))
     if cfg.before() and run.step == 0:  # (until DP-SGD is planned, the statement shows what the others spent)
         bases = _candidates(cfg, rebase, run.shape) if cfg.select_from and 'selection' not in run.before else {}
-        run.plan = run.plan or BudgetPlan(0.0, cfg.batch_size / len(ds), cfg.steps, run.ledger.epsilon(cfg.delta))
+        run.plan = replace(run.plan, sample_rate=sample_rate(cfg.batch_size, run.n))
         _before(run, ckpt, data, labels, rand, bases, rank, progress and rank == 0)
         del bases
     objective = objective_of(run)
@@ -787,8 +916,8 @@ def _finetune(
     if ck is None or ck.get('secret_seed') != run.secret:
         ckpt.save()  # a fresh secret is durable before its first use
     q = run.plan.sample_rate
-    dp = DPSGD(
-        run.model, run.opt, run.plan.sigma, C, q, len(ds), cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda'
+    dp = DPSGD(  # (its mean divides by the expected batch q·Ñ = B: a public number, never the exact N)
+        run.model, run.opt, run.plan.sigma, C, q, run.n, cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda'
     )
     bar = tqdm(total=cfg.steps, initial=run.step, desc=f'DP fine-tuning on {ds.name} (σ={run.plan.sigma:.3g}, q={q:.3g})',
                disable=not (progress and rank == 0))  # fmt: skip
@@ -815,7 +944,7 @@ def _finetune(
         str(ckpt.path), run.step, finished, run.statement(), run.plan.planned_epsilon, round(run.seconds(), 1)
     )
     if finished and rank == 0:
-        res.release = release_checkpoint(ckpt.path, out / 'model.pt')
+        res.release = release_model(ckpt.path, out / 'model.pt')
         run.grid(out / 'samples_final.png', title='DP fine-tuned samples (EMA)')
     return res
 
@@ -861,8 +990,16 @@ def average_snapshots(run_dir, gamma: float, dest=None) -> Path:
     rel['ema'] = {f'module.{k}': avg[k].to(ema[k].dtype) for k in ema}
     rel['meta'] = dict(rel['meta'], ema=dict(posthoc_gamma=float(gamma), snapshots=len(steps), first=steps[0],
                                              last=steps[-1]))  # fmt: skip
-    rel.pop('format', None)
-    return save_checkpoint(dest or run / f'model_posthoc_gamma{gamma:g}.pt', **rel)
+    dest = Path(dest or run / f'model_posthoc_gamma{gamma:g}.pt')
+    release_model(rel, dest, PrivacyStatement.read(run / 'privacy.json'), not_covered=[POSTHOC_NOTE.format(gamma=gamma)])
+    return dest
+
+
+POSTHOC_NOTE = (
+    "the post-hoc EMA profile (gamma = {gamma:g}): choosing it, or any average of the snapshots, by comparing "
+    "metrics measured on the private data (FID against its images, accuracy on its test split) is a selection "
+    "that no ledger counts; chosen in advance, or on public data, it is post-processing"
+)
 
 # %% ../nbs/08_finetune.ipynb #chcode01
 def charge_run(run_dir, noise_multiplier: float, sample_rate: float, steps: int, mechanism: str) -> PrivacyStatement:
@@ -902,6 +1039,10 @@ def _charge(d: Path, noise_multiplier, sample_rate, steps, mechanism) -> Privacy
     ck.update(ledger=ledger.state_dict(), charges=charges, statement=statement.to_dict())
     save_checkpoint(d / 'checkpoint.pt', private=True, **ck)  # the ledger's home first, then the statement
     statement.write(d)
+    for m in [d / 'model.pt', *sorted(d.glob('model_posthoc_*.pt'))]:  # every release of the run: the new statement
+        if m.is_file():
+            own = load_checkpoint(m).get('statement', {}).get('not_covered', [])
+            release_model(m, m, statement, not_covered=[c for c in own if c not in statement.not_covered])
     release = d.parent / 'release'
     if (
         d.name == 'finetune' and (release / 'privacy.json').is_file()

@@ -25,11 +25,12 @@ from .checkpoints import ModelSpec, load_checkpoint, release_checkpoint
 from .data import check_disjoint
 from .files import DataError, atomic_path, file_hash
 from .evaluate import EvalConfig, EvalResult, evaluate, report_markdown, summary_lines
-from .finetune import FinetuneConfig, FinetuneResult, finetune, fixed_count
+from .finetune import FinetuneConfig, FinetuneResult, finetune, fixed_count, release_model
 from .train import TrainConfig, train
 
 # %% auto #0
-__all__ = ['RECIPE', 'RELEASE_FILES', 'DEMO', 'RunConfig', 'markdown_to_html', 'write_release', 'RunResult', 'run']
+__all__ = ['RECIPE', 'RELEASE_FILES', 'SYNTHETIC_META', 'REVEALS', 'DEMO', 'RunConfig', 'markdown_to_html', 'write_release',
+           'ReleaseError', 'release_reveals', 'RunResult', 'check_run', 'run']
 
 # %% ../nbs/14_pipeline.ipynb #030ebeb1
 # `run`'s fine-tuning defaults: chapter 16's 60-minute recipe (MNIST: 96.6% at ε = 10, 95.1% at ε = 1, each ahead of
@@ -49,13 +50,15 @@ class RunConfig:
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     pretrain: TrainConfig = field(default_factory=lambda: TrainConfig(steps=4000))
 
-    SHARED = ('dataset', 'seed', 'device')  # settings the stages share: one value for all of them
+    SHARED = ('dataset', 'image_mode', 'image_size', 'seed', 'device')  # settings the stages share: one value for all
+    PRIVATE_ONLY = ('dataset', 'image_mode', 'image_size')  # ...except pre-training, whose data is public and its own
 
     def __post_init__(self):
         for k in ('finetune', 'evaluate', 'pretrain'):  # (from JSON: dicts)
             if isinstance(getattr(self, k), dict):
                 setattr(self, k, self.stage_types()[k](**getattr(self, k)))
-        self.evaluate = replace(self.evaluate, dataset=self.finetune.dataset)  # evaluated against the private data
+        f = self.finetune  # evaluated against the private data, loaded in the same schema
+        self.evaluate = replace(self.evaluate, dataset=f.dataset, image_mode=f.image_mode, image_size=f.image_size)
         if ModelSpec.parse(self.finetune.model).kind == 'pretrain':
             check_disjoint(self.pretrain.dataset, self.finetune.dataset)  # the public data must not be the private data
 
@@ -89,7 +92,7 @@ class RunConfig:
                 raise TypeError(f"RunConfig has no setting {k!r}; see `dp_synth run --help`")
             if k in self.SHARED:
                 parts['finetune'][k] = parts['evaluate'][k] = v
-                if k != 'dataset':
+                if k not in self.PRIVATE_ONLY:
                     parts['pretrain'][k] = v
             elif known[k] == 'pretrain':
                 parts['pretrain'][k.removeprefix('pretrain_')] = v
@@ -194,29 +197,41 @@ def markdown_to_html(md: str, img_dir: Path, title: str = 'dp_synth report') -> 
 RELEASE_FILES = ('model.pt', 'synthetic.npz', 'privacy.json', 'epsilon.png', 'README.md')
 
 
+def _release_synthetic(src: Path, dest: Path):
+    "The synthetic images, labels and class names, with the sampling settings; the model named as the release's own."
+    z = np.load(src, allow_pickle=False)
+    meta = dict(json.loads(str(z['meta'])), model='model.pt') if 'meta' in z.files else dict(model='model.pt')
+    meta = {k: v for k, v in meta.items() if k in SYNTHETIC_META}
+    with atomic_path(dest) as tmp, open(tmp, 'wb') as f:
+        np.savez_compressed(f, images=z['images'], labels=z['labels'], classes=z['classes'], meta=json.dumps(meta))
+
+
+SYNTHETIC_META = ('model', 'model_sha256', 'n', 'sampler', 'steps', 'spacing', 'guidance', 'seed')
+
+
 def write_release(out_dir, finetune_dir, synthetic=None) -> Path:
-    "Assemble `out_dir/release/` (the publishable outputs) from a finished fine-tuning run and its synthetic data."
+    """Assemble `out_dir/release/` (the publishable outputs) from a finished fine-tuning run and its synthetic data.
+    The privacy statement has one home, the run's privacy.json (later charges update it): release/privacy.json and
+    the statement inside release/model.pt are both written from it, and model.pt's metadata is allow-listed."""
     out, ft = Path(out_dir) / 'release', Path(finetune_dir)
-    model, statement = load_checkpoint(ft / 'model.pt'), PrivacyStatement.read(ft)
+    model, statement = load_checkpoint(ft / 'model.pt'), PrivacyStatement.read(ft / 'privacy.json')
     leaks = sorted({'secret_seed', 'optimizer', 'model', 'history', 'diagnostics'} & set(model))
     if leaks:
         raise DataError(
-            f"{ft / 'model.pt'} is not a release checkpoint (it holds {leaks}); write it with release_checkpoint"
+            f"{ft / 'model.pt'} is not a release checkpoint (it holds {leaks}); write it with release_model"
         )
     if not statement.private:
         raise DataError(f"{ft} was trained without DP (audit control): nothing to release")
     out.mkdir(parents=True, exist_ok=True)
-    copies = [(ft / 'model.pt', out / 'model.pt'), (ft / 'privacy.json', out / 'privacy.json')]
+    release_model(model, out / 'model.pt', statement)
+    statement.write(out / 'privacy.json')
     if synthetic is not None:
-        copies.append((Path(synthetic), out / 'synthetic.npz'))
-    for src, dest in copies:
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(src, tmp)
+        _release_synthetic(Path(synthetic), out / 'synthetic.npz')
     fig, ax = plt.subplots(figsize=(4.8, 3.2))  # the ε curve alone, from the statement's public parameters
     statement.plot(ax)
     fig.tight_layout()
     with atomic_path(out / 'epsilon.png') as tmp:
-        fig.savefig(tmp, dpi=90, format='png')
+        fig.savefig(tmp, dpi=90, format='png', metadata={'Software': None})
     plt.close(fig)
     files = {f.name: file_hash(f) for f in sorted(out.iterdir()) if f.name in RELEASE_FILES and f.name != 'README.md'}
     readme = [
@@ -235,6 +250,117 @@ def write_release(out_dir, finetune_dir, synthetic=None) -> Path:
     with atomic_path(out / 'README.md') as tmp:
         tmp.write_text('\n'.join(readme))
     return out
+
+class ReleaseError(DataError):
+    "A release holds a field that no mechanism, post-processing or public declaration of its statement accounts for."
+
+
+# Every field a release holds, and what it is. 'answer:KIND' is a mechanism's answer (KIND in the ledger),
+# 'post:KIND' is computed from such answers alone, 'public:TAG' is declared public (a `declared_public` entry starts
+# with TAG). 'size' is the noisy count's answer (or N declared public), 'sized' anything computed from it and the
+# settings (σ is calibrated for q = B/Ñ), 'model' the public model (the vote's answer when a vote ran). A dict
+# describes a dict's keys ('*': any other key); 'statement' must equal privacy.json; 'charges' must equal the
+# statement's mechanisms after DP-SGD (their parameters and answers).
+REVEALS = {
+    'model.pt': {
+        'ema': 'post:dpsgd', 'unet_config': 'model', 'schedule': 'model', 'train_config': 'model',
+        'finetune_config': {'*': 'public:settings', 'dataset': 'public:dataset name', 'batch_size': 'sized',
+                            'model': 'model', 'select_from': 'public:settings'},
+        'data': {'dataset': 'public:dataset name', 'split': 'public:settings', 'classes': 'public:class names',
+                 'image_shape': 'public:image schema', 'image_mode': 'public:image schema', 'n_train': 'size',
+                 'private': 'public:settings'},
+        'meta': {'dp_synth': 'public:settings', 'torch': 'public:settings', 'private': 'public:settings',
+                 'not_private': 'public:settings', 'base_model': 'model', 'seed': 'public:settings',
+                 'step': 'public:settings', 'ema': 'public:settings'},
+        'ledger': 'sized', 'plan': 'sized', 'charges': 'charges', 'statement': 'statement',
+        'before': {'count': 'answer:count', 'selection': 'answer:selection', 'central': 'answer:central',
+                   'warm_started': 'public:settings', 'warm_start_loss': 'post:central'},
+    },
+    'privacy.json': {
+        '*': 'public:settings', 'dataset': 'public:dataset name', 'n_private': 'size', 'epsilon_spent': 'sized',
+        'sigma': 'sized', 'sample_rate': 'sized', 'batch_size': 'sized', 'ledger': 'sized', 'mechanisms': 'charges',
+    },
+    'synthetic.npz': {'images': 'post:dpsgd', 'labels': 'public:settings', 'classes': 'public:class names',
+                      'meta': {'*': 'public:settings', 'model_sha256': 'post:dpsgd'}},
+    'epsilon.png': 'sized',
+    'README.md': 'post:dpsgd',  # (the files' hashes and the statement's ε)
+}
+
+
+def _provenance(kind: str, st: PrivacyStatement) -> str:
+    "A `REVEALS` entry made concrete for statement `st` ('size', 'sized' and 'model' depend on what ran)."
+    counted = 'count' in {m.get('kind') for m in st.mechanisms}
+    voted = 'selection' in {m.get('kind') for m in st.mechanisms}
+    return {'size': 'answer:count' if counted else 'public:dataset size N',
+            'sized': 'post:count' if counted else 'public:settings',
+            'model': 'post:selection' if voted else 'public:settings'}.get(kind, kind)  # fmt: skip
+
+
+def _fields(file: str, obj) -> list:
+    "(field path, value) of a release file's parts, as deep as `REVEALS` describes them."
+    rows, spec = [], REVEALS[file]
+    if isinstance(spec, str):
+        return [(file, None)]
+    for k, v in obj.items():
+        sub = spec.get(k, spec.get('*'))
+        if isinstance(sub, dict) and isinstance(v, dict):
+            rows += [(f'{k}.{k2}', v2) for k2, v2 in v.items()]
+        else:
+            rows.append((k, v))
+    return rows
+
+
+def _lookup(file: str, field: str):
+    spec = REVEALS[file]
+    for part in field.split('.') if not isinstance(spec, str) else []:
+        spec = spec.get(part, spec.get('*')) if isinstance(spec, dict) else spec
+    return spec
+
+
+def release_reveals(release_dir) -> list:
+    """Read every file of a release and account for every field in it against the release's own privacy statement:
+    each is a mechanism's answer in the ledger, post-processing of answers, or declared public (`REVEALS`). Returns
+    rows (file, field, provenance); raises `ReleaseError` on anything else: an unknown file or field, an answer of a
+    mechanism the statement does not list, a public fact it does not declare, or a statement that differs between
+    privacy.json and model.pt."""
+    d = Path(release_dir)
+    st = PrivacyStatement.read(d / 'privacy.json')
+    kinds = {m.get('kind') for m in st.mechanisms}
+    tags = {x.split(':')[0] for x in st.declared_public}
+    rows = []
+    for f in sorted(d.iterdir()):
+        if f.name not in REVEALS:
+            raise ReleaseError(f"{f} is not a release file ({', '.join(REVEALS)}): nothing accounts for it")
+        if f.name == 'model.pt':
+            obj = {k: v for k, v in load_checkpoint(f).items() if k != 'format'}
+        elif f.name == 'privacy.json':
+            obj = json.loads(f.read_text())
+        elif f.name == 'synthetic.npz':
+            z = np.load(f, allow_pickle=False)
+            obj = {k: json.loads(str(z[k])) if k == 'meta' else z[k] for k in z.files}
+        else:
+            obj = None
+        for field_, value in _fields(f.name, obj) if obj is not None else [(f.name, None)]:
+            spec = _lookup(f.name, field_) if obj is not None else REVEALS[f.name]
+            if not isinstance(spec, str):
+                raise ReleaseError(f"{f.name}: field {field_!r} is not accounted for by REVEALS")
+            what = _provenance(spec, st)
+            if what == 'statement' and value != st.to_dict():
+                raise ReleaseError(f"{f.name}: its statement differs from privacy.json's (one statement, one home)")
+            if what == 'charges':
+                listed = st.mechanisms[1:] if f.name == 'model.pt' else st.mechanisms
+                if f.name == 'model.pt' and json.loads(json.dumps(value)) != listed:
+                    raise ReleaseError(f"{f.name}: its charges differ from the statement's mechanisms")
+                missing = {m.get('kind') for m in listed} - kinds
+                if missing:
+                    raise ReleaseError(f"{f.name}: answers of {missing}, which the ledger does not list")
+            kind, _, name = what.partition(':')
+            if kind in ('answer', 'post') and name not in kinds:
+                raise ReleaseError(f"{f.name}: {field_!r} is the answer of {name!r}, a mechanism the statement lacks")
+            if kind == 'public' and name not in tags:
+                raise ReleaseError(f"{f.name}: {field_!r} is public as {name!r}, which the statement does not declare")
+            rows.append((f.name, field_, what))
+    return rows
 
 # %% ../nbs/14_pipeline.ipynb #55fff61a
 @dataclass
@@ -388,6 +514,56 @@ def _evaluation(cfg: RunConfig, out: Path, progress, command, say) -> EvalResult
         )  # fmt: skip
     )
 
+def check_run(cfg: RunConfig, out: Path, model: str = None):
+    """The pre-flight check, before the first private answer: everything a later stage needs is there, so that no run
+    spends its budget only to fail. The private data loads in its declared schema; its test split (or the held-out
+    part of a split-less folder) exists, is not empty and matches it; the public model(s) make images of its shape;
+    the FID network is at hand; the run folder is writable and its disk has room. Reads the exact data, and only
+    refuses (`DataError`, naming the fix): not covered by the guarantee, and a refusal releases nothing."""
+    from .checkpoints import shipped_checkpoints
+    from .fid import inception_weights
+
+    f, e = cfg.finetune, cfg.evaluate
+    train = f.load()
+    try:
+        test = e.load('test')
+    except DataError as err:
+        raise DataError(f"the evaluation needs a test split and cannot have one: {err}") from None
+    if list(test.classes) != list(train.classes) or test.shape != train.shape:
+        raise DataError(f"the test split of {f.dataset} ({len(test.classes)} classes, {test.shape}) does not match its "
+                        f"training split ({len(train.classes)} classes, {train.shape}): give both the same class "
+                        "folders and image size (or --image-size)")  # fmt: skip
+    if len(train) < 2:
+        raise DataError(f"{f.dataset} has {len(train)} training image(s): FID statistics need at least 2")
+    names = [m for m in [model or f.model, *f.candidates()] if m not in ('auto', 'pretrain')]
+    for name in dict.fromkeys(names):
+        spec = ModelSpec.parse(name)
+        if spec.kind == 'shipped':
+            shape = tuple(shipped_checkpoints()[name]['image_shape'])
+        elif spec.kind == 'path':
+            shape = tuple(load_checkpoint(name)['data']['image_shape'])
+        else:
+            continue  # (scratch: built for the data's shape)
+        if shape != train.shape:
+            raise DataError(f"the public model {name} makes {shape} images but {f.dataset} has {train.shape}: the "
+                            "evaluation could not compare them. Choose a model of that shape (--model auto), or "
+                            "declare --image-size / --image-mode to load the data in the model's shape")  # fmt: skip
+    inception_weights()  # (raises with instructions when the FID network cannot be found)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(out / '.write_check') as tmp:
+            tmp.write_text('ok')
+        (out / '.write_check').unlink()
+    except OSError as err:
+        raise DataError(f"cannot write in the run folder {out} ({err}); choose another --out") from None
+    need = 256 * 2**20 + 3 * e.n_synthetic * int(np.prod(train.shape))  # checkpoints, snapshots aside, and the images
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise DataError(f"the disk of {out} has {free / 2**20:.0f} MiB free, and the run needs about "
+                        f"{need / 2**20:.0f} MiB: free some space or choose another --out")  # fmt: skip
+    return dict(train_split=train.source, test_split=test.source, n_test=len(test))
+
+
 # %% ../nbs/14_pipeline.ipynb #4ad8771d
 def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None,
         stage_callback=None) -> RunResult:  # fmt: skip
@@ -404,6 +580,7 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
         return r
 
     model = timed('public model', _public_model, cfg, out, progress, command, say)
+    timed('pre-flight check', check_run, cfg, out, model)  # (before the first private answer)
     ft = timed('DP fine-tuning', _dp_finetune, cfg, model, out, progress, command, say)
     ev = timed('synthetic data + evaluation', _evaluation, cfg, out, progress, command, say)
     say("[4/4] writing the release (release/) and the owner-only report")

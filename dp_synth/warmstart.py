@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from .objective import DiffusionObjective, Draw
 
 # %% auto #0
-__all__ = ['gaussian_release', 'denoising_scores', 'Selection', 'vote_histogram', 'select_public_model', 'CentralImages',
-           'central_images', 'augment_affine', 'warm_start']
+__all__ = ['gaussian_release', 'noisy_count', 'denoising_scores', 'Selection', 'vote_histogram', 'select_public_model',
+           'CentralImages', 'central_images', 'augment_affine', 'warm_start']
 
 # %% ../nbs/08b_warmstart.ipynb #218c4cc3
 def gaussian_release(stat, sensitivity: float, sigma: float, generator: np.random.Generator) -> np.ndarray:
@@ -27,6 +27,12 @@ def gaussian_release(stat, sensitivity: float, sigma: float, generator: np.rando
         raise ValueError(f"sensitivity must be positive, got {sensitivity}")
     stat = np.asarray(stat, np.float64)
     return stat + sigma * sensitivity * generator.standard_normal(stat.shape)
+
+def noisy_count(n: int, sigma: float, generator: np.random.Generator) -> int:
+    """N released by the Gaussian mechanism (sensitivity 1: adding or removing one image changes N by one), rounded
+    and at least 1 (post-processing). Under add/remove adjacency the exact N would tell two neighbours apart; this
+    one does not, and the batch B, the rate q = B/Ñ and every other size-dependent setting are computed from it."""
+    return max(1, int(round(float(gaussian_release([n], 1.0, sigma, generator)[0]))))
 
 # %% ../nbs/08b_warmstart.ipynb #11b420d8
 @torch.no_grad()
