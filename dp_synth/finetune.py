@@ -50,6 +50,8 @@ from dp_synth.data import (
     load_declared,
     prepare_images,
     public_name,
+    to_gray,
+    to_rgb,
 )
 from .dist import broadcast_object, broadcast_parameters, gather_object, rank0_first, shard, world_info
 from .files import atomic_path
@@ -103,7 +105,7 @@ class FinetuneConfig:
     device: str = 'auto'
     amp: bool = True  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
     public_dataset_size: bool = False  # False: N is private, a noisy count Ñ (σ = count_sigma, charged) sets B and q = B/Ñ; True: N declared public and used exactly
-    count_sigma: float = 100.0  # noise (in images) of the private count of N, sensitivity 1: about 0.1% of σ's budget at ε = 1
+    count_sigma: float = 50.0  # noise (in images) of the private count of N, sensitivity 1: σ of DP-SGD 0.2% higher at ε = 1
     public_class_names: bool = True  # declare the class names public (the central images release noisy class counts)
     log_every: int = 10
     sample_every: int = 0  # save a sample grid every this many steps (0: only at the end)
@@ -533,8 +535,11 @@ def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
     base = spec.load(dev, image_shape=ds.images.shape[1:], classes=ds.classes, seed=cfg.seed)
     if base.checkpoint['meta'].get('private'):
         raise DataError(f"{cfg.model} was itself trained on private data; fine-tune from a public pre-trained model")
-    if not spec.scratch:
-        check_disjoint(base.checkpoint['data'].get('dataset', cfg.model), ds.name, public_digests(base), ds.images)
+    if not spec.scratch:  # the private images as they are, and in the public model's channels (a grey image read as
+        pub = base.checkpoint['data'].get('dataset', cfg.model), ds.name, public_digests(base)  # RGB is still itself)
+        check_disjoint(*pub, ds.images)
+        if ds.images.shape[1] != base.image_shape[0]:
+            check_disjoint(*pub, _in_channels(ds.images, base.image_shape[0]))
     model = base.model
     if len(ds.classes) != model.config.n_classes:  # a new label set: fresh class embedding (public shape only)
         model.config.n_classes = len(ds.classes)
@@ -547,6 +552,13 @@ def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
         p.requires_grad_(keep is None or any(k in name for k in keep))
     broadcast_parameters(model)  # (several processes: rank 0's weights everywhere; else a no-op)
     return base
+
+
+def _in_channels(x: torch.Tensor, c: int) -> torch.Tensor:
+    "uint8 images in `c` channels: grey replicated to RGB; RGB to grey exactly where R = G = B (else ITU-R 601)."
+    if c == 3:
+        return to_rgb(x)
+    return torch.where((x == x[:, :1]).all(1, keepdim=True), x[:, :1], to_gray(x))
 
 
 class _PrivateRun:

@@ -165,10 +165,20 @@ def test_non_image_file_names_path(tmp_path):
         load_dataset(root)
 
 
-def test_hidden_files_are_ignored(tmp_path):
-    root = _folder(tmp_path / 'imgs')
+def _both(root, **kw):
+    "A split-less folder's two parts, train and the held-out test, and their total."
+    tr, te = load_dataset(root, 'train', **kw), load_dataset(root, 'test', **kw)
+    return tr, te, len(tr) + len(te)
+
+
+def test_hidden_files_and_folders_are_ignored(tmp_path):
+    "A hidden file, a hidden folder inside a class and a hidden folder beside the classes are all skipped alike."
+    root = _folder(tmp_path / 'imgs', n=30)
     (root / 'a' / '.DS_Store').write_bytes(b'\0\1')
-    assert len(load_dataset(root)) == 4
+    _png(root / 'a' / '.thumbs' / 'x.png', value=7)
+    _png(root / '.git' / 'y.png', value=9)
+    tr, te, n = _both(root, mode='L')
+    assert n == 60 and tr.classes == te.classes == ['a', 'b']
 
 
 def test_empty_folder(tmp_path):
@@ -189,15 +199,23 @@ def test_mixed_sizes_suggest_resize(tmp_path):
     _png(root / 'b' / 'big.png', (16, 12))
     with pytest.raises(DataError, match=r'big.png is 16×12 pixels but .* is 8×8.*Pass size=\(H, W\)'):
         load_dataset(root)
-    ds = load_dataset(root, size=(10, 6))
-    assert ds.images.shape == (5, 3, 10, 6)
+    tr, te, n = _both(root, size=(10, 6))
+    assert n == 5 and tr.images.shape[1:] == (3, 10, 6)
 
 
 def test_grayscale_folder(tmp_path):
+    "A grey folder is read as RGB unless image mode 'L' is declared (and the owner is told so); with it, 1 channel."
     for c in ('x', 'y'):
-        _png(tmp_path / 'g' / c / '0.png', (5, 5), 100, mode='L')
-    ds = load_dataset(tmp_path / 'g')
-    assert ds.shape == (1, 5, 5) and ds.images.dtype == torch.uint8 and ds.images.max() == 100
+        for v in range(10, 250, 20):
+            _png(tmp_path / 'g' / c / f'{v}.png', (5, 5), v, mode='L')
+    with pytest.warns(UserWarning, match="declare image_mode='L'"):
+        assert load_dataset(tmp_path / 'g').shape == (3, 5, 5)
+    ds = load_dataset(tmp_path / 'g', mode='L')
+    assert ds.shape == (1, 5, 5) and ds.images.dtype == torch.uint8 and ds.images.max() <= 250
+    with pytest.raises(DataError, match="image mode must be 'L'"):
+        load_dataset(tmp_path / 'g', mode='CMYK')
+    with pytest.raises(DataError, match='is stored in L, not RGB'):
+        load_dataset('digits', mode='RGB')
 
 
 def test_split_folders(tmp_path):
@@ -221,8 +239,8 @@ def test_wrong_split_named():
 
 
 def test_wrong_split_flat_folder(tmp_path):
-    with pytest.raises(SplitError, match="its only split is 'train'. Make train/ and test/ subfolders"):
-        load_dataset(_folder(tmp_path / 'imgs'), 'test')
+    with pytest.raises(SplitError, match="its splits are 'train' and 'test' \\(a 10% share held out"):
+        load_dataset(_folder(tmp_path / 'imgs'), 'valid')
 
 
 def test_wrong_split_is_also_a_value_error():

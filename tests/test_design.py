@@ -135,8 +135,8 @@ def test_epsilon_reaches_the_noise_without_being_reparsed():
     cfg = config_from_args(RunConfig, build_parser('run').parse_args(argv))
     assert cfg.finetune.epsilon == 3 and cfg.finetune.steps == 20 and cfg.finetune.batch_size == 64
     plan = plan_budget(cfg.finetune, 1438)  # the 8×8 digits: N = 1,438
-    before = PrivacyLedger(cfg.finetune.before())  # run's recipe: the central images' release, planned in first
-    assert before.entries == [[20.0, 1.0, 1]]
+    before = PrivacyLedger(cfg.finetune.before())  # run's recipe: the noisy count of N and the central images
+    assert before.entries == [[50.0, 1.0, 1], [20.0, 1.0, 1]]
     assert plan.sigma == calibrate_sigma(3, cfg.finetune.delta, 64 / 1438, 20, spent=before)
     # the last hop: finetune hands plan.sigma to DPSGD as its noise multiplier (its third argument). The one other
     # DPSGD, in `time_dp_step`, times a throwaway copy of the model on random images before any plan exists.

@@ -121,12 +121,13 @@ def _consistent(ck_path):
 
     ck = load_checkpoint(ck_path)
     led = PrivacyLedger.from_state(ck['ledger'])
+    dp_steps = led.steps - sum(c['steps'] for c in ck['charges'])  # (the noisy count of N is charged first)
     opt_steps = {int(s['step']) for s in ck['optimizer']['state'].values()} or {0}
-    assert opt_steps == {led.steps} == {ck['meta']['step']}, (opt_steps, led.steps, ck['meta']['step'])
-    assert int(ck['ema']['n_averaged']) == led.steps
+    assert opt_steps == {dp_steps} == {ck['meta']['step']}, (opt_steps, dp_steps, ck['meta']['step'])
+    assert int(ck['ema']['n_averaged']) == dp_steps
     assert led.epsilon(FAULT_CFG['delta']) <= FAULT_CFG['epsilon'] * (1 + 1e-9)
     assert os.stat(ck_path).st_mode & 0o077 == 0
-    return led.steps
+    return dp_steps
 
 
 def test_kills_at_random_points_never_break_the_ledger(tmp_path):
@@ -218,7 +219,8 @@ def test_tuning_charge_is_written_to_the_run(tmp_path):
     assert after['epsilon_spent'] > before['epsilon_spent'] == res.epsilon_spent and after == json.loads(
         json.dumps(st.to_dict())
     )
-    assert after['steps'] == 4 and ck['ledger']['entries'][-1] == [20.0, 1.0, 1] and len(ck['charges']) == 1
+    assert after['steps'] == 5 and ck['ledger']['entries'][-1] == [20.0, 1.0, 1] and len(ck['charges']) == 2
+    assert [c['kind'] for c in ck['charges']] == ['count', 'after']  # (3 DP-SGD steps, the noisy count, the charge)
     assert 'noisy model selection (test)' in json.dumps(after['mechanisms'])
     res2 = finetune(cfg, tmp_path / 'ft', progress=False)  # a later resume keeps the charge
     assert res2.epsilon_spent == after['epsilon_spent']
@@ -371,4 +373,4 @@ def test_a_charge_waits_for_no_one_it_refuses_while_a_run_holds_the_ledger(tmp_p
     with run_lock(tmp_path / 'ft'):
         with pytest.raises(CheckpointError, match='another dp_synth process'):
             charge_run(tmp_path / 'ft', 20.0, 1.0, 1, 'test')
-    assert charge_run(tmp_path / 'ft', 20.0, 1.0, 1, 'test').steps == 2
+    assert charge_run(tmp_path / 'ft', 20.0, 1.0, 1, 'test').steps == 3  # (the noisy count, 1 step, the charge)
