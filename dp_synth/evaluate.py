@@ -186,6 +186,7 @@ class EvalResult:
     privacy: PrivacyStatement = None  # the statement of the model that made the images, when there is one
     sampled: dict = None  # how the images were sampled (None: images were given)
     command: str = None
+    test_split: str = None  # where the real test images came from (a split-less folder: its held-out part)
     version: str = dp_synth.__version__
     date: str = field(default_factory=lambda: time.strftime('%Y-%m-%d %H:%M'))
 
@@ -281,6 +282,7 @@ def _usefulness_section(r: EvalResult) -> list:
         f"| accuracy of a {r.classifier} trained on {a.get('n_train')} synthetic images, on the real test set | "
         f"{_fmt(100 * a['accuracy'])}% ± {_fmt(100 * a['accuracy_std'])} ({len(a.get('seeds', []))} seed(s)) |",
         f"| synthetic images | {r.n_synthetic} |",
+        *([f"| real test images | {r.test_split} |"] if r.test_split else []),
         *_class_rows(a),
         '',
         'Real test images (left) and synthetic images (right), one row per class.',
@@ -542,6 +544,6 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     figures = dict(_figures(out, synth, test, curve, reps, cfg.dataset), synthetic='synthetic.npz' if sampled else None)
     privacy = PrivacyStatement.find(source) if is_model else None
     res = _result(source, cfg, synth, fr, acc, curve, reps, figures, seconds=clock.seconds(), privacy=privacy,
-                  sampled=sampled, command=command)  # fmt: skip
+                  sampled=sampled, command=command, test_split=f'{len(test)} images from {test.source}')  # fmt: skip
     _write(out, res)
     return res

@@ -62,6 +62,12 @@ def _check_finished_run(res: dict, args: list, steps: int):
     assert 'OWNER ONLY' in html  # the evaluation report is the owner's
     release = sorted(p.name for p in (out / 'release').iterdir())
     assert release == ['README.md', 'epsilon.png', 'model.pt', 'privacy.json', 'synthetic.npz']
+    from dp_synth.pipeline import release_reveals  # every field of the demo-sized release is accounted for
+
+    kinds = {w for _, _, w in release_reveals(out / 'release')}
+    assert {'answer:count', 'answer:central', 'post:dpsgd', 'public:image schema'} <= kinds
+    st = json.loads((out / 'release' / 'privacy.json').read_text())
+    assert any('chosen by looking at results on mnist itself' in c for c in st['not_covered'])  # the demo's tuning
     assert oct((out / 'finetune' / 'checkpoint.pt').stat().st_mode & 0o777) == oct(0o600)
     for f in (out / 'stages').glob('*.json'):  # (evaluate's marker holds the test-set accuracy, per class too)
         assert oct(f.stat().st_mode & 0o777) == oct(0o600), f
@@ -83,7 +89,7 @@ def test_run_end_to_end_then_killed_run_resumes_to_same_epsilon(tmp_path):
     straight = run_cli('run', '--out', str(tmp_path / 'straight'), *args, '--json')
     assert straight.returncode == 0, straight.stderr[-3000:]
     ref = json.loads(straight.stdout)
-    _check_finished_run(ref, args, 31)  # the ledger's steps: 30 of DP-SGD and the central images' release
+    _check_finished_run(ref, args, 32)  # the ledger's steps: 30 of DP-SGD, the noisy count, the central images
     out = tmp_path / 'killed'
     # A shell that starts a job with `&` (as `nohup bash .ci/run &` does) leaves it ignoring SIGINT, and Python then
     # installs no KeyboardInterrupt handler: restore the default in the child so that Ctrl-C means what it does in a
@@ -120,10 +126,10 @@ def test_run_end_to_end_then_killed_run_resumes_to_same_epsilon(tmp_path):
     resumed = run_cli('run', '--out', str(out), *args, '--json')
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     res = json.loads(resumed.stdout)
-    assert res['steps'] == ref['steps'] == 31
+    assert res['steps'] == ref['steps'] == 32
     assert res['epsilon_spent'] == pytest.approx(ref['epsilon_spent'], rel=1e-12)
     statement = json.loads((out / 'finetune' / 'privacy.json').read_text())
-    assert statement['steps'] == 31 and statement['mechanisms'][0]['steps'] == 30
+    assert statement['steps'] == 32 and statement['mechanisms'][0]['steps'] == 30
 
 
 @pytest.mark.slow  # the full demo takes up to 15 minutes
