@@ -372,12 +372,11 @@ def blackbox_audit(
     progress: bool = False,
 ) -> AuditResult:
     "Insert image canaries by coin flip, fine-tune through `finetune`, score them by the released model's denoising loss."
-    from dp_synth.data import load_dataset
     from dp_synth.finetune import finetune
     from dp_synth.checkpoints import load_pretrained
 
     t0, out = time.time(), Path(out_dir)
-    private = private if private is not None else load_dataset(cfg.dataset, cfg.split)
+    private = private if private is not None else cfg.load()  # (in its declared schema)
     rng = _secret_rng(seed)
     x, y = canary_images(canaries, private.shape, len(private.classes))
     members = rng.random(canaries) < 0.5  # the secret coin flips

@@ -448,7 +448,12 @@ def privacy_statement(
 
 # What a release's model.pt keeps of a private run's metadata: public facts only (no timing, command line or path)
 RELEASE_META = ('dp_synth', 'torch', 'private', 'not_private', 'base_model', 'seed', 'step', 'ema')
-RELEASE_DATA = ('dataset', 'split', 'classes', 'image_shape', 'image_mode', 'n_train', 'private')
+RELEASE_DATA = ('dataset', 'split', 'classes', 'image_shape', 'schema', 'n_train', 'private')
+
+
+def _no_path(model: str) -> str:
+    "A model as a release may name it: shipped names and scratch presets as they are, a checkpoint path by its file name."
+    return ','.join(m if ModelSpec.parse(m.strip()).kind != 'path' else Path(m.strip()).name for m in str(model).split(','))
 
 
 def release_model(src, dest, statement: PrivacyStatement = None, not_covered: list = ()) -> dict:
@@ -465,7 +470,11 @@ def release_model(src, dest, statement: PrivacyStatement = None, not_covered: li
     slim['meta'] = meta
     slim['data'] = {k: v for k, v in ck.get('data', {}).items() if k in RELEASE_DATA}
     slim['data']['dataset'] = public_name(slim['data'].get('dataset', ''))
-    slim['finetune_config'] = dict(ck['finetune_config'], dataset=public_name(ck['finetune_config']['dataset']))
+    fc = ck['finetune_config']
+    slim['finetune_config'] = dict(fc, dataset=public_name(fc['dataset']), model=_no_path(fc['model']),
+                                   select_from=_no_path(fc.get('select_from', '')) if fc.get('select_from') else '')
+    if ck.get('train_config', {}).get('dataset'):  # (the public model's data: its name, not a path of this machine)
+        slim['train_config'] = dict(ck['train_config'], dataset=public_name(ck['train_config']['dataset']))
     st = statement.to_dict() if statement is not None else ck.get('statement')
     if st is not None:
         old = list(st.get('not_covered', []))
@@ -571,7 +580,7 @@ class _PrivateRun:
         self.ledger, self.history, self.charges, self.elapsed, self.before = PrivacyLedger(), [], [], 0.0, {}
         self.plan, self.secret, self.t_start, self.step = None, None, time.time(), 0
         self.info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(self.shape),
-                         image_mode=image_schema(ds)['mode'], source=ds.source, private=True)  # fmt: skip
+                         schema=image_schema(ds), source=ds.source, private=True)  # fmt: skip
         self.meta = dict(seed=cfg.seed, dp_synth=dp_synth.__version__, torch=str(torch.__version__), device=str(dev),
                          command=command or '', private=True, base_model=str(base.path), not_private=unsafe_no_dp)  # fmt: skip
 
@@ -613,7 +622,7 @@ class _PrivateRun:
     def statement(self) -> PrivacyStatement:
         p, n = self.plan, self.n if self.cfg.public_dataset_size or 'count' in self.before else None
         return privacy_statement(self.cfg, self.ledger, p.sigma, p.sample_rate, n, self.ds.name, self.charges,
-                                 self.unsafe_no_dp, image_schema(self.ds))  # fmt: skip
+                                 self.unsafe_no_dp, self.info['schema'])  # fmt: skip
 
     def state(self, erase_secret: bool = False) -> dict:
         "Everything the checkpoint holds; the secret unless `erase_secret` (a finished run forgets it)."
@@ -1046,6 +1055,7 @@ def _charge(d: Path, noise_multiplier, sample_rate, steps, mechanism) -> Privacy
         old.dataset,
         charges,
         not old.private,
+        ck['data'].get('schema'),
     )
     ck.pop('format')
     ck.update(ledger=ledger.state_dict(), charges=charges, statement=statement.to_dict())

@@ -267,7 +267,7 @@ REVEALS = {
         'finetune_config': {'*': 'public:settings', 'dataset': 'public:dataset name', 'batch_size': 'sized',
                             'model': 'model', 'select_from': 'public:settings'},
         'data': {'dataset': 'public:dataset name', 'split': 'public:settings', 'classes': 'public:class names',
-                 'image_shape': 'public:image schema', 'image_mode': 'public:image schema', 'n_train': 'size',
+                 'image_shape': 'public:image schema', 'schema': 'public:image schema', 'n_train': 'size',
                  'private': 'public:settings'},
         'meta': {'dp_synth': 'public:settings', 'torch': 'public:settings', 'private': 'public:settings',
                  'not_private': 'public:settings', 'base_model': 'model', 'seed': 'public:settings',
