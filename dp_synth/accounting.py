@@ -270,6 +270,11 @@ class PrivacyStatement:
     def epsilon(self) -> float:
         return math.inf if self.epsilon_spent is None else self.epsilon_spent
 
+    def _others(self) -> str:
+        "' and K other mechanism(s)' where the ledger holds more than DP-SGD (the noisy count, a vote, central images)."
+        k = len(self.mechanisms) - 1
+        return f" and {k} other mechanism{'s' if k > 1 else ''}" if k > 0 else ''
+
     def line(self) -> str:
         "One line for people: (ε, δ)-DP with σ, q and steps."
         if not self.private:
@@ -279,7 +284,7 @@ class PrivacyStatement:
                     f"{len(self.mechanisms) - 1} mechanism(s) before DP-SGD, no DP-SGD step yet")  # fmt: skip
         return (
             f"(epsilon = {self.epsilon_spent:.3f}, delta = {self.delta:g})-DP: sigma = {self.sigma:.3f}, "
-            f"q = {self.sample_rate:.4g}, {self.steps} steps, RDP accountant"
+            f"q = {self.sample_rate:.4g}, {self.dpsgd_steps} DP-SGD steps{self._others()}, RDP accountant"
         )
 
     def plot(self, ax):

@@ -9,7 +9,7 @@ import json
 import math
 import secrets
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -371,9 +371,14 @@ def blackbox_audit(
     guesses=None,  # guess counts (default: the Bonferroni grid)
     progress: bool = False,
 ) -> AuditResult:
-    "Insert image canaries by coin flip, fine-tune through `finetune`, score them by the released model's denoising loss."
+    """Insert image canaries by coin flip, fine-tune through `finetune`, score them by the released model's denoising
+    loss. The audit measures DP-SGD, the mechanism the canaries' gradients pass through: its run declares N public
+    (`public_dataset_size`), so q = B/N is the size's own, not a noisy count's draw (the count, a Gaussian mechanism of
+    sensitivity 1, is tested on its own in chapter 08b; at σ = 50 it would swamp the audit's few dozen images)."""
     from dp_synth.finetune import finetune
     from dp_synth.checkpoints import load_pretrained
+
+    cfg = replace(cfg, public_dataset_size=True)
 
     t0, out = time.time(), Path(out_dir)
     private = private if private is not None else cfg.load()  # (in its declared schema)

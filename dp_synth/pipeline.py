@@ -520,8 +520,8 @@ def check_run(cfg: RunConfig, out: Path, model: str = None):
     part of a split-less folder) exists, is not empty and matches it; the public model(s) make images of its shape;
     the FID network is at hand; the run folder is writable and its disk has room. Reads the exact data, and only
     refuses (`DataError`, naming the fix): not covered by the guarantee, and a refusal releases nothing."""
-    from .checkpoints import shipped_checkpoints
-    from .fid import inception_weights
+    from dp_synth.checkpoints import shipped_checkpoints
+    from dp_synth.fid import inception_weights
 
     f, e = cfg.finetune, cfg.evaluate
     train = f.load()

@@ -80,7 +80,7 @@ def resume(base: str, steps: int):
         device='cpu',
     )
     res = finetune(cfg, os.path.join(base, f"rank{os.environ.get('RANK', '0')}"), progress=False)
-    print('RESULT', res.statement.steps, res.finished, flush=True)
+    print('RESULT', res.statement.dpsgd_steps, res.finished, flush=True)  # (DP-SGD's steps)
 
 
 if __name__ == '__main__':

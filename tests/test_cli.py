@@ -273,15 +273,17 @@ def test_finetune_cli_with_ledger(tmp_path):
     res = json.loads(r.stdout)
     assert (
         res['finished']
-        and res['steps'] == 4
+        and res['steps'] == 5  # the ledger's steps: the noisy count of N, then 4 of DP-SGD
         and 0 < res['epsilon_spent'] <= 5
         and (tmp_path / 'ft' / 'model.pt').exists()
     )
     report = json.loads((tmp_path / 'ft' / 'privacy.json').read_text())
     assert (
-        report['steps'] == 4
+        report['steps'] == 5
+        and report['mechanisms'][0]['steps'] == 4
         and report['epsilon_spent'] == pytest.approx(res['epsilon_spent'])
-        and report['ledger'][0][2] == 4
+        and report['ledger'][0] == [50.0, 1.0, 1]
+        and report['ledger'][1][2] == 4
     )
     r = run_cli(*base[:-1], '--steps', '40', '--json')  # resuming with more steps at the same sigma would overspend
     assert r.returncode == 1 and 'would spend epsilon=' in r.stderr

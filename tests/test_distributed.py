@@ -107,6 +107,7 @@ def test_finetune_under_torchrun(tmp_path):
         '8',
         '--device',
         'cpu',
+        '--public-dataset-size',  # (each run would draw its own noisy count Ñ, and q = B/Ñ with it: N fixes q here)
         '--json',
     ]
     res, ref = _cli_two_and_one(flags, tmp_path / 'two', tmp_path / 'one')
@@ -114,7 +115,7 @@ def test_finetune_under_torchrun(tmp_path):
     for k in ('epsilon_spent', 'sigma', 'sample_rate'):
         assert res[k] == ref[k], (k, res[k], ref[k])
     priv = json.loads((tmp_path / 'two' / 'privacy.json').read_text())
-    assert priv['steps'] == 3 and priv['epsilon_spent'] == ref['epsilon_spent']
+    assert priv['steps'] == priv['mechanisms'][0]['steps'] == 3 and priv['epsilon_spent'] == ref['epsilon_spent']
     assert (tmp_path / 'two' / 'model.pt').is_file()
 
 
@@ -211,4 +212,5 @@ def test_resume_under_torchrun_takes_rank_0_state(tmp_path):
     assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
     assert two.stdout.count('RESULT 4 True') == 2  # both processes took steps 3 and 4 only, in step
     ck = load_checkpoint(tmp_path / 'rank0' / 'checkpoint.pt')
-    assert ck['ledger']['entries'][0][2] == 4 and ck['meta']['step'] == 4
+    assert ck['ledger']['entries'][0] == [50.0, 1.0, 1]  # the noisy count of N, drawn once, by rank 0 (not resumed)
+    assert ck['ledger']['entries'][1][2] == 4 and ck['meta']['step'] == 4
