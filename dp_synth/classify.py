@@ -29,12 +29,13 @@ with warnings.catch_warnings():
     from fastai.torch_core import set_seed
 
 from .checkpoints import choose_device
-from .data import DataError, ImageDataset, train_valid_split
+from .data import DataError, ImageDataset, load_dataset, train_valid_split
 
 # %% auto #0
 __all__ = ['ARCHS', 'Rescale', 'small_cnn', 'WideBlock', 'wide_resnet', 'make_classifier', 'BatchAugment', 'ClassifierConfig',
            'one_process', 'train_classifier', 'predict', 'accuracy_on', 'check_matching', 'confusion_matrix',
-           'class_report', 'downstream_accuracy', 'balanced_subset', 'more_data_curve', 'plot_more_data']
+           'class_report', 'downstream_accuracy', 'balanced_subset', 'more_data_curve', 'plot_more_data', 'mnist_judge',
+           'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/10_classify.ipynb #917918f7
 class Rescale(nn.Module):
@@ -360,3 +361,48 @@ def plot_more_data(rows, ax=None, reference: float = None, label='synthetic', ti
     ax.set(xscale='log', xlabel='synthetic training images', ylabel='real test accuracy (%)', title=title)
     ax.legend()
     return ax
+
+# %% ../nbs/10_classify.ipynb #efd4d709
+def mnist_judge(epochs: int = 1, seed: int = 0, progress: bool = False) -> torch.nn.Module:
+    "A small CNN trained on real MNIST, used to *evaluate* how digit-like samples are (never released)."
+    from torch import nn
+    from dp_synth.schedule import to_unit
+
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    )
+    ds = load_dataset('mnist', 'train')
+    x, y = to_unit(ds.images), ds.labels
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x)).split(128):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def digit_agreement(judge, images: torch.Tensor, labels: torch.Tensor) -> float:
+    "Fraction of uint8 images that `judge` classifies as their label."
+    from dp_synth.schedule import to_unit
+
+    return (judge(to_unit(images)).argmax(1) == labels).float().mean().item()
+
+
+@torch.no_grad()
+def digit_confidence(judge, images: torch.Tensor, threshold: float = 0.9) -> float:
+    "Fraction of uint8 images that `judge` assigns to *some* digit with probability above `threshold`."
+    from dp_synth.schedule import to_unit
+
+    return (judge(to_unit(images)).softmax(1).max(1).values > threshold).float().mean().item()

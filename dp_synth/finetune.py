@@ -57,14 +57,14 @@ from .dist import broadcast_object, broadcast_parameters, gather_object, rank0_f
 from .files import atomic_path
 from .dpsgd import DPSGD, SecretRandom, poisson_sample
 from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
+from .release import release_model, write_release
 from .warmstart import CentralImages, central_images, noisy_count, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'TUNED_ON', 'RELEASE_META', 'RELEASE_DATA', 'POSTHOC_NOTE', 'FinetuneConfig',
-           'resolve_model', 'auto_batch_size', 'fit_to_data', 'fixed_count', 'sample_rate', 'BudgetExceededError',
-           'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests', 'run_lock',
-           'privacy_statement', 'release_model', 'FinetuneResult', 'finetune', 'time_dp_step', 'average_snapshots',
-           'charge_run', 'mnist_judge', 'digit_agreement', 'digit_confidence']
+__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'TUNED_ON', 'POSTHOC_NOTE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size',
+           'fit_to_data', 'fixed_count', 'sample_rate', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan',
+           'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult',
+           'finetune', 'time_dp_step', 'average_snapshots', 'charge_run']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model's): fewer means less noise in total
@@ -444,43 +444,6 @@ def privacy_statement(
         ),  # fmt: skip
         dataset_size='declared public' if cfg.public_dataset_size else f'noisy count (sigma = {cfg.count_sigma:g})',
     )
-
-
-# What a release's model.pt keeps of a private run's metadata: public facts only (no timing, command line or path)
-RELEASE_META = ('dp_synth', 'torch', 'private', 'not_private', 'base_model', 'seed', 'step', 'ema')
-RELEASE_DATA = ('dataset', 'split', 'classes', 'image_shape', 'schema', 'n_train', 'private')
-
-
-def _no_path(model: str) -> str:
-    "A model as a release may name it: shipped names and scratch presets as they are, a checkpoint path by its file name."
-    return ','.join(m if ModelSpec.parse(m.strip()).kind != 'path' else Path(m.strip()).name for m in str(model).split(','))
-
-
-def release_model(src, dest, statement: PrivacyStatement = None, not_covered: list = ()) -> dict:
-    """Write the publishable model of a private run at `dest` from its checkpoint or model file `src` (a path or the
-    loaded dict): EMA weights, the configs, the ledger and charges, the mechanisms' answers, and the one privacy
-    statement (`statement`, privacy.json's; default the one in `src`, with `not_covered` added). Metadata is
-    allow-listed (`RELEASE_META`, `RELEASE_DATA`): no timing, command line, path, secret, optimiser or loss."""
-    ck = load_checkpoint(src) if not isinstance(src, dict) else dict(src)
-    drop = {'model', 'optimizer', 'lr_scheduler', 'format', 'secret_seed', 'history'}
-    slim = {k: v for k, v in ck.items() if k not in drop}
-    slim['ema'] = {k: v for k, v in ck['ema'].items() if k != 'n_averaged'}
-    meta = {k: v for k, v in ck.get('meta', {}).items() if k in RELEASE_META}
-    meta['base_model'] = Path(str(meta.get('base_model', ''))).name
-    slim['meta'] = meta
-    slim['data'] = {k: v for k, v in ck.get('data', {}).items() if k in RELEASE_DATA}
-    slim['data']['dataset'] = public_name(slim['data'].get('dataset', ''))
-    fc = ck['finetune_config']
-    slim['finetune_config'] = dict(fc, dataset=public_name(fc['dataset']), model=_no_path(fc['model']),
-                                   select_from=_no_path(fc.get('select_from', '')) if fc.get('select_from') else '')
-    if ck.get('train_config', {}).get('dataset'):  # (the public model's data: its name, not a path of this machine)
-        slim['train_config'] = dict(ck['train_config'], dataset=public_name(ck['train_config']['dataset']))
-    st = statement.to_dict() if statement is not None else ck.get('statement')
-    if st is not None:
-        old = list(st.get('not_covered', []))
-        slim['statement'] = dict(st, not_covered=old + [c for c in not_covered if c not in old])
-    save_checkpoint(dest, **slim)
-    return release_info(dest)
 
 # %% ../nbs/08_finetune.ipynb #42cef689
 @dataclass
@@ -1069,52 +1032,5 @@ def _charge(d: Path, noise_multiplier, sample_rate, steps, mechanism) -> Privacy
     if (
         d.name == 'finetune' and (release / 'privacy.json').is_file()
     ):  # a `dp_synth run`: its release states the new total too
-        from dp_synth.pipeline import write_release
-
         write_release(d.parent, d, release / 'synthetic.npz' if (release / 'synthetic.npz').is_file() else None)
     return statement
-
-# %% ../nbs/08_finetune.ipynb #efd4d709
-def mnist_judge(epochs: int = 1, seed: int = 0, progress: bool = False) -> torch.nn.Module:
-    "A small CNN trained on real MNIST, used to *evaluate* how digit-like samples are (never released)."
-    from torch import nn
-    from dp_synth.schedule import to_unit
-
-    torch.manual_seed(seed)
-    net = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128),
-        nn.ReLU(),
-        nn.Linear(128, 10),
-    )
-    ds = load_dataset('mnist', 'train')
-    x, y = to_unit(ds.images), ds.labels
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x)).split(128):
-            opt.zero_grad()
-            nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
-            opt.step()
-    return net.eval()
-
-
-@torch.no_grad()
-def digit_agreement(judge, images: torch.Tensor, labels: torch.Tensor) -> float:
-    "Fraction of uint8 images that `judge` classifies as their label."
-    from dp_synth.schedule import to_unit
-
-    return (judge(to_unit(images)).argmax(1) == labels).float().mean().item()
-
-
-@torch.no_grad()
-def digit_confidence(judge, images: torch.Tensor, threshold: float = 0.9) -> float:
-    "Fraction of uint8 images that `judge` assigns to *some* digit with probability above `threshold`."
-    from dp_synth.schedule import to_unit
-
-    return (judge(to_unit(images)).softmax(1).max(1).values > threshold).float().mean().item()

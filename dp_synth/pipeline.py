@@ -19,18 +19,17 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-import dp_synth
 from .accounting import PrivacyStatement
 from .checkpoints import ModelSpec, load_checkpoint, release_checkpoint
 from .data import check_disjoint
 from .files import DataError, atomic_path, file_hash
 from .evaluate import EvalConfig, EvalResult, evaluate, report_markdown, summary_lines
-from .finetune import FinetuneConfig, FinetuneResult, finetune, fixed_count, release_model
+from .finetune import FinetuneConfig, FinetuneResult, finetune, fixed_count
+from .release import write_release
 from .train import TrainConfig, train
 
 # %% auto #0
-__all__ = ['RECIPE', 'RELEASE_FILES', 'SYNTHETIC_META', 'REVEALS', 'DEMO', 'RunConfig', 'markdown_to_html', 'write_release',
-           'ReleaseError', 'release_reveals', 'RunResult', 'check_run', 'run']
+__all__ = ['RECIPE', 'DEMO', 'RunConfig', 'markdown_to_html', 'RunResult', 'check_run', 'run']
 
 # %% ../nbs/14_pipeline.ipynb #030ebeb1
 # `run`'s fine-tuning defaults: chapter 16's 60-minute recipe (MNIST: 96.6% at ε = 10, 95.1% at ε = 1, each ahead of
@@ -192,175 +191,6 @@ def markdown_to_html(md: str, img_dir: Path, title: str = 'dp_synth report') -> 
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f'<style>{css}</style></head><body>\n' + '\n'.join(out) + '\n</body></html>\n'
     )
-
-# %% ../nbs/14_pipeline.ipynb #relcode1
-RELEASE_FILES = ('model.pt', 'synthetic.npz', 'privacy.json', 'epsilon.png', 'README.md')
-
-
-def _release_synthetic(src: Path, dest: Path):
-    "The synthetic images, labels and class names, with the sampling settings; the model named as the release's own."
-    z = np.load(src, allow_pickle=False)
-    meta = dict(json.loads(str(z['meta'])), model='model.pt') if 'meta' in z.files else dict(model='model.pt')
-    meta = {k: v for k, v in meta.items() if k in SYNTHETIC_META}
-    with atomic_path(dest) as tmp, open(tmp, 'wb') as f:
-        np.savez_compressed(f, images=z['images'], labels=z['labels'], classes=z['classes'], meta=json.dumps(meta))
-
-
-SYNTHETIC_META = ('model', 'model_sha256', 'n', 'sampler', 'steps', 'spacing', 'guidance', 'seed')
-
-
-def write_release(out_dir, finetune_dir, synthetic=None) -> Path:
-    """Assemble `out_dir/release/` (the publishable outputs) from a finished fine-tuning run and its synthetic data.
-    The privacy statement has one home, the run's privacy.json (later charges update it): release/privacy.json and
-    the statement inside release/model.pt are both written from it, and model.pt's metadata is allow-listed."""
-    out, ft = Path(out_dir) / 'release', Path(finetune_dir)
-    model, statement = load_checkpoint(ft / 'model.pt'), PrivacyStatement.read(ft / 'privacy.json')
-    leaks = sorted({'secret_seed', 'optimizer', 'model', 'history', 'diagnostics'} & set(model))
-    if leaks:
-        raise DataError(
-            f"{ft / 'model.pt'} is not a release checkpoint (it holds {leaks}); write it with release_model"
-        )
-    if not statement.private:
-        raise DataError(f"{ft} was trained without DP (audit control): nothing to release")
-    out.mkdir(parents=True, exist_ok=True)
-    release_model(model, out / 'model.pt', statement)
-    statement.write(out / 'privacy.json')
-    if synthetic is not None:
-        _release_synthetic(Path(synthetic), out / 'synthetic.npz')
-    fig, ax = plt.subplots(figsize=(4.8, 3.2))  # the ε curve alone, from the statement's public parameters
-    statement.plot(ax)
-    fig.tight_layout()
-    with atomic_path(out / 'epsilon.png') as tmp:
-        fig.savefig(tmp, dpi=90, format='png', metadata={'Software': None})
-    plt.close(fig)
-    files = {f.name: file_hash(f) for f in sorted(out.iterdir()) if f.name in RELEASE_FILES and f.name != 'README.md'}
-    readme = [
-        f"# Differentially private release: synthetic {statement.dataset}",
-        '',
-        f"Made by dp_synth {dp_synth.__version__}. The model was fine-tuned on the private dataset with DP-SGD and "
-        f"is **(ε = {statement.epsilon_spent:.3f}, δ = {statement.delta:g})-differentially private**; so is "
-        "everything computed from it alone, the synthetic images included. `privacy.json` states the mechanisms, "
-        "their parameters, what was declared public and what is not covered.",
-        '',
-        '| file | sha256 |',
-        '|---|---|',
-        *[f"| {k} | `{v}` |" for k, v in files.items()],
-        '',
-    ]
-    with atomic_path(out / 'README.md') as tmp:
-        tmp.write_text('\n'.join(readme))
-    return out
-
-class ReleaseError(DataError):
-    "A release holds a field that no mechanism, post-processing or public declaration of its statement accounts for."
-
-
-# Every field a release holds, and what it is. 'answer:KIND' is a mechanism's answer (KIND in the ledger),
-# 'post:KIND' is computed from such answers alone, 'public:TAG' is declared public (a `declared_public` entry starts
-# with TAG). 'size' is the noisy count's answer (or N declared public), 'sized' anything computed from it and the
-# settings (σ is calibrated for q = B/Ñ), 'model' the public model (the vote's answer when a vote ran). A dict
-# describes a dict's keys ('*': any other key); 'statement' must equal privacy.json; 'charges' must equal the
-# statement's mechanisms after DP-SGD (their parameters and answers).
-REVEALS = {
-    'model.pt': {
-        'ema': 'post:dpsgd', 'unet_config': 'model', 'schedule': 'model', 'train_config': 'model',
-        'finetune_config': {'*': 'public:settings', 'dataset': 'public:dataset name', 'batch_size': 'sized',
-                            'model': 'model', 'select_from': 'public:settings'},
-        'data': {'dataset': 'public:dataset name', 'split': 'public:settings', 'classes': 'public:class names',
-                 'image_shape': 'public:image schema', 'schema': 'public:image schema', 'n_train': 'size',
-                 'private': 'public:settings'},
-        'meta': {'dp_synth': 'public:settings', 'torch': 'public:settings', 'private': 'public:settings',
-                 'not_private': 'public:settings', 'base_model': 'model', 'seed': 'public:settings',
-                 'step': 'public:settings', 'ema': 'public:settings'},
-        'ledger': 'sized', 'plan': 'sized', 'charges': 'charges', 'statement': 'statement',
-        'before': {'count': 'answer:count', 'selection': 'answer:selection', 'central': 'answer:central',
-                   'warm_started': 'public:settings', 'warm_start_loss': 'post:central'},
-    },
-    'privacy.json': {
-        '*': 'public:settings', 'dataset': 'public:dataset name', 'n_private': 'size', 'epsilon_spent': 'sized',
-        'sigma': 'sized', 'sample_rate': 'sized', 'batch_size': 'sized', 'ledger': 'sized', 'mechanisms': 'charges',
-    },
-    'synthetic.npz': {'images': 'post:dpsgd', 'labels': 'public:settings', 'classes': 'public:class names',
-                      'meta': {'*': 'public:settings', 'model_sha256': 'post:dpsgd'}},
-    'epsilon.png': 'sized',
-    'README.md': 'post:dpsgd',  # (the files' hashes and the statement's ε)
-}
-
-
-def _provenance(kind: str, st: PrivacyStatement) -> str:
-    "A `REVEALS` entry made concrete for statement `st` ('size', 'sized' and 'model' depend on what ran)."
-    counted = 'count' in {m.get('kind') for m in st.mechanisms}
-    voted = 'selection' in {m.get('kind') for m in st.mechanisms}
-    return {'size': 'answer:count' if counted else 'public:dataset size N',
-            'sized': 'post:count' if counted else 'public:settings',
-            'model': 'post:selection' if voted else 'public:settings'}.get(kind, kind)  # fmt: skip
-
-
-def _fields(file: str, obj) -> list:
-    "(field path, value) of a release file's parts, as deep as `REVEALS` describes them."
-    rows, spec = [], REVEALS[file]
-    if isinstance(spec, str):
-        return [(file, None)]
-    for k, v in obj.items():
-        sub = spec.get(k, spec.get('*'))
-        if isinstance(sub, dict) and isinstance(v, dict):
-            rows += [(f'{k}.{k2}', v2) for k2, v2 in v.items()]
-        else:
-            rows.append((k, v))
-    return rows
-
-
-def _lookup(file: str, field: str):
-    spec = REVEALS[file]
-    for part in field.split('.') if not isinstance(spec, str) else []:
-        spec = spec.get(part, spec.get('*')) if isinstance(spec, dict) else spec
-    return spec
-
-
-def release_reveals(release_dir) -> list:
-    """Read every file of a release and account for every field in it against the release's own privacy statement:
-    each is a mechanism's answer in the ledger, post-processing of answers, or declared public (`REVEALS`). Returns
-    rows (file, field, provenance); raises `ReleaseError` on anything else: an unknown file or field, an answer of a
-    mechanism the statement does not list, a public fact it does not declare, or a statement that differs between
-    privacy.json and model.pt."""
-    d = Path(release_dir)
-    st = PrivacyStatement.read(d / 'privacy.json')
-    kinds = {m.get('kind') for m in st.mechanisms}
-    tags = {x.split(':')[0] for x in st.declared_public}
-    rows = []
-    for f in sorted(d.iterdir()):
-        if f.name not in REVEALS:
-            raise ReleaseError(f"{f} is not a release file ({', '.join(REVEALS)}): nothing accounts for it")
-        if f.name == 'model.pt':
-            obj = {k: v for k, v in load_checkpoint(f).items() if k != 'format'}
-        elif f.name == 'privacy.json':
-            obj = json.loads(f.read_text())
-        elif f.name == 'synthetic.npz':
-            z = np.load(f, allow_pickle=False)
-            obj = {k: json.loads(str(z[k])) if k == 'meta' else z[k] for k in z.files}
-        else:
-            obj = None
-        for field_, value in _fields(f.name, obj) if obj is not None else [(f.name, None)]:
-            spec = _lookup(f.name, field_) if obj is not None else REVEALS[f.name]
-            if not isinstance(spec, str):
-                raise ReleaseError(f"{f.name}: field {field_!r} is not accounted for by REVEALS")
-            what = _provenance(spec, st)
-            if what == 'statement' and value != st.to_dict():
-                raise ReleaseError(f"{f.name}: its statement differs from privacy.json's (one statement, one home)")
-            if what == 'charges':
-                listed = st.mechanisms[1:] if f.name == 'model.pt' else st.mechanisms
-                if f.name == 'model.pt' and json.loads(json.dumps(value)) != listed:
-                    raise ReleaseError(f"{f.name}: its charges differ from the statement's mechanisms")
-                missing = {m.get('kind') for m in listed} - kinds
-                if missing:
-                    raise ReleaseError(f"{f.name}: answers of {missing}, which the ledger does not list")
-            kind, _, name = what.partition(':')
-            if kind in ('answer', 'post') and name not in kinds:
-                raise ReleaseError(f"{f.name}: {field_!r} is the answer of {name!r}, a mechanism the statement lacks")
-            if kind == 'public' and name not in tags:
-                raise ReleaseError(f"{f.name}: {field_!r} is public as {name!r}, which the statement does not declare")
-            rows.append((f.name, field_, what))
-    return rows
 
 # %% ../nbs/14_pipeline.ipynb #55fff61a
 @dataclass

@@ -268,7 +268,7 @@ def test_release_has_no_secret_private_pixels_or_losses(tmp_path):
     from dp_synth.data import load_dataset
     from dp_synth.evaluate import EvalConfig, synthesise
     from dp_synth.finetune import finetune
-    from dp_synth.pipeline import RELEASE_FILES, write_release
+    from dp_synth.release import RELEASE_FILES, write_release
     from dp_synth.checkpoints import load_checkpoint
 
     S = 0xA5C3_9E11_7F00_D00D_BEEF_CAFE_1234_5678

@@ -62,7 +62,7 @@ def _check_finished_run(res: dict, args: list, steps: int):
     assert 'OWNER ONLY' in html  # the evaluation report is the owner's
     release = sorted(p.name for p in (out / 'release').iterdir())
     assert release == ['README.md', 'epsilon.png', 'model.pt', 'privacy.json', 'synthetic.npz']
-    from dp_synth.pipeline import release_reveals  # every field of the demo-sized release is accounted for
+    from dp_synth.release import release_reveals  # every field of the demo-sized release is accounted for
 
     kinds = {w for _, _, w in release_reveals(out / 'release')}
     assert {'answer:count', 'answer:central', 'post:dpsgd', 'public:image schema'} <= kinds

@@ -60,7 +60,7 @@ def _finished(tmp_path, secret_seed=None, **over):
     `secret_seed` fixes its secret draws (the noisy count among them) where a test needs one particular draw."""
     from dp_synth.evaluate import EvalConfig, synthesise
     from dp_synth.finetune import finetune
-    from dp_synth.pipeline import write_release
+    from dp_synth.release import write_release
 
     res = finetune(_cfg(**{'steps': 3, 'batch_size': 0, **over}), tmp_path / 'finetune', progress=False,
                    command='dp_synth finetune --dataset /home/alice/patients', secret_seed=secret_seed)  # fmt: skip
@@ -133,7 +133,7 @@ def test_after_a_later_charge_every_release_states_the_new_total(tmp_path):
 # 4. Allow-listed metadata ----------------------------------------------------------------------------------------------
 def test_release_meta_is_allow_listed(tmp_path):
     from dp_synth.checkpoints import load_checkpoint
-    from dp_synth.finetune import RELEASE_DATA, RELEASE_META
+    from dp_synth.release import RELEASE_DATA, RELEASE_META
 
     _, rel = _finished(tmp_path, minutes=0.05, steps=1)
     for model in (rel / 'model.pt', tmp_path / 'finetune' / 'model.pt'):
@@ -224,7 +224,7 @@ def test_a_split_less_folder_runs_to_a_release_whose_every_field_is_accounted_fo
     """`dp_synth run` on a folder of class subfolders (no train/test split): the held-out part is its test split,
     never trained on, and `release_reveals` accounts for every field of the release against its statement."""
     from dp_synth.data import load_dataset
-    from dp_synth.pipeline import release_reveals
+    from dp_synth.release import release_reveals
 
     root = _digits_folder(tmp_path / 'mine', 400)
     out = tmp_path / 'run'
@@ -250,7 +250,7 @@ def test_a_split_less_folder_runs_to_a_release_whose_every_field_is_accounted_fo
 
 def test_release_reveals_refuses_an_unaccounted_field(tmp_path):
     from dp_synth.checkpoints import load_checkpoint, save_checkpoint
-    from dp_synth.pipeline import ReleaseError, release_reveals
+    from dp_synth.release import ReleaseError, release_reveals
 
     _, rel = _finished(tmp_path)
     assert len(release_reveals(rel)) > 30
