@@ -4,7 +4,6 @@
 
 # %% ../nbs/10_classify.ipynb #4e4d2c50
 from __future__ import annotations
-import contextlib
 import math
 import os
 import sys
@@ -32,10 +31,10 @@ from .checkpoints import choose_device
 from .data import DataError, ImageDataset, load_dataset, train_valid_split
 
 # %% auto #0
-__all__ = ['ARCHS', 'Rescale', 'small_cnn', 'WideBlock', 'wide_resnet', 'make_classifier', 'BatchAugment', 'ClassifierConfig',
-           'one_process', 'train_classifier', 'predict', 'accuracy_on', 'check_matching', 'confusion_matrix',
-           'class_report', 'downstream_accuracy', 'balanced_subset', 'more_data_curve', 'plot_more_data', 'mnist_judge',
-           'digit_agreement', 'digit_confidence']
+__all__ = ['ARCHS', 'Rescale', 'small_cnn', 'WideBlock', 'wide_resnet', 'make_classifier', 'BatchAugment', 'EpochBar',
+           'ClassifierConfig', 'one_process', 'train_classifier', 'predict', 'accuracy_on', 'check_matching',
+           'confusion_matrix', 'class_report', 'downstream_accuracy', 'balanced_subset', 'more_data_curve',
+           'plot_more_data', 'mnist_judge', 'digit_agreement', 'digit_confidence']
 
 # %% ../nbs/10_classify.ipynb #917918f7
 class Rescale(nn.Module):
@@ -146,6 +145,33 @@ class BatchAugment(Callback):
             x[f] = x[f].flip(-1)
         self.learn.xb = (x,)
 
+# %% ../nbs/10_classify.ipynb #210c315f
+class EpochBar(Callback):
+    "One tqdm bar (on stderr) across all epochs of a fastai fit: the training loss, and the validation accuracy."
+
+    order = 90
+
+    def __init__(self, desc: str = 'training the classifier'):
+        self.desc = desc
+
+    def before_fit(self):
+        from tqdm.auto import tqdm
+
+        total = self.n_epoch * len(self.dls.train)
+        self.bar = tqdm(total=total, desc=self.desc, unit='batch', file=sys.stderr, leave=False)
+
+    def after_batch(self):
+        if self.training:
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"epoch {self.epoch + 1}/{self.n_epoch}, loss {float(self.loss):.3f}", refresh=False)
+
+    def after_epoch(self):
+        acc = self.recorder.values[-1][-1] if self.recorder.values else float('nan')
+        self.bar.set_postfix_str(f"epoch {self.epoch + 1}/{self.n_epoch}, valid accuracy {acc:.3f}")
+
+    def after_fit(self):
+        self.bar.close()
+
 # %% ../nbs/10_classify.ipynb #300b5033
 @dataclass
 class ClassifierConfig:
@@ -187,6 +213,7 @@ def train_classifier(
     valid: ImageDataset = None,
     progress: bool = True,
     device=None,
+    desc: str = 'training the classifier',  # the progress bar's label
     **overrides,
 ) -> Learner:
     "Train `cfg.arch` on `train` with fastai's one-cycle policy; `valid` (default: 5% of `train`) is only for the log."
@@ -206,13 +233,10 @@ def train_classifier(
     )
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, wd=cfg.wd, cbs=cbs)
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / max(1, len(dls.train))))
-    with one_process():  # one process trains; under torchrun fastai would otherwise gather metrics from absent ranks
-        if progress:  # fastai draws its bar and table on stdout: progress belongs on stderr (stdout may carry JSON)
-            with contextlib.redirect_stdout(sys.stderr):
-                learn.fit_one_cycle(epochs, cfg.lr)
-        else:
-            with learn.no_bar(), learn.no_logging():
-                learn.fit_one_cycle(epochs, cfg.lr)
+    # one process trains (under torchrun fastai would otherwise gather metrics from absent ranks); fastai's own bars
+    # and per-epoch table stay off: `EpochBar` draws one bar for all epochs, on stderr (stdout may carry JSON)
+    with one_process(), learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(epochs, cfg.lr, cbs=[EpochBar(desc)] if progress else [])
     learn.dp_synth_config = dict(asdict(cfg), epochs_run=epochs, n_train=len(train), n_valid=len(valid))
     return learn
 
@@ -287,7 +311,9 @@ def downstream_accuracy(
     check_matching(synth, test)
     accs, conf, t0 = [], 0, time.time()
     for s in seeds:
-        learn = train_classifier(synth, replace(cfg, seed=s), progress=progress, device=device)
+        learn = train_classifier(
+            synth, replace(cfg, seed=s), progress=progress, device=device, desc=f'classifier (seed {s})'
+        )
         pred = predict(learn, test)
         accs.append(float((pred == test.labels).float().mean()))
         conf = conf + confusion_matrix(pred, test.labels, len(test.classes))
