@@ -160,8 +160,17 @@ def _illinois(g, a: float, ga: float, b: float, gb: float, tol: float) -> float:
     return b
 
 
-def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=DEFAULT_ORDERS, lo: float = 0.05,
-                    hi: float = 500.0, rtol: float = 1e-4, spent: PrivacyLedger = None) -> float:  # fmt: skip
+def calibrate_sigma(
+    epsilon: float,
+    delta: float,
+    q: float,
+    steps: int,
+    orders=DEFAULT_ORDERS,
+    lo: float = 0.05,
+    hi: float = 500.0,
+    rtol: float = 1e-4,
+    spent: PrivacyLedger = None,
+) -> float:
     """The smallest noise multiplier σ (within `rtol`) for which `steps` steps at rate q are (ε, δ)-DP, composed with
     what the ledger `spent` already holds (e.g. mechanisms run before DP-SGD)."""
     check_target(epsilon, delta)
@@ -180,8 +189,10 @@ def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, orders=D
     a, b, tol = math.log(lo), math.log(hi), math.log1p(rtol)
     if g(b, ints or orders) > 0 and g(b) > 0:
         earlier = f" (the earlier mechanisms alone spend {spent.epsilon(delta):.3g})" if before else ''
-        raise ValueError(f"even sigma={hi} gives epsilon={eps(hi):.3g} > {epsilon}{earlier}: "
-                         "use fewer steps, a smaller sample rate or less earlier spending")  # fmt: skip
+        raise ValueError(
+            f"even sigma={hi} gives epsilon={eps(hi):.3g} > {epsilon}{earlier}: "
+            "use fewer steps, a smaller sample rate or less earlier spending"
+        )
     if g(a, ints or orders) <= 0:  # (the integer orders' ε bounds the full set's from above)
         return lo
     if ints and g(b, ints) <= 0:  # 1. the integer orders alone (closed form, cheap): their σ is an upper bound
@@ -260,7 +271,8 @@ class PrivacyStatement:
     accountant: str = ACCOUNTANT
     private: bool = True
     not_private_reason: str = None
-    dataset_size: str = 'declared public'  # how n_private was obtained: 'noisy count (sigma = ...)' or 'declared public'
+    # how n_private was obtained: 'noisy count (sigma = ...)' or 'declared public'
+    dataset_size: str = 'declared public'
 
     @property
     def dpsgd_steps(self) -> int:
@@ -280,8 +292,10 @@ class PrivacyStatement:
         if not self.private:
             return f"NOT differentially private ({self.not_private_reason})"
         if self.dpsgd_steps == 0:  # (a run between its earlier mechanisms and its first DP-SGD step)
-            return (f"(epsilon = {self.epsilon_spent:.3f}, delta = {self.delta:g})-DP so far: "
-                    f"{len(self.mechanisms) - 1} mechanism(s) before DP-SGD, no DP-SGD step yet")  # fmt: skip
+            return (
+                f"(epsilon = {self.epsilon_spent:.3f}, delta = {self.delta:g})-DP so far: "
+                f"{len(self.mechanisms) - 1} mechanism(s) before DP-SGD, no DP-SGD step yet"
+            )
         return (
             f"(epsilon = {self.epsilon_spent:.3f}, delta = {self.delta:g})-DP: sigma = {self.sigma:.3f}, "
             f"q = {self.sample_rate:.4g}, {self.dpsgd_steps} DP-SGD steps{self._others()}, RDP accountant"

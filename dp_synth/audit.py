@@ -254,9 +254,8 @@ def whitebox_audit(
     rng, m, C = _secret_rng(seed), canaries, max_grad_norm
     members = rng.random(m) < 0.5  # the secret coin flips
     cols = torch.from_numpy(np.flatnonzero(members))
-    X = torch.zeros(len(cols), m).index_put_(
-        (torch.arange(len(cols)), cols), torch.tensor(scale * C)
-    )  # members' s·C·e_i
+    # members' s·C·e_i
+    X = torch.zeros(len(cols), m).index_put_((torch.arange(len(cols)), cols), torch.tensor(scale * C))
     if others:
         Z = torch.from_numpy(rng.standard_normal((others, m))).float()
         X = torch.cat([X, scale * C * Z / Z.norm(dim=1, keepdim=True)])

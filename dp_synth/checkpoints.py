@@ -76,9 +76,8 @@ def save_checkpoint(path, private: bool = False, **state) -> Path:
     path = Path(path)
     with deferred_signals(), atomic_path(path, mode=0o600 if private else None) as tmp:
         torch.save({'format': CKPT_FORMAT, **state}, tmp)
-        fault_point(
-            'checkpoint_write', state.get('meta', {}).get('step')
-        )  # (a crash here must leave the old file whole)
+        # (a crash here must leave the old file whole)
+        fault_point('checkpoint_write', state.get('meta', {}).get('step'))
     return path
 
 
@@ -109,8 +108,11 @@ def check_resume_config(old: dict, cfg, resumable: set, path):
     from dataclasses import MISSING, fields
 
     default = {f.name: f.default for f in fields(cfg) if f.default is not MISSING}
-    diff = {k: (old.get(k, default.get(k)), v) for k, v in asdict(cfg).items()
-            if k not in resumable and old.get(k, default.get(k)) != v}  # fmt: skip
+    diff = {
+        k: (old.get(k, default.get(k)), v)
+        for k, v in asdict(cfg).items()
+        if k not in resumable and old.get(k, default.get(k)) != v
+    }
     if diff:
         changes = ', '.join(f'{k}: {a!r} → {b!r}' for k, (a, b) in diff.items())
         raise CheckpointError(
@@ -123,13 +125,8 @@ def check_resume_config(old: dict, cfg, resumable: set, path):
 def release_checkpoint(src, dest) -> dict:
     "Write a slim copy of checkpoint `src` at `dest` (EMA weights only, no optimiser); returns its size and sha256."
     ck = load_checkpoint(src)
-    drop = {
-        'model',
-        'optimizer',
-        'lr_scheduler',
-        'format',
-        'secret_seed',
-    }  # the secret seed would let anyone remove DP noise
+    # the secret seed would let anyone remove DP noise
+    drop = {'model', 'optimizer', 'lr_scheduler', 'format', 'secret_seed'}
     if ck.get('meta', {}).get('private'):
         drop.add('history')  # training losses of private data are not DP
     slim = {k: v for k, v in ck.items() if k not in drop}

@@ -163,7 +163,9 @@ class EpochBar(Callback):
     def after_batch(self):
         if self.training:
             self.bar.update(1)
-            self.bar.set_postfix_str(f"epoch {self.epoch + 1}/{self.n_epoch}, loss {float(self.loss):.3f}", refresh=False)
+            self.bar.set_postfix_str(
+                f"epoch {self.epoch + 1}/{self.n_epoch}, loss {float(self.loss):.3f}", refresh=False
+            )
 
     def after_epoch(self):
         acc = self.recorder.values[-1][-1] if self.recorder.values else float('nan')

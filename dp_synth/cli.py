@@ -167,9 +167,14 @@ def _add_demo(sub, common, full):
     )
     m.add_argument('--out', default='runs/demo', metavar='DIR', help='run directory (default: runs/demo)')
     m.add_argument('--device', default='auto', help='auto, cpu or cuda (default: auto)')
-    m.add_argument('--minutes', type=float, default=3.5, metavar='M',
-                   help='minutes of DP-SGD on this machine (default: 3.5; the warm start, sampling and evaluation '
-                   'take about 8 more on 2 cores)')  # fmt: skip
+    m.add_argument(
+        '--minutes',
+        type=float,
+        default=3.5,
+        metavar='M',
+        help='minutes of DP-SGD on this machine (default: 3.5; the warm start, sampling and evaluation '
+        'take about 8 more on 2 cores)',
+    )
     m.set_defaults(func=cmd_demo)
 
 
@@ -232,8 +237,10 @@ def _defaults(cls) -> tuple:
     inst, types = cls(), cls.stage_types()
     docs = {stage: docments(t) for stage, t in types.items()}
     flags = cls.flags()
-    return ({name: getattr(getattr(inst, stage), f.name) for name, stage, f in flags},
-            {name: docs[stage].get(f.name) for name, stage, f in flags})  # fmt: skip
+    return (
+        {name: getattr(getattr(inst, stage), f.name) for name, stage, f in flags},
+        {name: docs[stage].get(f.name) for name, stage, f in flags},
+    )
 
 
 def add_config_args(p: argparse.ArgumentParser, cls, skip=()):
@@ -427,8 +434,12 @@ def _add_sample(sub, common, full):
     s.add_argument('--out', required=True, help='an .npz file, or a folder for PNG files in class subfolders')
     s.add_argument('--sampler', default='ddim', choices=['ddim', 'ddpm'], help='sampler (default: ddim)')
     s.add_argument('--steps', type=int, default=50, help='sampling steps (default: 50)')
-    s.add_argument('--spacing', default='uniform', choices=['uniform', 'quadratic'],
-                   help='where the steps fall: uniform, or quadratic with more at low noise (default: uniform)')  # fmt: skip
+    s.add_argument(
+        '--spacing',
+        default='uniform',
+        choices=['uniform', 'quadratic'],
+        help='where the steps fall: uniform, or quadratic with more at low noise (default: uniform)',
+    )
     s.add_argument('--eta', type=float, default=0.0, help='DDIM stochasticity (default: 0, deterministic)')
     s.add_argument('--guidance', type=float, default=1.0, help='classifier-free guidance scale (default: 1, none)')
     s.add_argument('--batch-size', type=int, default=256, help='images per batch (default: 256)')

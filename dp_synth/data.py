@@ -480,9 +480,8 @@ def _cifar_jpeg_fetch(root):
     )
 
 # %% ../nbs/00_data.ipynb #a0910b7e
-_DIGITS_SHA256 = (
-    '09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22'  # sklearn/datasets/data/digits.csv.gz
-)
+# sklearn/datasets/data/digits.csv.gz
+_DIGITS_SHA256 = '09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22'
 
 
 def _digits_fetch(root):
@@ -667,8 +666,10 @@ def held_out(images, fraction: float = HOLDOUT) -> np.ndarray:
     pixels falls below `fraction`. Each image's side depends on that image alone (no shuffle, no count), so adding or
     removing one image moves no other between train and test, and copies of one image share a side."""
     x = np.ascontiguousarray(np.asarray(images, np.uint8)).reshape(len(images), -1)
-    h = [int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8, key=b'dp_synth holdout').digest(), 'little')
-         for r in x]  # fmt: skip
+    h = [
+        int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8, key=b'dp_synth holdout').digest(), 'little')
+        for r in x
+    ]
     return np.array(h, dtype=np.float64).reshape(-1) / 2.0**64 < fraction
 
 
@@ -710,16 +711,21 @@ def load_image_folder(path, split='train', size=None, mode: str = None, holdout:
     images, labels = read_images([f for f, _ in files], mode, size), torch.tensor([c for _, c in files])
     source = f'image folder {base} ({mode})'
     if not declared and mode == 'RGB' and len(images) and bool((images == images[:, :1]).all()):
-        warnings.warn(f"every image in {base} is greyscale but it was read as RGB (the default mode for folders): "
-                      "declare image_mode='L' (flag --image-mode L) to train a 1-channel model", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"every image in {base} is greyscale but it was read as RGB (the default mode for folders): "
+            "declare image_mode='L' (flag --image-mode L) to train a 1-channel model",
+            stacklevel=2,
+        )
     if not splits:
         test = torch.from_numpy(held_out(images.numpy(), holdout))
         keep = test if split == 'test' else ~test
         images, labels = images[keep], labels[keep]
         source += f", {'held-out' if split == 'test' else 'not held-out'} part ({holdout:.0%} by image digest)"
         if not len(images):
-            raise EmptyDatasetError(f"{base}'s {split!r} part is empty: it has too few images to hold out "
-                                    f"{holdout:.0%} of them; make train/ and test/ subfolders")  # fmt: skip
+            raise EmptyDatasetError(
+                f"{base}'s {split!r} part is empty: it has too few images to hold out "
+                f"{holdout:.0%} of them; make train/ and test/ subfolders"
+            )
     return ImageDataset(images, labels, classes, str(path), split, source)
 
 # %% ../nbs/00_data.ipynb #9b224856
@@ -798,8 +804,10 @@ def load_dataset(
     "Load `split` of dataset `name` (verified, cached) as an `ImageDataset`."
     ds = _load_dataset(name, split, root, size, mode)
     if mode is not None and ds.images.shape[1] != IMAGE_MODES[_check_mode(mode)]:
-        raise DataError(f"{name} is stored in {'L' if ds.images.shape[1] == 1 else 'RGB'}, not {mode}: its image mode "
-                        "is fixed (convert with `to_rgb` / `to_gray`); image_mode applies to image folders")  # fmt: skip
+        raise DataError(
+            f"{name} is stored in {'L' if ds.images.shape[1] == 1 else 'RGB'}, not {mode}: its image mode "
+            "is fixed (convert with `to_rgb` / `to_gray`); image_mode applies to image folders"
+        )
     return ds
 
 
@@ -859,6 +867,7 @@ def _load_dataset(name, split, root, size, mode) -> ImageDataset:
         f"Unknown dataset {name!r}: it is neither a known name ({known}) nor an existing folder. "
         "Check the spelling, or pass the path of an image folder with one subfolder per class."
     )
+
 
 def load_declared(name, split: str = 'train', image_mode: str = '', image_size: int = 0, root=None) -> ImageDataset:
     """`load_dataset` with the schema given as the settings `image_mode` and `image_size` ('' and 0: the dataset's own;

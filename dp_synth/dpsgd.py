@@ -31,16 +31,8 @@ def poisson_sample(n: int, q: float, generator=None) -> torch.Tensor:
     return torch.nonzero(u < q).flatten()
 
 # %% ../nbs/07_dpsgd.ipynb #secret01
-PURPOSES = {
-    'sampling': 1,
-    'noise': 2,
-    'diffusion': 3,
-    'dropout': 4,
-    'audit': 5,
-    'select': 6,
-    'central': 7,
-    'count': 8,
-}  # one key space each
+# one key space each
+PURPOSES = {'sampling': 1, 'noise': 2, 'diffusion': 3, 'dropout': 4, 'audit': 5, 'select': 6, 'central': 7, 'count': 8}
 
 
 class SecretRandom:
@@ -147,9 +139,8 @@ class DPSGD:
             micro_batch_size,
         )
         self.params = {k: p for k, p in model.named_parameters() if p.requires_grad}
-        self.amp = (
-            amp  # bf16 autocast for the network only: weights, per-example gradients, norms, clipping, noise stay fp32
-        )
+        # bf16 autocast for the network only: weights, per-example gradients, norms, clipping, noise stay fp32
+        self.amp = amp
         # several processes (torchrun): each holds a share of the logical batch; None = whenever torch.distributed is up
         self.rank, self.world = world_info() if distributed is not False else (0, 1)
 
@@ -178,9 +169,8 @@ class DPSGD:
         flat = torch.cat([sums[k].float().flatten() for k in self.params])  # fp32 whatever the model's dtype
         if self.rank == 0:  # noise: once per logical step (on one process only), N(0, σ²C²) per coordinate
             flat += self.sigma * self.C * self.standard_normal(flat.numel(), generator, flat.device)
-        bad = ~torch.isfinite(
-            norms
-        )  # non-finite gradients contributed zero (clip_and_sum); counted, kept out of the means
+        # non-finite gradients contributed zero (clip_and_sum); counted, kept out of the means
+        bad = ~torch.isfinite(norms)
         tally = torch.tensor(
             [
                 b,
@@ -192,9 +182,8 @@ class DPSGD:
             dtype=torch.float64,
             device=flat.device,
         )
-        if (
-            self.world > 1
-        ):  # Σ over processes of (their clipped sums), plus the one noise draw: a single all-reduce each
+        # Σ over processes of (their clipped sums), plus the one noise draw: a single all-reduce each
+        if self.world > 1:
             import torch.distributed as dist
 
             dist.all_reduce(flat)

@@ -41,9 +41,8 @@ __all__ = ['OWNER_BANNER', 'EvalConfig', 'load_images', 'synthesise', 'EvalResul
 class EvalConfig:
     "What `evaluate` measures, and how much (defaults sized for a CPU)."
 
-    dataset: str = (
-        'mnist'  # the private dataset: test split = real test set, train split = FID reference and memorisation set
-    )
+    # the private dataset: test split = real test set, train split = FID reference and memorisation set
+    dataset: str = 'mnist'
     image_mode: str = ''  # image folders: 'L' or 'RGB' ('': RGB), as the private data was fine-tuned on
     image_size: int = 0  # image folders: resize every image to this side (0: as stored)
     n_synthetic: int = 5000  # images to sample when evaluating a model
@@ -148,9 +147,21 @@ def synthesise(
         if 'meta' in z.files and json.loads(str(z['meta'])) == meta:
             return load_images(out), dict(meta, reused=True, seconds=0.0)
     t0, (rank, world) = time.time(), world_info() if distributed else (0, 1)
-    batches = sample_batches(p.model, p.schedule, cfg.n_synthetic, p.image_shape, len(p.classes), sampler=cfg.sampler,
-                             steps=step_schedule(cfg.sample_steps, p.schedule.T, cfg.sample_spacing), guidance=cfg.guidance, batch_size=cfg.sample_batch_size,
-                             seed=cfg.seed, progress=progress and rank == 0, device=dev, distributed=world > 1)  # fmt: skip
+    batches = sample_batches(
+        p.model,
+        p.schedule,
+        cfg.n_synthetic,
+        p.image_shape,
+        len(p.classes),
+        sampler=cfg.sampler,
+        steps=step_schedule(cfg.sample_steps, p.schedule.T, cfg.sample_spacing),
+        guidance=cfg.guidance,
+        batch_size=cfg.sample_batch_size,
+        seed=cfg.seed,
+        progress=progress and rank == 0,
+        device=dev,
+        distributed=world > 1,
+    )
     x, y = gather_batches(list(batches)) if world > 1 else _fill(batches, cfg.n_synthetic, p.image_shape)
     if rank == 0:
         with atomic_path(out) as tmp, open(tmp, 'wb') as f:
@@ -508,14 +519,33 @@ def _result(source, cfg: EvalConfig, synth, fr, acc, curve, reps, figures: dict,
     files = dict(json='evaluation.json', markdown='evaluation.md', **figures)
     fid_part = dict(fid=fr.fid, fid_n=fr.n, fid_reference=fr.reference, fid_reference_n=fr.reference_n)
     return EvalResult(
-        source=name, dataset=cfg.dataset, n_synthetic=len(synth), **fid_part, fid_floor=fr.floor,
-        fid_network=features_id(), accuracy=acc['accuracy'], classifier=acc['classifier'], fid_result=fr.__dict__,
-        accuracy_result=acc, more_data=curve, memorisation=[r[0].summary() for r in reps], config=asdict(cfg),
-        files=files, **more)  # fmt: skip
+        source=name,
+        dataset=cfg.dataset,
+        n_synthetic=len(synth),
+        **fid_part,
+        fid_floor=fr.floor,
+        fid_network=features_id(),
+        accuracy=acc['accuracy'],
+        classifier=acc['classifier'],
+        fid_result=fr.__dict__,
+        accuracy_result=acc,
+        more_data=curve,
+        memorisation=[r[0].summary() for r in reps],
+        config=asdict(cfg),
+        files=files,
+        **more,
+    )
 
 
-def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True, command: str = None, root=None,
-             distributed: bool = False) -> EvalResult:  # fmt: skip
+def evaluate(
+    source,
+    cfg: EvalConfig = None,
+    out_dir=None,
+    progress: bool = True,
+    command: str = None,
+    root=None,
+    distributed: bool = False,
+) -> EvalResult:
     """Evaluate a model (name or checkpoint) or a set of images; write the JSON, markdown and figures to `out_dir`.
     `distributed` (under torchrun): sampling and the synthetic images' Inception features are split across the
     processes; rank 0 then scores, trains the classifiers and writes, and the other processes return None."""
@@ -543,7 +573,20 @@ def evaluate(source, cfg: EvalConfig = None, out_dir=None, progress: bool = True
     clock.lap('memorisation')
     figures = dict(_figures(out, synth, test, curve, reps, cfg.dataset), synthetic='synthetic.npz' if sampled else None)
     privacy = PrivacyStatement.find(source) if is_model else None
-    res = _result(source, cfg, synth, fr, acc, curve, reps, figures, seconds=clock.seconds(), privacy=privacy,
-                  sampled=sampled, command=command, test_split=f'{len(test)} images from {test.source}')  # fmt: skip
+    res = _result(
+        source,
+        cfg,
+        synth,
+        fr,
+        acc,
+        curve,
+        reps,
+        figures,
+        seconds=clock.seconds(),
+        privacy=privacy,
+        sampled=sampled,
+        command=command,
+        test_split=f'{len(test)} images from {test.source}',
+    )
     _write(out, res)
     return res

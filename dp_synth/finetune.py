@@ -80,13 +80,16 @@ class FinetuneConfig:
 
     model: str = 'auto'  # public start: 'auto' (from the image shape, see `resolve_model`), a shipped name, a checkpoint path, or 'scratch[:PRESET]'
     dataset: str = 'mnist'  # the PRIVATE dataset: a name or an image folder
-    split: str = 'train'
-    image_mode: str = ''  # image folders: 'L' (greyscale) or 'RGB' ('': RGB); declared public, never read off the images
-    image_size: int = 0  # image folders: resize every image to this side (0: as stored, all of one size); declared public
+    split: str = 'train'  # the private split to fine-tune on
+    # image folders: 'L' (greyscale) or 'RGB' ('': RGB); declared public, never read off the images
+    image_mode: str = ''
+    # image folders: resize every image to this side (0: as stored, all of one size); declared public
+    image_size: int = 0
     epsilon: float = 10.0  # target ε: the run never spends more
     delta: float = 1e-5  # target δ (keep it well below 1/N)
     steps: int = 200  # logical DP-SGD steps (with `minutes` > 0: fitted to the time instead)
-    batch_size: int = 256  # expected logical batch size B (0: from N, see `fit_to_data`); the sample rate is q = B/N
+    # expected logical batch B (0: from the size, see `fit_to_data`); sample rate q = B/Ñ (B/N if declared)
+    batch_size: int = 256
     noise_multiplier: float = 0.0  # σ; 0 calibrates σ so that `steps` steps spend exactly the target ε
     max_grad_norm: float = 1.0  # clipping norm C
     lr: float = 2e-4  # learning rate (Adam's, or SGD's with momentum)
@@ -94,22 +97,22 @@ class FinetuneConfig:
     timesteps: str = 'uniform'  # timestep sampling: uniform or biased
     flip: bool = False  # random horizontal flips of the copies
     p_uncond: float = 0.1  # label dropout for classifier-free guidance
-    ema_decay: float = 0.999
+    ema_decay: float = 0.999  # the released weights' exponential moving average (post-processing of DP-SGD)
     micro_batch_size: int = 32  # physical batch (examples) for per-example gradients
-    dropout: float = (
-        0.0  # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
-    )
+    # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
+    dropout: float = 0.0
     optimizer: str = 'adam'  # adam, or sgd (momentum 0.9: no per-coordinate rescaling of the noise)
     trainable: str = 'all'  # weights DP-SGD updates: all, emb+attn+norm (about a seventh of them) or decoder
     seed: int = 0  # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
-    device: str = 'auto'
+    device: str = 'auto'  # auto (a CUDA GPU if one is visible, else the CPU), cpu, cuda or cuda:N
     amp: bool = True  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
     public_dataset_size: bool = False  # False: N is private, a noisy count Ñ (σ = count_sigma, charged) sets B and q = B/Ñ; True: N declared public and used exactly
-    count_sigma: float = 50.0  # noise (in images) of the private count of N, sensitivity 1: σ of DP-SGD 0.2% higher at ε = 1
+    # noise (in images) of the private count of N, sensitivity 1: σ of DP-SGD 0.2% higher at ε = 1
+    count_sigma: float = 50.0
     public_class_names: bool = True  # declare the class names public (the central images release noisy class counts)
-    log_every: int = 10
+    log_every: int = 10  # log the private diagnostics (owner-only) every this many steps
     sample_every: int = 0  # save a sample grid every this many steps (0: only at the end)
-    ckpt_every: int = 20
+    ckpt_every: int = 20  # write the checkpoint (ledger, secret, weights) every this many steps
     snapshot_every: int = 0  # >0: the raw weights every this many DP steps (and the last) into snapshots/, for `average_snapshots` (each forces a checkpoint; about 7 MB each at size small)
     max_minutes: float = 0.0  # stop early (with a checkpoint) after this long; resume continues
     minutes: float = 0.0  # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
@@ -123,9 +126,8 @@ class FinetuneConfig:
     warm_start_steps: int = 300  # training steps on the central images (post-processing: no ε)
     warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
     warm_start_batch: int = 64  # central-image copies per warm-start step
-    chosen_by: str = field(
-        default='', metadata={'internal': True}
-    )  # not a setting (no flag): `resolve_model` writes 'image shape' when model='auto' chose from it
+    # not a setting (no flag): `resolve_model` writes 'image shape' when model='auto' chose from it
+    chosen_by: str = field(default='', metadata={'internal': True})
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
@@ -140,16 +142,27 @@ class FinetuneConfig:
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
         if self.select_from and not (self.select_sigma > 0 and 0 < self.select_rate <= 1):
-            raise ValueError(f"select_from needs select_sigma > 0 and 0 < select_rate <= 1, got {self.select_sigma}, "
-                             f"{self.select_rate}")  # fmt: skip
+            raise ValueError(
+                f"select_from needs select_sigma > 0 and 0 < select_rate <= 1, got {self.select_sigma}, "
+                f"{self.select_rate}"
+            )
         if self.select_from and len(self.candidates()) < 2:
-            raise ValueError(f"select_from names the models to choose among: give at least two, comma-separated "
-                             f"(e.g. glyphs-small,fmnist-small), got {self.select_from!r}")  # fmt: skip
-        if (self.central_sigma < 0 or self.central_clip <= 0 or not (self.central_size == 0 or self.central_size >= 2)
-                or self.warm_start_steps < 0 or self.warm_start_batch < 1):  # fmt: skip
-            raise ValueError("central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2 (0: half the "
-                             "image side), "
-                             "warm_start_steps >= 0 and warm_start_batch >= 1")  # fmt: skip
+            raise ValueError(
+                f"select_from names the models to choose among: give at least two, comma-separated "
+                f"(e.g. glyphs-small,fmnist-small), got {self.select_from!r}"
+            )
+        if (
+            self.central_sigma < 0
+            or self.central_clip <= 0
+            or not (self.central_size == 0 or self.central_size >= 2)
+            or self.warm_start_steps < 0
+            or self.warm_start_batch < 1
+        ):
+            raise ValueError(
+                "central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2 (0: half the "
+                "image side), "
+                "warm_start_steps >= 0 and warm_start_batch >= 1"
+            )
         if not self.public_class_names:
             raise ValueError(
                 "dp_synth's accounting treats the class names (the folder names) as public; set public_class_names "
@@ -211,8 +224,9 @@ def fit_to_data(cfg: FinetuneConfig, n: int, shape) -> FinetuneConfig:
     """Settings left at 0 made concrete from public facts only: the batch from the dataset size n (the noisy count
     Ñ, or N where declared public: `auto_batch_size`), the central images' side from the public model's image shape
     C×H×W (the private images are fitted to it; half its side: 14 for 28×28, 16 for 32×32). Set ones are kept."""
-    return replace(cfg, batch_size=cfg.batch_size or auto_batch_size(n),
-                   central_size=cfg.central_size or max(2, shape[-1] // 2))  # fmt: skip
+    return replace(
+        cfg, batch_size=cfg.batch_size or auto_batch_size(n), central_size=cfg.central_size or max(2, shape[-1] // 2)
+    )
 
 
 def fixed_count(settings: dict) -> dict:
@@ -238,8 +252,19 @@ def sample_rate(batch_size: int, n: int) -> float:
 
 
 # settings a resumed run may change (chosen_by follows from model, dataset and shape, which are compared)
-FT_RESUMABLE = {'steps', 'minutes', 'device', 'amp', 'log_every', 'sample_every', 'ckpt_every', 'snapshot_every', 'max_minutes',
-                'micro_batch_size', 'chosen_by'}  # fmt: skip
+FT_RESUMABLE = {
+    'steps',
+    'minutes',
+    'device',
+    'amp',
+    'log_every',
+    'sample_every',
+    'ckpt_every',
+    'snapshot_every',
+    'max_minutes',
+    'micro_batch_size',
+    'chosen_by',
+}
 
 
 class BudgetExceededError(DataError):
@@ -441,7 +466,7 @@ def privacy_statement(
             else 'DP turned off (audit control)'
             if not_private
             else None
-        ),  # fmt: skip
+        ),
         dataset_size='declared public' if cfg.public_dataset_size else f'noisy count (sigma = {cfg.count_sigma:g})',
     )
 
@@ -542,10 +567,25 @@ class _PrivateRun:
         self.reset_optimiser()
         self.ledger, self.history, self.charges, self.elapsed, self.before = PrivacyLedger(), [], [], 0.0, {}
         self.plan, self.secret, self.t_start, self.step = None, None, time.time(), 0
-        self.info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(self.shape),
-                         schema=image_schema(ds), source=ds.source, private=True)  # fmt: skip
-        self.meta = dict(seed=cfg.seed, dp_synth=dp_synth.__version__, torch=str(torch.__version__), device=str(dev),
-                         command=command or '', private=True, base_model=str(base.path), not_private=unsafe_no_dp)  # fmt: skip
+        self.info = dict(
+            dataset=ds.name,
+            split=ds.split,
+            classes=ds.classes,
+            image_shape=list(self.shape),
+            schema=image_schema(ds),
+            source=ds.source,
+            private=True,
+        )
+        self.meta = dict(
+            seed=cfg.seed,
+            dp_synth=dp_synth.__version__,
+            torch=str(torch.__version__),
+            device=str(dev),
+            command=command or '',
+            private=True,
+            base_model=str(base.path),
+            not_private=unsafe_no_dp,
+        )
 
     def set_base(self, base):
         "Start from another public model (the private vote's choice): new weights, a fresh EMA and optimiser."
@@ -557,14 +597,20 @@ class _PrivateRun:
         "EMA and optimiser afresh from the current weights (at the start, after a new base or the warm start)."
         params, cfg = [p for p in self.model.parameters() if p.requires_grad], self.cfg
         self.ema = make_ema(self.model, cfg.ema_decay)
-        self.opt = (torch.optim.SGD(params, lr=cfg.lr, momentum=0.9) if cfg.optimizer == 'sgd'
-                    else torch.optim.Adam(params, lr=cfg.lr))  # fmt: skip
+        self.opt = (
+            torch.optim.SGD(params, lr=cfg.lr, momentum=0.9)
+            if cfg.optimizer == 'sgd'
+            else torch.optim.Adam(params, lr=cfg.lr)
+        )
 
     def charge(self, sigma: float, q: float, kind: str, name: str) -> int:
         "Record one Gaussian-mechanism release (σ, q) of `kind` before DP-SGD; returns its key (a fresh random stream each)."
         self.ledger.record(sigma, q, 1)
-        self.charges.append(dict(kind=kind, name=name, noise_multiplier=float(sigma), sample_rate=float(q), steps=1,
-                                 when='before DP-SGD'))  # fmt: skip
+        self.charges.append(
+            dict(
+                kind=kind, name=name, noise_multiplier=float(sigma), sample_rate=float(q), steps=1, when='before DP-SGD'
+            )
+        )
         return len(self.charges) - 1
 
     @property
@@ -578,25 +624,45 @@ class _PrivateRun:
 
     @property
     def n_charged(self) -> int:
-        return sum(
-            c['steps'] for c in self.charges
-        )  # other mechanisms (before DP-SGD, or tuning's after) share the ledger
+        # other mechanisms (before DP-SGD, or tuning's after) share the ledger
+        return sum(c['steps'] for c in self.charges)
 
     def statement(self) -> PrivacyStatement:
         p, n = self.plan, self.n if self.cfg.public_dataset_size or 'count' in self.before else None
-        return privacy_statement(self.cfg, self.ledger, p.sigma, p.sample_rate, n, self.ds.name, self.charges,
-                                 self.unsafe_no_dp, self.info['schema'])  # fmt: skip
+        return privacy_statement(
+            self.cfg,
+            self.ledger,
+            p.sigma,
+            p.sample_rate,
+            n,
+            self.ds.name,
+            self.charges,
+            self.unsafe_no_dp,
+            self.info['schema'],
+        )
 
     def state(self, erase_secret: bool = False) -> dict:
         "Everything the checkpoint holds; the secret unless `erase_secret` (a finished run forgets it)."
         meta = dict(self.meta, step=self.step, seconds=self.seconds())
         n = self.n if self.cfg.public_dataset_size or 'count' in self.before else None
-        return dict(unet_config=asdict(self.model.config), schedule=self.base.checkpoint['schedule'],
-                    finetune_config=asdict(self.cfg), train_config=self.base.checkpoint.get('train_config', {}),
-                    data=dict(self.info, n_train=n), meta=meta, history=self.history, ledger=self.ledger.state_dict(),
-                    charges=self.charges, before=self.before, plan=asdict(self.plan), statement=self.statement().to_dict(),
-                    model=self.model.state_dict(), ema=self.ema.state_dict(), optimizer=self.opt.state_dict(),
-                    secret_seed=None if erase_secret else self.secret)  # fmt: skip
+        return dict(
+            unet_config=asdict(self.model.config),
+            schedule=self.base.checkpoint['schedule'],
+            finetune_config=asdict(self.cfg),
+            train_config=self.base.checkpoint.get('train_config', {}),
+            data=dict(self.info, n_train=n),
+            meta=meta,
+            history=self.history,
+            ledger=self.ledger.state_dict(),
+            charges=self.charges,
+            before=self.before,
+            plan=asdict(self.plan),
+            statement=self.statement().to_dict(),
+            model=self.model.state_dict(),
+            ema=self.ema.state_dict(),
+            optimizer=self.opt.state_dict(),
+            secret_seed=None if erase_secret else self.secret,
+        )
 
     def restore(self, ck: dict):
         "Continue from checkpoint `ck`: weights, EMA, optimiser, ledger (the loop is driven by it), history, charges."
@@ -633,8 +699,12 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
     if rank == 0:
         here = ckpt.path.parent
         if not resume:  # starting over: no output of the old run may sit beside the new run's statement
-            for old in [*_iterates(here), ckpt.path, *[here / f for f in ('model.pt', 'privacy.json')],
-                        *here.glob('samples_*.png')]:  # fmt: skip
+            for old in [
+                *_iterates(here),
+                ckpt.path,
+                *[here / f for f in ('model.pt', 'privacy.json')],
+                *here.glob('samples_*.png'),
+            ]:
                 old.unlink(missing_ok=True)
         ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, FT_RESUMABLE | auto)
         if ck is None:  # a fresh run (also one whose checkpoint was lost): no old iterate may join its averages
@@ -666,8 +736,16 @@ def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 
     data = (torch.rand(4 * B, *run.shape, generator=g) * 2 - 1).to(dev)
     labels = torch.randint(len(run.ds.classes), (4 * B,), generator=g).to(dev)
     model = copy.deepcopy(run.model)
-    dp = DPSGD(model, torch.optim.SGD(model.parameters(), lr=0.0), 1.0, C, 0.25, 4 * B, run.cfg.micro_batch_size,
-               amp=run.cfg.amp and dev.type == 'cuda')  # fmt: skip
+    dp = DPSGD(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        1.0,
+        C,
+        0.25,
+        4 * B,
+        run.cfg.micro_batch_size,
+        amp=run.cfg.amp and dev.type == 'cuda',
+    )
     rand, times = SecretRandom(0), []  # (a public key: nothing private is drawn from it)
     for s in range(repeats + 1):
         t0 = time.perf_counter()
@@ -729,8 +807,16 @@ def _lost(run: _PrivateRun, kind: str):
             c['outcome'] = dict(lost='the run stopped before saving the answer; charged, and charged again')
 
 
-def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: torch.Tensor, rand: SecretRandom,
-            bases: dict, rank: int, progress: bool):  # fmt: skip
+def _before(
+    run: _PrivateRun,
+    ckpt: Checkpointer,
+    data: torch.Tensor,
+    labels: torch.Tensor,
+    rand: SecretRandom,
+    bases: dict,
+    rank: int,
+    progress: bool,
+):
     """The mechanisms that run before DP-SGD (chapter 08b): the private vote among the public models `bases` (loaded
     and checked beforehand), then the central images and the warm start on them. Each is checked against the budget
     and charged to the ledger, durably, *before* its answer exists; a run that dies between the charge and saving
@@ -753,9 +839,15 @@ def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: to
         sel = None
         if rank == 0:
             voters = data[poisson_sample(len(data), cfg.select_rate, rand.generator('select', key)).to(data.device)]
-            sel = select_public_model({k: b.model for k, b in bases.items()}, {k: b.schedule for k, b in bases.items()},
-                                      voters, cfg.select_sigma, cfg.select_rate, rand.generator('select', key, stream=1),
-                                      progress=progress)  # fmt: skip
+            sel = select_public_model(
+                {k: b.model for k, b in bases.items()},
+                {k: b.schedule for k, b in bases.items()},
+                voters,
+                cfg.select_sigma,
+                cfg.select_rate,
+                rand.generator('select', key, stream=1),
+                progress=progress,
+            )
             del voters
         sel = broadcast_object(sel)
         run.charges[key]['outcome'] = dict(choice=sel.choice, candidates=sel.candidates, noisy_counts=sel.noisy_counts)
@@ -766,20 +858,40 @@ def _before(run: _PrivateRun, ckpt: Checkpointer, data: torch.Tensor, labels: to
         _room_for(run, planned[1:] if cfg.select_from else planned)
         _lost(run, 'central')
         s = cfg.central_size
-        key = run.charge(cfg.central_sigma, 1.0, 'central', f'central images (noisy class sums and counts at {s}x{s}, '
-                         f'sensitivity sqrt(clip^2 + 1), clip {cfg.central_clip:g})')  # fmt: skip
+        key = run.charge(
+            cfg.central_sigma,
+            1.0,
+            'central',
+            f'central images (noisy class sums and counts at {s}x{s}, '
+            f'sensitivity sqrt(clip^2 + 1), clip {cfg.central_clip:g})',
+        )
         ckpt.save()
         c = None
         if rank == 0:
-            c = central_images(data.cpu(), labels.cpu(), len(run.ds.classes), cfg.central_sigma,
-                               rand.generator('central', key), s, cfg.central_clip)  # fmt: skip
+            c = central_images(
+                data.cpu(),
+                labels.cpu(),
+                len(run.ds.classes),
+                cfg.central_sigma,
+                rand.generator('central', key),
+                s,
+                cfg.central_clip,
+            )
         c = broadcast_object(c)
         run.charges[key]['outcome'] = dict(noisy_counts=c.noisy_counts)
         run.before['central'] = asdict(c)
         ckpt.save()
     if cfg.central_sigma > 0 and not run.before.get('warm_started'):
-        losses = warm_start(run.model, run.base.schedule, CentralImages(**run.before['central']), cfg.warm_start_steps,
-                            cfg.warm_start_lr, cfg.warm_start_batch, seed=cfg.seed, progress=progress)  # fmt: skip
+        losses = warm_start(
+            run.model,
+            run.base.schedule,
+            CentralImages(**run.before['central']),
+            cfg.warm_start_steps,
+            cfg.warm_start_lr,
+            cfg.warm_start_batch,
+            seed=cfg.seed,
+            progress=progress,
+        )
         broadcast_parameters(run.model)  # (rank 0's weights everywhere)
         run.reset_optimiser()
         run.before.update(warm_started=True, warm_start_loss=losses[-1] if losses else None)
@@ -868,8 +980,9 @@ def _finetune(
     run = _PrivateRun(cfg, ds, base, dev, command, unsafe_no_dp)
     data = to_device_if_fits(prepare_images(ds.images, run.shape[-1], run.shape[0]), dev)
     labels = to_device_if_fits(ds.labels, dev)
-    ckpt = Checkpointer(out / 'checkpoint.pt', run.state, private=True, after_save=lambda: run.statement().write(out),
-                        enabled=rank == 0)  # fmt: skip
+    ckpt = Checkpointer(
+        out / 'checkpoint.pt', run.state, private=True, after_save=lambda: run.statement().write(out), enabled=rank == 0
+    )
     ck = _open(run, ckpt, resume, secret_seed, rank, rebase)
     rand = SecretRandom(run.secret)
     if run.plan is None:  # (until DP-SGD is planned, the statement shows what the earlier mechanisms spent)
@@ -878,8 +991,14 @@ def _finetune(
     run.cfg = cfg = fit_to_data(run.cfg, run.n, run.shape)  # B from Ñ (or the declared N), the central images' side
 
     def objective_of(run):
-        return DiffusionObjective(run.base.schedule, cfg.K, timestep_sampler(cfg.timesteps, run.base.schedule.T),
-                                  cfg.flip, cfg.p_uncond, null_class=run.model.null_class)  # fmt: skip
+        return DiffusionObjective(
+            run.base.schedule,
+            cfg.K,
+            timestep_sampler(cfg.timesteps, run.base.schedule.T),
+            cfg.flip,
+            cfg.p_uncond,
+            null_class=run.model.null_class,
+        )
 
     if cfg.minutes > 0:  # timed on random data at B, before any answer but Ñ: the count depends on nothing else private
         objective = objective_of(run)
@@ -895,16 +1014,27 @@ def _finetune(
     cfg = run.cfg  # (the planned config: with `minutes`, its step count is the fitted one)
     done = broadcast_object(rank == 0 and _released(run, ck, out))
     if done:  # a finished run reopened: nothing to train, nothing to rewrite
-        return FinetuneResult(str(ckpt.path), run.step, True, run.statement(), run.plan.planned_epsilon,
-                              round(run.elapsed, 1), release_info(out / 'model.pt'))  # fmt: skip
+        return FinetuneResult(
+            str(ckpt.path),
+            run.step,
+            True,
+            run.statement(),
+            run.plan.planned_epsilon,
+            round(run.elapsed, 1),
+            release_info(out / 'model.pt'),
+        )
     if ck is None or ck.get('secret_seed') != run.secret:
         ckpt.save()  # a fresh secret is durable before its first use
     q = run.plan.sample_rate
     dp = DPSGD(  # (its mean divides by the expected batch q·Ñ = B: a public number, never the exact N)
         run.model, run.opt, run.plan.sigma, C, q, run.n, cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda'
     )
-    bar = tqdm(total=cfg.steps, initial=run.step, desc=f'DP fine-tuning on {ds.name} (σ={run.plan.sigma:.3g}, q={q:.3g})',
-               disable=not (progress and rank == 0))  # fmt: skip
+    bar = tqdm(
+        total=cfg.steps,
+        initial=run.step,
+        desc=f'DP fine-tuning on {ds.name} (σ={run.plan.sigma:.3g}, q={q:.3g})',
+        disable=not (progress and rank == 0),
+    )
     running, stopped, start_step = [], False, run.step
     with ckpt.on_interrupt(bar, 'checkpoint (with its privacy ledger)'):
         while run.step < cfg.steps:
@@ -954,8 +1084,11 @@ def average_snapshots(run_dir, gamma: float, dest=None) -> Path:
         )
     gaps = [b - a for a, b in zip(steps, steps[1:])]
     if gaps and steps[0] > 2 * min(gaps):
-        warnings.warn(f"the first snapshot is at step {steps[0]}, every {min(gaps)} steps after it: it stands for all "
-                      f"the {steps[0]} steps before it (a run extended with snapshots?)", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"the first snapshot is at step {steps[0]}, every {min(gaps)} steps after it: it stands for all "
+            f"the {steps[0]} steps before it (a run extended with snapshots?)",
+            stacklevel=2,
+        )
     w = torch.tensor([(t / steps[-1]) ** gamma * (t - s) for s, t in zip([0] + steps, steps)], dtype=torch.float64)
     w = w / w.sum()
     avg = None
@@ -972,10 +1105,13 @@ def average_snapshots(run_dir, gamma: float, dest=None) -> Path:
             f"the snapshots in {run / 'snapshots'} are not of this run's model (their weights differ in name)"
         )
     rel['ema'] = {f'module.{k}': avg[k].to(ema[k].dtype) for k in ema}
-    rel['meta'] = dict(rel['meta'], ema=dict(posthoc_gamma=float(gamma), snapshots=len(steps), first=steps[0],
-                                             last=steps[-1]))  # fmt: skip
+    rel['meta'] = dict(
+        rel['meta'], ema=dict(posthoc_gamma=float(gamma), snapshots=len(steps), first=steps[0], last=steps[-1])
+    )
     dest = Path(dest or run / f'model_posthoc_gamma{gamma:g}.pt')
-    release_model(rel, dest, PrivacyStatement.read(run / 'privacy.json'), not_covered=[POSTHOC_NOTE.format(gamma=gamma)])
+    release_model(
+        rel, dest, PrivacyStatement.read(run / 'privacy.json'), not_covered=[POSTHOC_NOTE.format(gamma=gamma)]
+    )
     return dest
 
 
@@ -1029,8 +1165,7 @@ def _charge(d: Path, noise_multiplier, sample_rate, steps, mechanism) -> Privacy
             own = load_checkpoint(m).get('statement', {}).get('not_covered', [])
             release_model(m, m, statement, not_covered=[c for c in own if c not in statement.not_covered])
     release = d.parent / 'release'
-    if (
-        d.name == 'finetune' and (release / 'privacy.json').is_file()
-    ):  # a `dp_synth run`: its release states the new total too
+    # a `dp_synth run`: its release states the new total too
+    if d.name == 'finetune' and (release / 'privacy.json').is_file():
         write_release(d.parent, d, release / 'synthetic.npz' if (release / 'synthetic.npz').is_file() else None)
     return statement

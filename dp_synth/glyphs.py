@@ -21,9 +21,19 @@ __all__ = ['DIGITS', 'LETTERS', 'HANDWRITING_PACKAGES', 'font_dirs', 'Font', 'mn
 # %% ../nbs/00b_glyphs.ipynb #6329cba1
 DIGITS = '0123456789'
 LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
-HANDWRITING_PACKAGES = ('fonts-dkg-handwriting', 'fonts-bwht', 'fonts-kristi', 'fonts-breip', 'fonts-femkeklaver',
-                        'fonts-humor-sans', 'fonts-comic-neue', 'fonts-ecolier-court', 'fonts-klee',
-                        'fonts-dancingscript', 'fonts-kaushanscript')  # fmt: skip
+HANDWRITING_PACKAGES = (
+    'fonts-dkg-handwriting',
+    'fonts-bwht',
+    'fonts-kristi',
+    'fonts-breip',
+    'fonts-femkeklaver',
+    'fonts-humor-sans',
+    'fonts-comic-neue',
+    'fonts-ecolier-court',
+    'fonts-klee',
+    'fonts-dancingscript',
+    'fonts-kaushanscript',
+)
 
 
 def font_dirs() -> list:
@@ -113,8 +123,11 @@ def _named_right(path, chars: str) -> bool:
         name = cmap.get(ord(c))
         if name is None:
             return False
-        if not (name.startswith(_NAMES.get(c, c)) or name.lower() == f'uni{ord(c):04x}'
-                or re.fullmatch(r'(glyph|cid|g|index)\d+', name)):  # fmt: skip
+        if not (
+            name.startswith(_NAMES.get(c, c))
+            or name.lower() == f'uni{ord(c):04x}'
+            or re.fullmatch(r'(glyph|cid|g|index)\d+', name)
+        ):
             return False
     return True
 

@@ -35,8 +35,16 @@ __all__ = ['RECIPE', 'DEMO', 'RunConfig', 'markdown_to_html', 'RunResult', 'chec
 # `run`'s fine-tuning defaults: chapter 16's 60-minute recipe (MNIST: 96.6% at ε = 10, 95.1% at ε = 1, each ahead of
 # DP-MERF). Central images and a warm start on them, then DP-SGD for `minutes` of this machine (σ calibrated for the
 # fitted count), B = 512 (at most N/10) and the central images at half the image side, from the data (`fit_to_data`)
-RECIPE = dict(central_sigma=20.0, warm_start_steps=300, central_size=0, batch_size=0, lr=5e-4, max_grad_norm=0.3, K=1,
-              minutes=50.0)  # fmt: skip
+RECIPE = dict(
+    central_sigma=20.0,
+    warm_start_steps=300,
+    central_size=0,
+    batch_size=0,
+    lr=5e-4,
+    max_grad_norm=0.3,
+    K=1,
+    minutes=50.0,
+)
 
 
 @dataclass
@@ -256,8 +264,14 @@ def _stage(out: Path, name: str, key_of, work, say, done_msg: str, todo_msg: str
 def _public_model(cfg: RunConfig, out: Path, progress, command, say) -> str:
     "Stage 1: the public model's name or path (pre-trained here first when `finetune.model` is 'pretrain')."
     if ModelSpec.parse(cfg.finetune.model).kind != 'pretrain':
-        say(f"[1/4] public model: {cfg.finetune.model}" + (" (the shipped models of the private images' shape, one "
-            "chosen by a private vote during fine-tuning)" if cfg.finetune.model == 'auto' else ''))  # fmt: skip
+        say(
+            f"[1/4] public model: {cfg.finetune.model}"
+            + (
+                " (the shipped models of the private images' shape, one chosen by a private vote during fine-tuning)"
+                if cfg.finetune.model == 'auto'
+                else ''
+            )
+        )
         return cfg.finetune.model
     pub = out / 'public' / 'model.pt'
 
@@ -317,8 +331,16 @@ def _dp_finetune(cfg: RunConfig, model: str, out: Path, progress, command, say) 
         return dict(asdict(r), statement=None)
 
     todo = f"[2/4] DP fine-tuning on {cfg.finetune.dataset} (sigma and q are planned before the first step)"
-    done = _stage(out, 'finetune', asdict(fcfg), work, say, "[2/4] DP fine-tuning: done", todo,
-                  outputs=[ft_dir / 'model.pt', ft_dir / 'privacy.json'])  # fmt: skip
+    done = _stage(
+        out,
+        'finetune',
+        asdict(fcfg),
+        work,
+        say,
+        "[2/4] DP fine-tuning: done",
+        todo,
+        outputs=[ft_dir / 'model.pt', ft_dir / 'privacy.json'],
+    )
     return FinetuneResult(**dict(done, statement=PrivacyStatement.read(ft_dir)))
 
 
@@ -341,8 +363,9 @@ def _evaluation(cfg: RunConfig, out: Path, progress, command, say) -> EvalResult
             "[3/4] synthetic data and evaluation: done",
             todo,
             outputs=[out / 'evaluation.json'],
-        )  # fmt: skip
+        )
     )
+
 
 def check_run(cfg: RunConfig, out: Path, model: str = None):
     """The pre-flight check, before the first private answer: everything a later stage needs is there, so that no run
@@ -360,9 +383,11 @@ def check_run(cfg: RunConfig, out: Path, model: str = None):
     except DataError as err:
         raise DataError(f"the evaluation needs a test split and cannot have one: {err}") from None
     if list(test.classes) != list(train.classes) or test.shape != train.shape:
-        raise DataError(f"the test split of {f.dataset} ({len(test.classes)} classes, {test.shape}) does not match its "
-                        f"training split ({len(train.classes)} classes, {train.shape}): give both the same class "
-                        "folders and image size (or --image-size)")  # fmt: skip
+        raise DataError(
+            f"the test split of {f.dataset} ({len(test.classes)} classes, {test.shape}) does not match its "
+            f"training split ({len(train.classes)} classes, {train.shape}): give both the same class "
+            "folders and image size (or --image-size)"
+        )
     if len(train) < 2:
         raise DataError(f"{f.dataset} has {len(train)} training image(s): FID statistics need at least 2")
     names = [m for m in [model or f.model, *f.candidates()] if m not in ('auto', 'pretrain')]
@@ -375,9 +400,11 @@ def check_run(cfg: RunConfig, out: Path, model: str = None):
         else:
             continue  # (scratch: built for the data's shape)
         if shape != train.shape:
-            raise DataError(f"the public model {name} makes {shape} images but {f.dataset} has {train.shape}: the "
-                            "evaluation could not compare them. Choose a model of that shape (--model auto), or "
-                            "declare --image-size / --image-mode to load the data in the model's shape")  # fmt: skip
+            raise DataError(
+                f"the public model {name} makes {shape} images but {f.dataset} has {train.shape}: the "
+                "evaluation could not compare them. Choose a model of that shape (--model auto), or "
+                "declare --image-size / --image-mode to load the data in the model's shape"
+            )
     inception_weights()  # (raises with instructions when the FID network cannot be found)
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -389,14 +416,16 @@ def check_run(cfg: RunConfig, out: Path, model: str = None):
     need = 256 * 2**20 + 3 * e.n_synthetic * int(np.prod(train.shape))  # checkpoints, snapshots aside, and the images
     free = shutil.disk_usage(out).free
     if free < need:
-        raise DataError(f"the disk of {out} has {free / 2**20:.0f} MiB free, and the run needs about "
-                        f"{need / 2**20:.0f} MiB: free some space or choose another --out")  # fmt: skip
+        raise DataError(
+            f"the disk of {out} has {free / 2**20:.0f} MiB free, and the run needs about "
+            f"{need / 2**20:.0f} MiB: free some space or choose another --out"
+        )
     return dict(train_split=train.source, test_split=test.source, n_test=len(test))
 
-
 # %% ../nbs/14_pipeline.ipynb #4ad8771d
-def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None,
-        stage_callback=None) -> RunResult:  # fmt: skip
+def run(
+    cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, command: str = None, stage_callback=None
+) -> RunResult:
     "The main job: public model → DP fine-tuning → synthetic data and evaluation → release and report, in `out_dir`."
     cfg, out, seconds, t_all = cfg or RunConfig(), Path(out_dir), {}, time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -419,9 +448,16 @@ def run(cfg: RunConfig = None, out_dir='runs/dp_synth', progress: bool = True, c
     ck = load_checkpoint(out / 'finetune' / 'checkpoint.pt')  # the owner's checkpoint: its history and settings
     timed('report', _report, cfg, out, res, ck)
     seconds['total'] = round(time.time() - t_all, 1)
-    run_json = dict(summary=res.summary(), config=asdict(cfg), config_as_run=_as_run(cfg, ck), public_model=model,
-                    finetune=ft.to_dict(),
-                    evaluation=ev.to_dict(), seconds=seconds, command=command)  # fmt: skip
+    run_json = dict(
+        summary=res.summary(),
+        config=asdict(cfg),
+        config_as_run=_as_run(cfg, ck),
+        public_model=model,
+        finetune=ft.to_dict(),
+        evaluation=ev.to_dict(),
+        seconds=seconds,
+        command=command,
+    )
     with atomic_path(out / 'run.json', mode=0o600) as tmp:
         tmp.write_text(json.dumps(run_json, indent=1, default=str))
     return res

@@ -27,7 +27,9 @@ RELEASE_DATA = ('dataset', 'split', 'classes', 'image_shape', 'schema', 'n_train
 
 def _no_path(model: str) -> str:
     "A model as a release may name it: shipped names and scratch presets as they are, a checkpoint path by its file name."
-    return ','.join(m if ModelSpec.parse(m.strip()).kind != 'path' else Path(m.strip()).name for m in str(model).split(','))
+    return ','.join(
+        m if ModelSpec.parse(m.strip()).kind != 'path' else Path(m.strip()).name for m in str(model).split(',')
+    )
 
 
 def release_model(src, dest, statement: PrivacyStatement = None, not_covered: list = ()) -> dict:
@@ -45,8 +47,12 @@ def release_model(src, dest, statement: PrivacyStatement = None, not_covered: li
     slim['data'] = {k: v for k, v in ck.get('data', {}).items() if k in RELEASE_DATA}
     slim['data']['dataset'] = public_name(slim['data'].get('dataset', ''))
     fc = ck['finetune_config']
-    slim['finetune_config'] = dict(fc, dataset=public_name(fc['dataset']), model=_no_path(fc['model']),
-                                   select_from=_no_path(fc.get('select_from', '')) if fc.get('select_from') else '')
+    slim['finetune_config'] = dict(
+        fc,
+        dataset=public_name(fc['dataset']),
+        model=_no_path(fc['model']),
+        select_from=_no_path(fc.get('select_from', '')) if fc.get('select_from') else '',
+    )
     if ck.get('train_config', {}).get('dataset'):  # (the public model's data: its name, not a path of this machine)
         slim['train_config'] = dict(ck['train_config'], dataset=public_name(ck['train_config']['dataset']))
     st = statement.to_dict() if statement is not None else ck.get('statement')
@@ -127,25 +133,65 @@ class ReleaseError(DataError):
 # statement's mechanisms after DP-SGD (their parameters and answers).
 REVEALS = {
     'model.pt': {
-        'ema': 'post:dpsgd', 'unet_config': 'model', 'schedule': 'model', 'train_config': 'model',
-        'finetune_config': {'*': 'public:settings', 'dataset': 'public:dataset name', 'batch_size': 'sized',
-                            'model': 'model', 'select_from': 'public:settings'},
-        'data': {'dataset': 'public:dataset name', 'split': 'public:settings', 'classes': 'public:class names',
-                 'image_shape': 'public:image schema', 'schema': 'public:image schema', 'n_train': 'size',
-                 'private': 'public:settings'},
-        'meta': {'dp_synth': 'public:settings', 'torch': 'public:settings', 'private': 'public:settings',
-                 'not_private': 'public:settings', 'base_model': 'model', 'seed': 'public:settings',
-                 'step': 'public:settings', 'ema': 'public:settings'},
-        'ledger': 'sized', 'plan': 'sized', 'charges': 'charges', 'statement': 'statement',
-        'before': {'count': 'answer:count', 'selection': 'answer:selection', 'central': 'answer:central',
-                   'warm_started': 'public:settings', 'warm_start_loss': 'post:central'},
+        'ema': 'post:dpsgd',
+        'unet_config': 'model',
+        'schedule': 'model',
+        'train_config': 'model',
+        'finetune_config': {
+            '*': 'public:settings',
+            'dataset': 'public:dataset name',
+            'batch_size': 'sized',
+            'model': 'model',
+            'select_from': 'public:settings',
+        },
+        'data': {
+            'dataset': 'public:dataset name',
+            'split': 'public:settings',
+            'classes': 'public:class names',
+            'image_shape': 'public:image schema',
+            'schema': 'public:image schema',
+            'n_train': 'size',
+            'private': 'public:settings',
+        },
+        'meta': {
+            'dp_synth': 'public:settings',
+            'torch': 'public:settings',
+            'private': 'public:settings',
+            'not_private': 'public:settings',
+            'base_model': 'model',
+            'seed': 'public:settings',
+            'step': 'public:settings',
+            'ema': 'public:settings',
+        },
+        'ledger': 'sized',
+        'plan': 'sized',
+        'charges': 'charges',
+        'statement': 'statement',
+        'before': {
+            'count': 'answer:count',
+            'selection': 'answer:selection',
+            'central': 'answer:central',
+            'warm_started': 'public:settings',
+            'warm_start_loss': 'post:central',
+        },
     },
     'privacy.json': {
-        '*': 'public:settings', 'dataset': 'public:dataset name', 'n_private': 'size', 'epsilon_spent': 'sized',
-        'sigma': 'sized', 'sample_rate': 'sized', 'batch_size': 'sized', 'ledger': 'sized', 'mechanisms': 'charges',
+        '*': 'public:settings',
+        'dataset': 'public:dataset name',
+        'n_private': 'size',
+        'epsilon_spent': 'sized',
+        'sigma': 'sized',
+        'sample_rate': 'sized',
+        'batch_size': 'sized',
+        'ledger': 'sized',
+        'mechanisms': 'charges',
     },
-    'synthetic.npz': {'images': 'post:dpsgd', 'labels': 'public:settings', 'classes': 'public:class names',
-                      'meta': {'*': 'public:settings', 'model_sha256': 'post:dpsgd'}},
+    'synthetic.npz': {
+        'images': 'post:dpsgd',
+        'labels': 'public:settings',
+        'classes': 'public:class names',
+        'meta': {'*': 'public:settings', 'model_sha256': 'post:dpsgd'},
+    },
     'epsilon.png': 'sized',
     'README.md': 'post:dpsgd',  # (the files' hashes and the statement's ε)
 }
@@ -155,9 +201,11 @@ def _provenance(kind: str, st: PrivacyStatement) -> str:
     "A `REVEALS` entry made concrete for statement `st` ('size', 'sized' and 'model' depend on what ran)."
     counted = 'count' in {m.get('kind') for m in st.mechanisms}
     voted = 'selection' in {m.get('kind') for m in st.mechanisms}
-    return {'size': 'answer:count' if counted else 'public:dataset size N',
-            'sized': 'post:count' if counted else 'public:settings',
-            'model': 'post:selection' if voted else 'public:settings'}.get(kind, kind)  # fmt: skip
+    return {
+        'size': 'answer:count' if counted else 'public:dataset size N',
+        'sized': 'post:count' if counted else 'public:settings',
+        'model': 'post:selection' if voted else 'public:settings',
+    }.get(kind, kind)
 
 
 def _fields(file: str, obj) -> list:

@@ -28,7 +28,7 @@ class TrainConfig:
     "A (non-private) training run."
 
     dataset: str = 'fashion_mnist'  # dataset name or image folder (public data)
-    split: str = 'train'
+    split: str = 'train'  # the public split to pre-train on
     image_size: int = 28  # images are padded (28→32) or resized to this side
     frame: int = 0  # >0: resize into a frame×frame box centred in image_size (MNIST's 20-in-28); 0: off
     channels: int = 0  # 1 or 3 to convert the data; 0 keeps the dataset's channels
@@ -37,20 +37,20 @@ class TrainConfig:
     schedule: str = 'linear'  # beta schedule: linear or cosine
     T: int = 1000  # diffusion steps
     steps: int = 3000  # optimiser steps to train for
-    batch_size: int = 64
-    lr: float = 5e-4
+    batch_size: int = 64  # images per step
+    lr: float = 5e-4  # AdamW's learning rate
     warmup: int = 100  # linear learning-rate warm-up steps
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay
     grad_clip: float = 1.0  # clip the global gradient norm (non-private training only)
-    ema_decay: float = 0.999
+    ema_decay: float = 0.999  # the saved weights' exponential moving average
     K: int = 1  # augmentation multiplicity
     timesteps: str = 'uniform'  # timestep sampling: uniform or biased
     flip: bool = False  # random horizontal flips (not for digits or text)
     p_uncond: float = 0.1  # label dropout for classifier-free guidance
-    seed: int = 0
+    seed: int = 0  # initial weights, batch order and the diffusion draws (all public)
     device: str = 'auto'  # auto, cpu, cuda
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    log_every: int = 25
+    log_every: int = 25  # log the loss every this many steps
     sample_every: int = 500  # save a sample grid every this many steps (0: never)
     ckpt_every: int = 200  # write the checkpoint every this many steps
     max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0: no limit. Resume continues.
@@ -137,17 +137,38 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
     ema, step, history, elapsed = make_ema(model, cfg.ema_decay), 0, [], 0.0
-    info = dict(dataset=ds.name, split=ds.split, classes=ds.classes, image_shape=list(shape), n_train=len(ds),
-                source=ds.source, image_digests=torch.from_numpy(image_digests(ds.images.numpy()).view('int64')))  # fmt: skip
-    meta = dict(seed=cfg.seed, dp_synth=dp_synth.__version__, torch=str(torch.__version__), device=str(dev),
-                machine=f"{platform.machine()} {platform.node()}", command=command or '', private=False)  # fmt: skip
+    info = dict(
+        dataset=ds.name,
+        split=ds.split,
+        classes=ds.classes,
+        image_shape=list(shape),
+        n_train=len(ds),
+        source=ds.source,
+        image_digests=torch.from_numpy(image_digests(ds.images.numpy()).view('int64')),
+    )
+    meta = dict(
+        seed=cfg.seed,
+        dp_synth=dp_synth.__version__,
+        torch=str(torch.__version__),
+        device=str(dev),
+        machine=f"{platform.machine()} {platform.node()}",
+        command=command or '',
+        private=False,
+    )
 
     def state():
-        return dict(unet_config=asdict(model.config), schedule=dict(T=cfg.T, kind=cfg.schedule), train_config=asdict(cfg),
-                    data=info, meta=dict(meta, step=step, seconds=elapsed + time.time() - t_start,
-                                         parameters=count_params(model)),
-                    history=history, model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(),
-                    lr_scheduler=lr_sched.state_dict())  # fmt: skip
+        return dict(
+            unet_config=asdict(model.config),
+            schedule=dict(T=cfg.T, kind=cfg.schedule),
+            train_config=asdict(cfg),
+            data=info,
+            meta=dict(meta, step=step, seconds=elapsed + time.time() - t_start, parameters=count_params(model)),
+            history=history,
+            model=model.state_dict(),
+            ema=ema.state_dict(),
+            optimizer=opt.state_dict(),
+            lr_scheduler=lr_sched.state_dict(),
+        )
 
     ckpt = Checkpointer(out / 'checkpoint.pt', state)
     if (ck := ckpt.resume_from(resume, 'train_config', cfg, RESUMABLE_FIELDS)) is not None:
@@ -175,5 +196,11 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
     bar.close()
     ckpt.save()
     loss = history[-1][1] if history else None
-    return TrainResult(str(ckpt.path), step, step >= cfg.steps and not stopped, loss,
-                       round(elapsed + time.time() - t_start, 1), count_params(model))  # fmt: skip
+    return TrainResult(
+        str(ckpt.path),
+        step,
+        step >= cfg.steps and not stopped,
+        loss,
+        round(elapsed + time.time() - t_start, 1),
+        count_params(model),
+    )

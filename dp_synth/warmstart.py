@@ -28,6 +28,7 @@ def gaussian_release(stat, sensitivity: float, sigma: float, generator: np.rando
     stat = np.asarray(stat, np.float64)
     return stat + sigma * sensitivity * generator.standard_normal(stat.shape)
 
+
 def noisy_count(n: int, sigma: float, generator: np.random.Generator) -> int:
     """N released by the Gaussian mechanism (sensitivity 1: adding or removing one image changes N by one), rounded
     and at least 1 (post-processing). Under add/remove adjacency the exact N would tell two neighbours apart; this
@@ -51,8 +52,12 @@ def denoising_scores(model, schedule, images: torch.Tensor, draws: int = 8, seed
     for i in range(0, len(images), batch_size):
         x = images[i : i + batch_size].to(dev)
         b = len(x)
-        d = Draw(t.expand(b, draws).to(dev), noise.expand(b, *noise.shape).to(dev),
-                 torch.zeros(b, draws, dtype=torch.bool, device=dev), torch.ones(b, draws, dtype=torch.bool, device=dev))  # fmt: skip
+        d = Draw(
+            t.expand(b, draws).to(dev),
+            noise.expand(b, *noise.shape).to(dev),
+            torch.zeros(b, draws, dtype=torch.bool, device=dev),
+            torch.ones(b, draws, dtype=torch.bool, device=dev),
+        )
         out.append(objective.loss(model, x, torch.zeros(b, dtype=torch.long, device=dev), d).cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0)
@@ -74,8 +79,16 @@ def vote_histogram(scores: torch.Tensor) -> np.ndarray:
     return np.bincount(scores.argmin(0).numpy(), minlength=scores.shape[0]).astype(np.float64)
 
 
-def select_public_model(models: dict, schedule_of: dict, voters: torch.Tensor, sigma: float, sample_rate: float,
-                        generator: np.random.Generator, draws: int = 8, progress: bool = False) -> Selection:  # fmt: skip
+def select_public_model(
+    models: dict,
+    schedule_of: dict,
+    voters: torch.Tensor,
+    sigma: float,
+    sample_rate: float,
+    generator: np.random.Generator,
+    draws: int = 8,
+    progress: bool = False,
+) -> Selection:
     """Release the noisy vote of `voters` (a Poisson sample of the private images at `sample_rate`, already drawn)
     among `models` {name: model} and return the winner. One image changes one count by one: Δ = 1."""
     from tqdm.auto import tqdm
@@ -83,8 +96,12 @@ def select_public_model(models: dict, schedule_of: dict, voters: torch.Tensor, s
     names = list(models)
     if len(names) < 2:
         raise ValueError(f"a selection needs at least two candidate models, got {names}")
-    scores = torch.stack([denoising_scores(models[k], schedule_of[k], voters, draws)
-                          for k in tqdm(names, desc='private vote among public models', disable=not progress)])  # fmt: skip
+    scores = torch.stack(
+        [
+            denoising_scores(models[k], schedule_of[k], voters, draws)
+            for k in tqdm(names, desc='private vote among public models', disable=not progress)
+        ]
+    )
     noisy = gaussian_release(vote_histogram(scores), 1.0, sigma, generator)
     return Selection(names, [float(c) for c in noisy], names[int(np.argmax(noisy))], float(sigma), float(sample_rate))
 
@@ -109,8 +126,15 @@ def _down(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, size)
 
 
-def central_images(images: torch.Tensor, labels: torch.Tensor, n_classes: int, sigma: float,
-                   generator: np.random.Generator, size: int = 14, clip: float = 6.0) -> CentralImages:  # fmt: skip
+def central_images(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    n_classes: int,
+    sigma: float,
+    generator: np.random.Generator,
+    size: int = 14,
+    clip: float = 6.0,
+) -> CentralImages:
     "Release noisy per-class means of `images` at `size`×`size` (Gaussian mechanism, Δ = √(clip² + 1))."
     if not clip > 0:
         raise ValueError(f"clip must be positive, got {clip}")
@@ -139,8 +163,16 @@ def augment_affine(x: torch.Tensor, generator: torch.Generator, degrees=10.0, sc
     return F.grid_sample(x + 1, grid, align_corners=False, padding_mode='zeros') - 1
 
 
-def warm_start(model, schedule, central: CentralImages, steps: int, lr: float = 1e-4, batch_size: int = 64,
-               seed: int = 0, progress: bool = False) -> list:  # fmt: skip
+def warm_start(
+    model,
+    schedule,
+    central: CentralImages,
+    steps: int,
+    lr: float = 1e-4,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = False,
+) -> list:
     """Train `model` in place for `steps` steps on augmented, upsampled central images (post-processing of a DP
     release: no ε; public randomness from `seed`). Returns the loss per step."""
     from tqdm.auto import tqdm

@@ -92,7 +92,9 @@ def test_import_graph(graph):
     # (7) the pipeline is imported by the command line alone; what leaves a run (`release`) is below both the private
     # trainer (a later charge rewrites the release) and the pipeline, and imports neither
     assert importers('pipeline') <= {'cli'}, f"pipeline is imported by {sorted(importers('pipeline'))}" + shown
-    assert not {'finetune', 'pipeline', 'evaluate'} & deps['release'], f"release imports {sorted(deps['release'])}" + shown
+    assert not {'finetune', 'pipeline', 'evaluate'} & deps['release'], (
+        f"release imports {sorted(deps['release'])}" + shown
+    )
     # (8) no cycle anywhere, lazy imports included (a function-local import that closes a loop is still a loop)
     seen, stack = set(), []
 

@@ -4,6 +4,7 @@ That nbdev-clean, nbdev-export and tools/make_readme.py leave nbs/, dp_synth/ an
 by .ci/run's `check` steps (on the real tree, untracked files included), not here as well."""
 
 import pkgutil
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,31 @@ def test_no_undefined_names():
         text=True,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_code_is_laid_out_by_ruff_format_alone():
+    """The notebooks (the source) are as `ruff format` lays them out, and nothing in them or in the package opts out
+    with `# fmt: skip` (or `fmt: off`): a comment that explains a line sits on the line above it."""
+    ruff = shutil.which('ruff')
+    if ruff is None:
+        pytest.skip('ruff is not installed (pip install -e ".[test]")')
+    r = subprocess.run([ruff, 'format', '--no-cache', '--check', 'nbs'], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    marks = [
+        f'{p.relative_to(REPO)}:{i}'
+        for p in [*sorted((REPO / 'dp_synth').glob('*.py')), *sorted((REPO / 'nbs').rglob('*.ipynb'))]
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r'#\s*fmt:\s*(skip|off)', line)
+    ]
+    assert not marks, f"{len(marks)} formatter opt-outs: {marks[:10]}"
+    # a comment the formatter pushed off its line lands after a closing bracket: `)  # ...` on a line of its own
+    pushed = [
+        f'{p.name}:{i}'
+        for p in sorted((REPO / 'dp_synth').glob('*.py'))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if re.match(r'\s*[)\]}]+:?\s+#', line)
+    ]
+    assert not pushed, f"comments after a closing bracket (put them on the line above): {pushed[:10]}"
 
 
 def test_readme_has_two_setup_commands():
