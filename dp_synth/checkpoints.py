@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -25,10 +25,10 @@ from .schedule import NoiseSchedule
 from .unet import UNet, UNetConfig, unet_config
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'CheckpointError', 'fault_point', 'deferred_signals', 'save_checkpoint', 'load_checkpoint',
-           'check_resume_config', 'release_checkpoint', 'release_info', 'out_of_time', 'Checkpointer',
-           'save_sample_grid', 'choose_device', 'to_device_if_fits', 'make_ema', 'shipped_checkpoints', 'Pretrained',
-           'sample', 'load_pretrained', 'scratch_model', 'ModelSpec']
+__all__ = ['CKPT_FORMAT', 'CheckpointError', 'fault_point', 'deferred_signals', 'save_checkpoint', 'load_checkpoint', 'resumable',
+           'resumable_fields', 'check_resume_config', 'release_checkpoint', 'release_info', 'out_of_time',
+           'Checkpointer', 'save_sample_grid', 'choose_device', 'to_device_if_fits', 'make_ema', 'shipped_checkpoints',
+           'Pretrained', 'sample', 'load_pretrained', 'scratch_model', 'ModelSpec']
 
 # %% ../nbs/04a_checkpoints.ipynb #c0a51877
 CKPT_FORMAT = 'dp_synth.checkpoint/1'
@@ -101,6 +101,19 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     return ck
 
 
+def resumable(default):
+    """A config field that a resumed run may change, because it does not change what a step computes (how many steps,
+    where they run, how often to log or save): the rule sits on the field, `resumable_fields` collects it."""
+    return field(default=default, metadata={'resumable': True})
+
+
+def resumable_fields(cls) -> set:
+    "The names of `cls`'s fields marked `resumable`."
+    from dataclasses import fields
+
+    return {f.name for f in fields(cls) if f.metadata.get('resumable')}
+
+
 def check_resume_config(old: dict, cfg, resumable: set, path):
     """Refuse to resume the run at `path` (trained with config `old`) under a config that changes what a step computes.
     A setting missing from `old` (written before the setting existed) counts as its default: new settings default
@@ -160,15 +173,15 @@ class Checkpointer:
             enabled,
         )
 
-    def resume_from(self, resume: bool, config_key: str, cfg, resumable: set) -> dict:
+    def resume_from(self, resume: bool, config_key: str, cfg, also: set = frozenset()) -> dict:
         """The checkpoint to continue from (None: a fresh run), after removing half-written files a crash left; refuses
-        a checkpoint whose `config_key` config differs from `cfg` in a field outside `resumable`."""
+        a checkpoint whose `config_key` config differs from `cfg` in a field that is not `resumable` (nor in `also`)."""
         for stale in self.path.parent.glob(f'.{self.path.name}.*.part'):
             stale.unlink()  # (the old file is whole)
         if not (resume and self.path.exists()):
             return None
         ck = load_checkpoint(self.path, 'cpu')
-        check_resume_config(ck[config_key], cfg, resumable, self.path)
+        check_resume_config(ck[config_key], cfg, resumable_fields(type(cfg)) | set(also), self.path)
         return ck
 
     def save(self, **state_kwargs):

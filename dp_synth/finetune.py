@@ -33,6 +33,7 @@ from dp_synth.checkpoints import (
     make_ema,
     out_of_time,
     release_info,
+    resumable,
     save_checkpoint,
     save_sample_grid,
     shipped_checkpoints,
@@ -61,10 +62,10 @@ from .release import release_model, write_release
 from .warmstart import CentralImages, central_images, noisy_count, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'FT_RESUMABLE', 'TUNED_ON', 'POSTHOC_NOTE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size',
-           'fit_to_data', 'fixed_count', 'sample_rate', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan',
-           'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult',
-           'finetune', 'time_dp_step', 'average_snapshots', 'charge_run']
+__all__ = ['TRAINABLE', 'TUNED_ON', 'POSTHOC_NOTE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size', 'fit_to_data',
+           'fixed_count', 'sample_rate', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget',
+           'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune',
+           'time_dp_step', 'average_snapshots', 'charge_run']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model's): fewer means less noise in total
@@ -87,7 +88,7 @@ class FinetuneConfig:
     image_size: int = 0
     epsilon: float = 10.0  # target ε: the run never spends more
     delta: float = 1e-5  # target δ (keep it well below 1/N)
-    steps: int = 200  # logical DP-SGD steps (with `minutes` > 0: fitted to the time instead)
+    steps: int = resumable(200)  # logical DP-SGD steps (with `minutes` > 0: fitted to the time instead)
     # expected logical batch B (0: from the size, see `fit_to_data`); sample rate q = B/Ñ (B/N if declared)
     batch_size: int = 256
     noise_multiplier: float = 0.0  # σ; 0 calibrates σ so that `steps` steps spend exactly the target ε
@@ -98,24 +99,26 @@ class FinetuneConfig:
     flip: bool = False  # random horizontal flips of the copies
     p_uncond: float = 0.1  # label dropout for classifier-free guidance
     ema_decay: float = 0.999  # the released weights' exponential moving average (post-processing of DP-SGD)
-    micro_batch_size: int = 32  # physical batch (examples) for per-example gradients
+    micro_batch_size: int = resumable(32)  # physical batch (examples) for per-example gradients
     # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
     dropout: float = 0.0
     optimizer: str = 'adam'  # adam, or sgd (momentum 0.9: no per-coordinate rescaling of the noise)
     trainable: str = 'all'  # weights DP-SGD updates: all, emb+attn+norm (about a seventh of them) or decoder
     seed: int = 0  # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
-    device: str = 'auto'  # auto (a CUDA GPU if one is visible, else the CPU), cpu, cuda or cuda:N
-    amp: bool = True  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
+    device: str = resumable('auto')  # auto (a CUDA GPU if one is visible, else the CPU), cpu, cuda or cuda:N
+    amp: bool = resumable(True)  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
     public_dataset_size: bool = False  # False: N is private, a noisy count Ñ (σ = count_sigma, charged) sets B and q = B/Ñ; True: N declared public and used exactly
-    # noise (in images) of the private count of N, sensitivity 1: σ of DP-SGD 0.2% higher at ε = 1
+    # noise (in images) of the private count of N, sensitivity 1 (its cost in DP-SGD's σ: chapter 08b)
     count_sigma: float = 50.0
     public_class_names: bool = True  # declare the class names public (the central images release noisy class counts)
-    log_every: int = 10  # log the private diagnostics (owner-only) every this many steps
-    sample_every: int = 0  # save a sample grid every this many steps (0: only at the end)
-    ckpt_every: int = 20  # write the checkpoint (ledger, secret, weights) every this many steps
-    snapshot_every: int = 0  # >0: the raw weights every this many DP steps (and the last) into snapshots/, for `average_snapshots` (each forces a checkpoint; about 7 MB each at size small)
-    max_minutes: float = 0.0  # stop early (with a checkpoint) after this long; resume continues
-    minutes: float = 0.0  # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
+    log_every: int = resumable(10)  # log the private diagnostics (owner-only) every this many steps
+    sample_every: int = resumable(0)  # save a sample grid every this many steps (0: only at the end)
+    ckpt_every: int = resumable(20)  # write the checkpoint (ledger, secret, weights) every this many steps
+    # >0: the raw weights every this many DP steps (and the last) into snapshots/ for `average_snapshots` (a checkpoint each)
+    snapshot_every: int = resumable(0)
+    max_minutes: float = resumable(0.0)  # stop early (with a checkpoint) after this long; resume continues
+    # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
+    minutes: float = resumable(0.0)
     # mechanisms before DP-SGD (chapter 08b), each charged to the ledger; DP-SGD's σ is calibrated to what remains
     select_from: str = ''  # comma-separated public models to choose among by a private vote ('': fine-tune `model`)
     select_sigma: float = 10.0  # noise multiplier of the vote histogram (sensitivity 1)
@@ -127,7 +130,7 @@ class FinetuneConfig:
     warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
     warm_start_batch: int = 64  # central-image copies per warm-start step
     # not a setting (no flag): `resolve_model` writes 'image shape' when model='auto' chose from it
-    chosen_by: str = field(default='', metadata={'internal': True})
+    chosen_by: str = field(default='', metadata={'internal': True, 'resumable': True})
 
     def __post_init__(self):
         check_target(self.epsilon, self.delta)
@@ -249,22 +252,6 @@ def _agree(flag: bool, world: int) -> bool:
 def sample_rate(batch_size: int, n: int) -> float:
     "DP-SGD's Poisson rate q = B/N (N: the noisy count Ñ unless declared public), at most 1."
     return min(1.0, batch_size / n)
-
-
-# settings a resumed run may change (chosen_by follows from model, dataset and shape, which are compared)
-FT_RESUMABLE = {
-    'steps',
-    'minutes',
-    'device',
-    'amp',
-    'log_every',
-    'sample_every',
-    'ckpt_every',
-    'snapshot_every',
-    'max_minutes',
-    'micro_batch_size',
-    'chosen_by',
-}
 
 
 class BudgetExceededError(DataError):
@@ -706,7 +693,7 @@ def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank:
                 *here.glob('samples_*.png'),
             ]:
                 old.unlink(missing_ok=True)
-        ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, FT_RESUMABLE | auto)
+        ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, auto)
         if ck is None:  # a fresh run (also one whose checkpoint was lost): no old iterate may join its averages
             for old in _iterates(here):
                 old.unlink(missing_ok=True)

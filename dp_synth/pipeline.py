@@ -32,8 +32,8 @@ from .train import TrainConfig, train
 __all__ = ['RECIPE', 'DEMO', 'RunConfig', 'markdown_to_html', 'RunResult', 'check_run', 'run']
 
 # %% ../nbs/14_pipeline.ipynb #030ebeb1
-# `run`'s fine-tuning defaults: chapter 16's 60-minute recipe (MNIST: 96.6% at ε = 10, 95.1% at ε = 1, each ahead of
-# DP-MERF). Central images and a warm start on them, then DP-SGD for `minutes` of this machine (σ calibrated for the
+# `run`'s fine-tuning defaults: chapter 16's 60-minute recipe (its measured rows: benchmarks/, rendered in chapter 16).
+# Central images and a warm start on them, then DP-SGD for `minutes` of this machine (σ calibrated for the
 # fitted count), B = 512 (at most N/10) and the central images at half the image side, from the data (`fit_to_data`)
 RECIPE = dict(
     central_sigma=20.0,

@@ -13,14 +13,22 @@ from pathlib import Path
 import torch
 
 import dp_synth
-from .checkpoints import Checkpointer, choose_device, make_ema, out_of_time, save_sample_grid, to_device_if_fits
+from dp_synth.checkpoints import (
+    Checkpointer,
+    choose_device,
+    make_ema,
+    out_of_time,
+    resumable,
+    save_sample_grid,
+    to_device_if_fits,
+)
 from .data import image_digests, load_dataset, prepare_images
 from .objective import DiffusionObjective, timestep_sampler
 from .schedule import NoiseSchedule
 from .unet import UNet, count_params, unet_config
 
 # %% auto #0
-__all__ = ['RESUMABLE_FIELDS', 'TrainConfig', 'batch_indices', 'build_model', 'TrainResult', 'train']
+__all__ = ['TrainConfig', 'batch_indices', 'build_model', 'TrainResult', 'train']
 
 # %% ../nbs/05_train.ipynb #4731cf78
 @dataclass
@@ -36,7 +44,7 @@ class TrainConfig:
     dropout: float = -1.0  # UNet dropout; -1 keeps the preset's
     schedule: str = 'linear'  # beta schedule: linear or cosine
     T: int = 1000  # diffusion steps
-    steps: int = 3000  # optimiser steps to train for
+    steps: int = resumable(3000)  # optimiser steps to train for
     batch_size: int = 64  # images per step
     lr: float = 5e-4  # AdamW's learning rate
     warmup: int = 100  # linear learning-rate warm-up steps
@@ -48,12 +56,12 @@ class TrainConfig:
     flip: bool = False  # random horizontal flips (not for digits or text)
     p_uncond: float = 0.1  # label dropout for classifier-free guidance
     seed: int = 0  # initial weights, batch order and the diffusion draws (all public)
-    device: str = 'auto'  # auto, cpu, cuda
+    device: str = resumable('auto')  # auto, cpu, cuda
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    log_every: int = 25  # log the loss every this many steps
-    sample_every: int = 500  # save a sample grid every this many steps (0: never)
-    ckpt_every: int = 200  # write the checkpoint every this many steps
-    max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0: no limit. Resume continues.
+    log_every: int = resumable(25)  # log the loss every this many steps
+    sample_every: int = resumable(500)  # save a sample grid every this many steps (0: never)
+    ckpt_every: int = resumable(200)  # write the checkpoint every this many steps
+    max_minutes: float = resumable(0.0)  # stop (with a checkpoint) after this long; 0: no limit. Resume continues.
 
     def __post_init__(self):
         if self.channels not in (0, 1, 3):
@@ -63,10 +71,6 @@ class TrainConfig:
                 raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
-
-
-# Fields that may change when a run is resumed (they do not change what is computed at each step).
-RESUMABLE_FIELDS = {'steps', 'device', 'log_every', 'sample_every', 'ckpt_every', 'max_minutes'}
 
 # %% ../nbs/05_train.ipynb #8da86cb9
 @functools.lru_cache(maxsize=1)
@@ -171,7 +175,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
         )
 
     ckpt = Checkpointer(out / 'checkpoint.pt', state)
-    if (ck := ckpt.resume_from(resume, 'train_config', cfg, RESUMABLE_FIELDS)) is not None:
+    if (ck := ckpt.resume_from(resume, 'train_config', cfg)) is not None:
         for part, obj in (('model', model), ('ema', ema), ('optimizer', opt), ('lr_scheduler', lr_sched)):
             obj.load_state_dict(ck[part])
         step, history, elapsed = ck['meta']['step'], list(ck['history']), ck['meta']['seconds']
