@@ -1,5 +1,10 @@
-"""What every benchmark script shares: the machine string, the command line, timing, and appending a section to RESULTS.md
-(and, for the quality benchmarks, rows to results.json, which the results tutorial plots)."""
+"""What every benchmark script shares: where the row files live, the machine string, the command line, timing, saving
+rows, and adding a hand-kept section to RESULTS.md's template (RESULTS.md itself is rendered from the rows by
+`benchmarks/render.py`).
+
+The scripts live in benchmarks/speed/, benchmarks/experiments/ and benchmarks/gpu/ and import this module as a sibling
+of their folder (`sys.path.insert(0, str(Path(__file__).parents[1]))`); torch is imported only by the helpers that
+time or name a device, so the renderer and the tests of the results pages read the rows without it."""
 
 import datetime
 import json
@@ -11,16 +16,20 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-HERE = Path(__file__).resolve().parent  # benchmarks/ of this repository, wherever the script is run from
-RESULTS, RESULTS_JSON = HERE / 'RESULTS.md', HERE / 'results.json'
+# benchmarks/ of this repository, wherever the script is run from
+HERE = Path(__file__).resolve().parent
+# the row files, one per kind of row: results.json (end-to-end and ablation rows), study.json, audit.json,
+# gpu_fmnist.json, self_filter.json, per_class_fmnist.json, ceiling_fmnist_real.json
+ROWS = HERE / 'results'
+RESULTS_JSON = ROWS / 'results.json'
+# RESULTS.md is rendered (benchmarks/render.py) from the rows and this template of hand-kept prose and sections
+RESULTS, TEMPLATE = HERE / 'RESULTS.md', ROWS / 'RESULTS.template.md'
 # Published figures to set our rows against (δ = 1e-5; FID on tens of thousands of samples, so comparable with ours only in
 # kind: our rows state their N and the real-data floor at that N). Sources, quoted from the papers themselves:
 #   DPDM: Dockhorn, Cao, Vahdat, Kreis, "Differentially Private Diffusion Models", TMLR 2023 (FID / CNN accuracy table);
 #   DPImageBench: Chen et al., arXiv 2503.14681 (its re-implementation of the seed paper as "PDP-Diffusion");
 #   the seed paper: Ghalebikesabi et al., "Differentially Private Diffusion Models Generate Useful Synthetic Images",
-#   arXiv 2302.13861. Results are read from and written to this folder only: RESULTS.md and results.json beside this file.
+#   arXiv 2302.13861. Rows are read from and written to benchmarks/results/ only.
 ANCHORS = {  # (dataset, epsilon) -> figures
     ('mnist', 0.2): dict(fid=61.9, accuracy=0.863, source='DPDM (Dockhorn et al. 2023)'),
     ('mnist', 1.0): dict(fid=23.4, accuracy=0.953, source='DPDM (Dockhorn et al. 2023)'),
@@ -61,11 +70,12 @@ OTHER_ANCHORS = [  # accuracy only, or another setting: shown beside the plots, 
         source='PDP-Diffusion in DPImageBench (ImageNet32 pre-training)',
     ),
 ]
-HEADER = '# Benchmark results\n\nRows are appended by the scripts in this folder; each names its machine, date and command.\n'
 
 
 def sync(device) -> None:
     "Wait for the GPU's queued work, so that a wall-clock time covers it (nothing to wait for on a CPU)."
+    import torch
+
     if torch.device(device).type == 'cuda':
         torch.cuda.synchronize()
 
@@ -85,6 +95,8 @@ def timed(fn, device, repeats: int) -> float:
 
 def machine(device) -> str:
     "The machine in words: the GPU's name, or the CPU architecture and core count."
+    import torch
+
     dev = torch.device(device)
     return (
         torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f"{platform.machine()}, {os.cpu_count()} CPU cores"
@@ -93,23 +105,31 @@ def machine(device) -> str:
 
 def command() -> str:
     "The command line that ran this script, as one would type it from the repository root."
-    return ' '.join(['python', f'benchmarks/{Path(sys.argv[0]).name}', *map(shlex.quote, sys.argv[1:])])
+    script = Path(sys.argv[0]).resolve()
+    name = script.relative_to(HERE.parent).as_posix() if script.is_relative_to(HERE.parent) else script.name
+    return ' '.join(['python', name, *map(shlex.quote, sys.argv[1:])])
 
 
-def append_section(title: str, device, body: str, path: Path = RESULTS) -> None:
-    "Append `## title (date, machine, torch)` and `body` to RESULTS.md."
-    new = not path.exists()
+def append_section(title: str, device, body: str, path: Path = TEMPLATE) -> None:
+    """Append `## title (date, machine, torch)` and `body` to RESULTS.md's template, then render RESULTS.md again.
+
+    The section is kept by hand from then on: a measured figure that should follow its rows is written in it as a
+    placeholder (`{{study:ROW@SEED accuracy}}`, see benchmarks/render.py)."""
+    import torch
+
+    from render import render_results
+
     with open(path, 'a') as f:
-        if new:
-            f.write(HEADER)
         f.write(
             f"\n## {title} ({datetime.date.today()}, {machine(device)}, torch {torch.__version__})\n\n{body.rstrip()}\n"
         )
+    if path == TEMPLATE:
+        RESULTS.write_text(render_results())
     print(f'appended to {path}')
 
 
 def save_rows(rows: dict, path: Path = RESULTS_JSON) -> dict:
-    "Merge `rows` (key -> row) into results.json, replacing rows with the same key; returns the whole file."
+    "Merge `rows` (key -> row) into a row file (results.json by default), replacing rows with the same key; returns it."
     results = json.loads(path.read_text()) if path.exists() else {}
     results.update(rows)
     path.write_text(json.dumps(results, indent=1, default=str) + '\n')

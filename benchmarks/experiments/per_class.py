@@ -7,8 +7,8 @@ accuracy for both and the most frequent confusions of the synthetic-trained CNN.
 output of a DP run: post-processing) and the dataset's public test split; the real-data line uses the training split,
 as the ceiling rows of RESULTS.md do (a benchmark figure for the data owner, not a release).
 
-    python benchmarks/per_class.py fashion_mnist /work/runs/study/long/long-fmnist-eps10-lr2e-3-snap/seed2 \
-        --out benchmarks/per_class_fmnist.json
+    python benchmarks/experiments/per_class.py fashion_mnist /work/runs/study/long/long-fmnist-eps10-lr2e-3-snap/seed2 \
+        --out benchmarks/results/per_class_fmnist.json
 """
 
 import argparse

@@ -11,10 +11,10 @@ their own timestep and noise). Three ways of taking one optimiser step on them a
                 clipped, noised, Adam: the same mathematics through Opacus's hook-based per-sample gradients.
 
 Reports examples/s and the ratio of each DP step's time to the non-private step's, and appends a row per K to
-benchmarks/RESULTS.md (machine, date, command, figures).
+benchmarks/results/RESULTS.template.md (machine, date, command, figures).
 
-    python benchmarks/dp_step.py                       # CPU, small UNet, K = 1 4 16
-    python benchmarks/dp_step.py --device cuda --batch 256 --rows 1024 --preset base
+    python benchmarks/speed/dp_step.py                       # CPU, small UNet, K = 1 4 16
+    python benchmarks/speed/dp_step.py --device cuda --batch 256 --rows 1024 --preset base
 """
 
 import argparse
@@ -28,7 +28,7 @@ from dp_synth.objective import DiffusionObjective, diffusion_loss_fn
 from dp_synth.schedule import NoiseSchedule
 from dp_synth.unet import UNet, count_params, unet_config
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from _results import append_section, command, timed  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main():
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--no-opacus', action='store_true')
-    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
+    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md (its template)')
     a = ap.parse_args()
     dev = torch.device(a.device)
     torch.manual_seed(0)

@@ -16,8 +16,8 @@ steps, the real test split), two CNN seeds each:
   filtered   the images the rule keeps (fewer than all: the comparison is against the filter)
   random     a random subset of the same size as `filtered` (the control: does the filter beat losing images?)
 
-    python benchmarks/self_filter.py --sets fashion_mnist:/work/runs/study/long/long-fmnist-eps10-lr2e-3-snap/seed2 \
-        mnist:/work/runs/study/long/long-mnist-eps10/seed1 --out benchmarks/self_filter.json
+    python benchmarks/experiments/self_filter.py --sets fashion_mnist:/work/runs/study/long/long-fmnist-eps10-lr2e-3-snap/seed2 \
+        mnist:/work/runs/study/long/long-mnist-eps10/seed1 --out benchmarks/results/self_filter.json
 
 Each set is DATASET:FOLDER (the folder holds the row's synthetic.npz). Rows are appended to --out (a row measured
 again replaces its old one).
@@ -73,7 +73,7 @@ def measure(dataset: str, folder: Path, seeds=(0, 1)) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--sets', nargs='+', required=True, help='DATASET:FOLDER, the folder holding synthetic.npz')
-    ap.add_argument('--out', type=Path, default=Path(__file__).parent / 'self_filter.json')
+    ap.add_argument('--out', type=Path, default=Path(__file__).parents[1] / 'results' / 'self_filter.json')
     a = ap.parse_args(argv)
     rows = json.loads(a.out.read_text()) if a.out.is_file() else []
     for s in a.sets:

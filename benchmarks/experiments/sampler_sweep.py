@@ -2,9 +2,9 @@
 """FID of one trained model under several samplers: the same 1,000 class-balanced labels and seeds, only the sampler
 changes (post-processing: no ε). Prints one JSON line per sampler.
 
-    python benchmarks/sampler_sweep.py runs/demo/finetune/model.pt \
+    python benchmarks/experiments/sampler_sweep.py runs/demo/finetune/model.pt \
         --samplers ddim:20 ddpm:20 ddpm:20:quadratic ddpm:30 ddpm:50
-    python benchmarks/sampler_sweep.py runs/demo/finetune/model.pt --samplers ddpm:20 \
+    python benchmarks/experiments/sampler_sweep.py runs/demo/finetune/model.pt --samplers ddpm:20 \
         --raw-from runs/demo/finetune/checkpoint.pt      # the raw weights of the last step instead of the EMA
 
 A sampler is NAME:STEPS[:SPACING] (ddim or ddpm; uniform or quadratic spacing). FID is against MNIST's training

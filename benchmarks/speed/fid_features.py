@@ -12,11 +12,11 @@ Both paths use the 2015-12-05 Inception-v3 (the TorchScript from fid-helper-pyto
 
 For N real MNIST test images the script reports images/s, the largest feature difference, and the FID of each
 path's features against the shipped MNIST reference, with the relative FID difference to clean-fid's (the
-acceptance bound is 0.5%). Appends a row to benchmarks/RESULTS.md.
+acceptance bound is 0.5%). Appends a row to benchmarks/results/RESULTS.template.md.
 
-    python benchmarks/fid_features.py --n 500                 # CPU
-    python benchmarks/fid_features.py --n 5000 --device cuda --batch 250
-    python benchmarks/fid_features.py --n 300 --compact benchmarks/gpu_bundle/inception-int8.npz   # the bundle's FID error
+    python benchmarks/speed/fid_features.py --n 500                 # CPU
+    python benchmarks/speed/fid_features.py --n 5000 --device cuda --batch 250
+    python benchmarks/speed/fid_features.py --n 300 --compact benchmarks/gpu/bundle/inception-int8.npz   # the bundle's FID error
 """
 
 import argparse
@@ -39,7 +39,7 @@ from dp_synth.fid import (
     reference_stats,
 )
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from _results import append_section, command  # noqa: E402
 
 
@@ -53,9 +53,9 @@ def main():
         '--compact',
         metavar='NPZ',
         help='also time and score the int8 compact network in this file '
-        '(written by dp_synth.fid.compact_inception, as benchmarks/make_bundle.py does)',
+        '(written by dp_synth.fid.compact_inception, as benchmarks/gpu/make_bundle.py does)',
     )
-    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md')
+    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md (its template)')
     a = ap.parse_args()
     from cleanfid.fid import get_files_features
     from PIL import Image

@@ -2,12 +2,12 @@
 """End to end: `dp_synth run` at several privacy budgets, next to the published anchors.
 
 Each row is one complete run (DP fine-tuning to (ε, δ), class-balanced sampling, FID with N and its floor, CNN
-accuracy on the real test set). Results go to benchmarks/results.json (one entry per row, replaced when rerun) and a
-table is appended to benchmarks/RESULTS.md. The results tutorial plots ε against FID and accuracy from results.json.
+accuracy on the real test set). Results go to benchmarks/results/results.json (one entry per row, replaced when rerun) and a
+table is appended to benchmarks/results/RESULTS.template.md. The results tutorial plots ε against FID and accuracy from results.json.
 
-    python benchmarks/end_to_end.py                                # CPU, size small: the demo's budget per row
-    python benchmarks/end_to_end.py --rows mnist-eps10 --size full --device cuda
-    python benchmarks/end_to_end.py --dry-run                      # a few steps per row: checks the plumbing
+    python benchmarks/experiments/end_to_end.py                                # CPU, size small: the demo's budget per row
+    python benchmarks/experiments/end_to_end.py --rows mnist-eps10 --size full --device cuda
+    python benchmarks/experiments/end_to_end.py --dry-run                      # a few steps per row: checks the plumbing
 
 Anchors (DPDM, Dockhorn et al. 2023, trained from scratch with hours of GPU time, FID on 60k samples): MNIST ε = 10
 FID 5.01 / 98.1%, ε = 1 FID 23.4 / 95.3%; Fashion-MNIST ε = 10 FID 18.6 / 86.2%. FIDs at different N are not
@@ -25,7 +25,7 @@ import torch
 
 from dp_synth.pipeline import DEMO, RunConfig, run
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from _results import ANCHORS, RESULTS_JSON, append_section, command, machine, save_rows, timed  # noqa: E402
 
 # Rows: the private dataset, ε, and the PUBLIC model (never one trained on the private dataset itself).

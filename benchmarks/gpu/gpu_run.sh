@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# The GPU rows, on one H200 in under 9 minutes, with no network: reads only the repository and benchmarks/gpu_bundle/.
+# The GPU rows, on one H200 in under 9 minutes, with no network: reads only the repository and benchmarks/gpu/bundle/.
 #
-#   1. here (PyPI reachable):   python benchmarks/make_bundle.py        # ~36 MiB: wheels, MNIST, int8 Inception
-#   2. on the GPU machine:      bash benchmarks/gpu_run.sh               # writes $OUT (or runs/gpu) and RESULTS.md rows
-#      (with the device tool:   run(command='bash benchmarks/gpu_run.sh', carry=['benchmarks/gpu_bundle'], timeout_s=600))
-#   3. here:                    copy the returned RESULTS.md section and results.json rows into benchmarks/
+#   1. here (PyPI reachable):   python benchmarks/gpu/make_bundle.py        # ~36 MiB: wheels, MNIST, int8 Inception
+#   2. on the GPU machine:      bash benchmarks/gpu/gpu_run.sh               # writes $OUT (or runs/gpu): sections and rows
+#      (with the device tool:   run(command='bash benchmarks/gpu/gpu_run.sh', carry=['benchmarks/gpu/bundle'], timeout_s=600))
+#   3. here:                    copy the returned sections of RESULTS.template.md and the results.json rows into
+#                               benchmarks/results/, then python benchmarks/render.py (RESULTS.md is rendered from them)
 #
-#   bash benchmarks/gpu_run.sh --dry-run     # on CPU: the same steps at toy sizes, through the bundle (tests/test_benchmarks.py)
+#   bash benchmarks/gpu/gpu_run.sh --dry-run     # on CPU: the same steps at toy sizes, through the bundle (tests/test_benchmarks.py)
 #
 # Budget on the H200 (seconds; each step is killed at its limit so the rest still runs): install 15, DP step throughput 45,
 # sampling throughput 45, FID features 45, end to end MNIST eps=10 at full size 360 (fine-tuning fitted to 3 minutes by
 # timing the real step first, then 10,000 samples, FID on 10,000, CNN, memorisation): at most 8.5 minutes in all.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-BUNDLE=${DP_SYNTH_BUNDLE:-benchmarks/gpu_bundle}
+cd "$(dirname "$0")/../.."
+BUNDLE=${DP_SYNTH_BUNDLE:-benchmarks/gpu/bundle}
 PY=${PYTHON:-python3}
 DRY=0; [ "${1:-}" = "--dry-run" ] && DRY=1
 OUTDIR=${OUT:-runs/gpu}; RUNS=${DP_SYNTH_GPU_RUNS:-runs/gpu/runs}; mkdir -p "$OUTDIR" "$RUNS"   # $OUT gets 4 files back: keep run folders apart
-[ -f $BUNDLE/MANIFEST.json ] || { echo "no $BUNDLE: run python benchmarks/make_bundle.py first (where PyPI is reachable)"; exit 1; }
+[ -f $BUNDLE/MANIFEST.json ] || { echo "no $BUNDLE: run python benchmarks/gpu/make_bundle.py first (where PyPI is reachable)"; exit 1; }
 t0=$(date +%s)
 step() { echo "== [$(( $(date +%s) - t0 )) s] $*"; }
 
@@ -40,11 +41,11 @@ else
 fi
 failed=""
 check() { local rc=$?; [ $rc = 0 ] || { failed="$failed $1(exit $rc)"; echo "!! $1 failed with exit status $rc"; }; }
-step "DP step throughput";   timeout $T $PY benchmarks/dp_step.py --device $DEV $DP $W;                    check dp_step
-step "sampling throughput";  timeout $T $PY benchmarks/sampling.py --device $DEV $SA $W;                   check sampling
-step "FID features";         timeout $T $PY benchmarks/fid_features.py --device $DEV $FI $W;               check fid_features
-step "end to end";           timeout $TE $PY benchmarks/end_to_end.py --device $DEV $E2E --out "$RUNS";    check end_to_end
-cp benchmarks/RESULTS.md benchmarks/results.json "$OUTDIR/" 2>/dev/null
+step "DP step throughput";   timeout $T $PY benchmarks/speed/dp_step.py --device $DEV $DP $W;                    check dp_step
+step "sampling throughput";  timeout $T $PY benchmarks/speed/sampling.py --device $DEV $SA $W;                   check sampling
+step "FID features";         timeout $T $PY benchmarks/speed/fid_features.py --device $DEV $FI $W;               check fid_features
+step "end to end";           timeout $TE $PY benchmarks/experiments/end_to_end.py --device $DEV $E2E --out "$RUNS";    check end_to_end
+cp benchmarks/results/RESULTS.template.md benchmarks/results/results.json "$OUTDIR/" 2>/dev/null
 [ -f "$RUNS/mnist-eps10-full/report.md" ] && cp "$RUNS/mnist-eps10-full/report.md" "$RUNS/mnist-eps10-full/samples.png" "$OUTDIR/" 2>/dev/null
 rm -rf "$SITE" "$DP_SYNTH_DATA"
 if [ -n "$failed" ]; then step "done; failed:$failed"; exit 3; fi   # 3, not timeout's 124: the device tool reads 124 as its own limit

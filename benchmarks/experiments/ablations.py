@@ -18,11 +18,11 @@ Each group changes one thing against the base row (K = 1, public model fmnist-sm
 
 The public models that are trained here are trained on public data only (CIFAR-10 in grayscale for the MNIST
 rows, the vehicle classes for the animal rows), with the command recorded in their checkpoints. Rows go to
-benchmarks/results.json (replaced when rerun) and a table per group to RESULTS.md.
+benchmarks/results/results.json (replaced when rerun) and a table per group to RESULTS.md.
 
-    python benchmarks/ablations.py                              # CPU, size small (all groups, about an hour on 2 cores)
-    python benchmarks/ablations.py --groups public --size full --device cuda
-    python benchmarks/ablations.py --dry-run                    # a few steps per row: checks the plumbing
+    python benchmarks/experiments/ablations.py                              # CPU, size small (all groups, about an hour on 2 cores)
+    python benchmarks/experiments/ablations.py --groups public --size full --device cuda
+    python benchmarks/experiments/ablations.py --dry-run                    # a few steps per row: checks the plumbing
 """
 
 import argparse
@@ -33,7 +33,7 @@ from dp_synth.checkpoints import release_checkpoint
 from dp_synth.pipeline import DEMO
 from dp_synth.train import TrainConfig, train
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from _results import append_section, command, save_rows  # noqa: E402
 from end_to_end import _device, run_row  # noqa: E402
 

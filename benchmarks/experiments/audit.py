@@ -19,13 +19,13 @@ secret coin flips, scored by the released EMA model's denoising loss against the
               MNIST subset: the attack's own strength
   demo        the demo setting (dp_synth.pipeline.DEMO: private MNIST, ε = 10, 50 steps of B = 256) plus the canaries
 
-Appends a section to benchmarks/RESULTS.md and rows to benchmarks/audit.json (results.json holds the quality rows,
+Appends a section to benchmarks/results/RESULTS.template.md and rows to benchmarks/results/audit.json (results.json holds the quality rows,
 and its reader expects their FID fields).
 
-    python benchmarks/audit.py                                 # CPU, size small: white-box seconds, black-box ~15 min
-    python benchmarks/audit.py --parts whitebox                # seconds
-    python benchmarks/audit.py --parts blackbox --size full --device cuda
-    python benchmarks/audit.py --dry-run                       # tiny sizes, writes nothing: checks the plumbing
+    python benchmarks/experiments/audit.py                                 # CPU, size small: white-box seconds, black-box ~15 min
+    python benchmarks/experiments/audit.py --parts whitebox                # seconds
+    python benchmarks/experiments/audit.py --parts blackbox --size full --device cuda
+    python benchmarks/experiments/audit.py --dry-run                       # tiny sizes, writes nothing: checks the plumbing
 """
 
 import argparse
@@ -42,11 +42,11 @@ from dp_synth.audit import blackbox_audit, epsilon_lower_bound, guess_counts, wh
 from dp_synth.data import load_dataset
 from dp_synth.pipeline import DEMO
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import HERE, append_section, command, machine, save_rows  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from _results import ROWS, append_section, command, machine, save_rows  # noqa: E402
 from end_to_end import _device  # noqa: E402
 
-AUDIT_JSON = HERE / 'audit.json'
+AUDIT_JSON = ROWS / 'audit.json'
 DELTA = 1e-5
 # White-box rows: (name, claimed ε or None for σ = 0, broken, canaries key)
 WHITEBOX = [

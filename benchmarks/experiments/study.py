@@ -27,11 +27,11 @@ Groups:
             machine; 5,000 images, FID at N = 5,000): MNIST at ε = 10 and 1, Fashion-MNIST at ε = 10, each beside
             DP-MERF on the same data at the same ε. Only run when named (--groups long): about 80 minutes a row
 
-Rows go to benchmarks/study.json (replaced when rerun); the study chapter (nbs/16_study.ipynb) reads and plots them.
+Rows go to benchmarks/results/study.json (replaced when rerun); the study chapter (nbs/16_study.ipynb) reads and plots them.
 
-    python benchmarks/study.py --groups prior noise          # CPU, size small
-    python benchmarks/study.py --rows prior-glyphs --seeds 0   # one row, one seed
-    python benchmarks/study.py --dry-run                     # a few steps and images per row: the plumbing
+    python benchmarks/experiments/study.py --groups prior noise          # CPU, size small
+    python benchmarks/experiments/study.py --rows prior-glyphs --seeds 0   # one row, one seed
+    python benchmarks/experiments/study.py --dry-run                     # a few steps and images per row: the plumbing
 """
 
 import argparse
@@ -47,11 +47,11 @@ import torch
 from dp_synth.evaluate import EvalConfig, evaluate
 from dp_synth.finetune import FinetuneConfig, average_snapshots, finetune
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import HERE, command, machine  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from _results import ROWS, command, machine  # noqa: E402
 from peers import dp_merf  # noqa: E402
 
-STUDY_JSON = HERE / 'study.json'
+STUDY_JSON = ROWS / 'study.json'
 
 SMALL_FT = FinetuneConfig(  # the demo's fine-tuning budget: 50 DP steps at B = 256 (about 4 minutes on 2 cores)
     dataset='mnist', epsilon=10.0, delta=1e-5, steps=50, batch_size=256, max_grad_norm=0.3, lr=2e-3, K=1
@@ -163,7 +163,7 @@ GROUPS = {
               dict(dataset='fashion_mnist', eval=dict(dataset='fashion_mnist', sampler='ddim')), None),
              ('long-fmnist-eps10-cifar-ddpm', 'auto', dict(ft_of='long-fmnist-eps10-cifar',
                                                            eval=dict(dataset='fashion_mnist', sampler='ddpm')), None),
-             # the GPU lever search (benchmarks/gpu_fmnist.py, finding 19: at the CPU hour's 339 steps the sigma = 0
+             # the GPU lever search (benchmarks/gpu/gpu_fmnist.py, finding 19: at the CPU hour's 339 steps the sigma = 0
              # control scored 82.2%, the recipe 70.2%, lr 2e-3 75.0%) confirmed on 2 cores; chosen on that search of
              # this same task (one seed, three settings), so not a blind test. DDIM declared before the run
              ('long-fmnist-eps10-lr2e-3', 'auto',

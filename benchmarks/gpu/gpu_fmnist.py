@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What would lift Fashion-MNIST at ε = 10 past 80%: the 60-minute CPU row's levers, each at the CPU hour's compute, on a GPU.
 
-The 60-minute CPU row (`long-fmnist-eps10`, benchmarks/study.py) ran 339 DP steps at B = 512 after the vote, the
+The 60-minute CPU row (`long-fmnist-eps10`, benchmarks/experiments/study.py) ran 339 DP steps at B = 512 after the vote, the
 central images and a 300-step warm start, and scored 68.7% (DDIM 20; 60.2% ancestral). One CPU row takes 90 minutes,
 so the levers cannot be searched there. This script runs the same recipe with the step count *fixed* at the CPU hour's
 339 (equal compute to the CPU row, whatever the GPU's speed), changes one lever per row, and reports the CNN accuracy on
@@ -18,10 +18,10 @@ ran the recipe, its samplers, the control and lr2e-3; the second (a later sessio
 (two seeds) and lr2e-3-b1024, none beyond the seeds' spread. Next (--rows): the levers that change the noise's
 dimension or the signal per example, lr2e-3-peft, lr5e-3-peft and lr2e-3-K4-b128, then steps4x.
 
-    python benchmarks/gpu_fmnist.py --out runs/gpu_fmnist               # on the GPU (bash benchmarks/gpu_fmnist.sh)
-    python benchmarks/gpu_fmnist.py --dry-run --out /tmp/gf             # on CPU: the plumbing at toy sizes
+    python benchmarks/gpu/gpu_fmnist.py --out runs/gpu_fmnist               # on the GPU (bash benchmarks/gpu/gpu_fmnist.sh)
+    python benchmarks/gpu/gpu_fmnist.py --dry-run --out /tmp/gf             # on CPU: the plumbing at toy sizes
 
-Rows go to OUT/gpu_fmnist.json (or --results); add them to benchmarks/gpu_fmnist.json here, which keeps every GPU row.
+Rows go to OUT/gpu_fmnist.json (or --results); add them to benchmarks/results/gpu_fmnist.json here, which keeps every GPU row.
 """
 
 import argparse
@@ -38,7 +38,7 @@ from dp_synth.data import load_dataset
 from dp_synth.evaluate import synthesise
 from dp_synth.finetune import finetune
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from _results import command, machine  # noqa: E402
 from study import LONG_FT, SIZES  # noqa: E402
 
