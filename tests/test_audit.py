@@ -207,9 +207,9 @@ def test_cli_blackbox_rerun_of_a_run(tmp_path):
 
 
 def test_benchmark_dry_run(tmp_path):
-    "benchmarks/audit.py at toy size (white-box and black-box plumbing), writing nothing."
+    "benchmarks/experiments/audit.py at toy size (white-box and black-box plumbing), writing nothing."
     r = subprocess.run(
-        [sys.executable, str(REPO / 'benchmarks' / 'audit.py'), '--dry-run', '--out', str(tmp_path)],
+        [sys.executable, str(REPO / 'benchmarks' / 'experiments' / 'audit.py'), '--dry-run', '--out', str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=REPO,
