@@ -10,13 +10,13 @@ __version__ = "0.1.0"
 
 _API = {  # name: module that defines it
     'run': 'pipeline',
-    'RunConfig': 'pipeline',
+    'RunConfig': 'config',
     'finetune': 'finetune',
-    'FinetuneConfig': 'finetune',
+    'FinetuneConfig': 'config',
     'evaluate': 'evaluate',
-    'EvalConfig': 'evaluate',
+    'EvalConfig': 'config',
     'train': 'train',
-    'TrainConfig': 'train',
+    'TrainConfig': 'config',
     'sample': 'checkpoints',
     'load_pretrained': 'checkpoints',
     'shipped_checkpoints': 'checkpoints',

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 from scipy import integrate, optimize, special
 
+from .config import check_target
+
 # %% auto #0
-__all__ = ['DEFAULT_ORDERS', 'ACCOUNTANT', 'rdp_subsampled_gaussian', 'rdp_to_dp', 'PrivacyLedger', 'check_target', 'epsilon_for',
+__all__ = ['DEFAULT_ORDERS', 'ACCOUNTANT', 'rdp_subsampled_gaussian', 'rdp_to_dp', 'PrivacyLedger', 'epsilon_for',
            'calibrate_sigma', 'dp_accounting_composed', 'opacus_epsilon', 'dp_accounting_epsilon', 'epsilon_curve',
            'prv_epsilon', 'PrivacyStatement', 'delta_warning', 'budget_view', 'epsilon_sliders', 'epsilon_table']
 
@@ -130,16 +132,6 @@ class PrivacyLedger:
         return cls([list(e) for e in d['entries']], tuple(d.get('orders', DEFAULT_ORDERS)))
 
 # %% ../nbs/06_accounting.ipynb #eaedce5e
-def check_target(epsilon: float = None, delta: float = 1e-5, sigma: float = None):
-    "Raise ValueError naming the fix unless ε > 0, 0 < δ < 1 and σ > 0 (each if given): the one check of a budget."
-    if epsilon is not None and not epsilon > 0:
-        raise ValueError(f"epsilon must be positive, got {epsilon}")
-    if not 0 < delta < 1:
-        raise ValueError(f"delta must lie in (0, 1), got {delta}")
-    if sigma is not None and not sigma > 0:
-        raise ValueError(f"the noise multiplier sigma must be positive, got {sigma}")
-
-
 def epsilon_for(sigma: float, q: float, steps: int, delta: float, orders=DEFAULT_ORDERS) -> float:
     "ε after `steps` steps with noise multiplier σ and Poisson rate q, at δ (RDP accountant)."
     return PrivacyLedger(orders=tuple(orders)).record(sigma, q, steps).epsilon(delta)

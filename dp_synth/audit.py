@@ -4,7 +4,6 @@
 
 # %% ../nbs/15_audit.ipynb #fd828580
 from __future__ import annotations
-import argparse
 import json
 import math
 import secrets
@@ -25,7 +24,7 @@ from .dpsgd import DPSGD, poisson_sample
 __all__ = ['DEFAULT_GUESS_FRACTIONS', 'BROKEN', 'CANARY_SEED', 'one_run_p_value', 'epsilon_lower_bound', 'guess_counts',
            'guess_and_bound', 'roc_summary', 'AuditResult', 'DiracCanaries', 'linear_loss', 'UnclippedDPSGD',
            'audited_step', 'claimed_epsilon', 'whitebox_audit', 'canary_images', 'denoising_loss', 'blackbox_audit',
-           'add_audit_parser', 'cmd_audit']
+           'audit_run']
 
 # %% ../nbs/15_audit.ipynb #af6e6c68
 def one_run_p_value(
@@ -351,9 +350,9 @@ def denoising_loss(
 # %% ../nbs/15_audit.ipynb #e7c4c331
 def _public_start(cfg, private: ImageDataset):
     "The public model fine-tuning starts from (rebuilt exactly as `finetune` builds it), or None if its label set differs."
-    from dp_synth.checkpoints import ModelSpec
+    from dp_synth.checkpoints import load_model
 
-    base = ModelSpec.parse(cfg.model).load(image_shape=private.shape, classes=private.classes, seed=cfg.seed)
+    base = load_model(cfg.model, image_shape=private.shape, classes=private.classes, seed=cfg.seed)
     return base if base.model.config.n_classes == len(private.classes) else None
 
 
@@ -456,100 +455,37 @@ def _run_file(run, name: str) -> Path:
     )
 
 
-def add_audit_parser(sub, common) -> argparse.ArgumentParser:
-    "Add the `audit` sub-command to the sub-parsers `sub`; `common` is the parent parser with --json and --root."
-    a = sub.add_parser(
-        'audit',
-        parents=[common],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        help='empirical privacy audit of a run: an epsilon it provably exceeds, against the epsilon it claims',
-        description='Measure privacy instead of computing it. Canaries are put in the training data by secret coin flips,\n'
-        'an auditor guesses which were, and the one-run test of Steinke, Nasr & Jagielski (2023) turns its\n'
-        'correct guesses into an epsilon the mechanism provably exceeds (at --confidence). A lower bound above the\n'
-        'claimed epsilon means the implementation is broken; one below it is expected (one run cannot prove more\n'
-        'than about 5 with 1,000 canaries).\n'
-        '  white-box (default): the DP step itself, at the sigma, sample rate, steps and clipping norm of the\n'
-        '    run\'s privacy statement (RUN/privacy.json), with gradient canaries. Seconds.\n'
-        '  black-box: the run\'s fine-tuning again (its config from RUN/checkpoint.pt) with image canaries added,\n'
-        '    scored by the released model\'s denoising loss. As long as the original run, on the private data.',
-        epilog='examples:\n  dp_synth audit --from runs/mnist-eps10\n  dp_synth audit --from runs/demo --json\n'
-        '  dp_synth audit --from runs/mnist-eps10 --broken no_clip     (a step broken on purpose: the audit must object)\n'
-        '  dp_synth audit --from runs/mnist-eps10 --mode black-box --canaries 200 --out runs/mnist-eps10-audit',
-    )
-    a.add_argument(
-        '--from',
-        dest='run',
-        required=True,
-        metavar='RUN',
-        help='a fine-tuning run directory, or a `dp_synth run` directory',
-    )
-    a.add_argument(
-        '--mode', choices=['white-box', 'black-box'], default='white-box', help='which audit (default: white-box)'
-    )
-    a.add_argument(
-        '--canaries', type=int, default=None, help='number of canaries m (default: 1000 white-box, 100 black-box)'
-    )
-    a.add_argument('--confidence', type=float, default=0.95, help='confidence of the lower bound (default: 0.95)')
-    a.add_argument(
-        '--broken',
-        choices=['no_clip', 'low_noise'],
-        default=None,
-        help='white-box only: audit a deliberately broken step instead (a check that the audit has teeth)',
-    )
-    a.add_argument(
-        '--seed', type=int, default=None, help='seed of the coin flips and noise (default: a secret seed from the OS)'
-    )
-    a.add_argument(
-        '--out',
-        metavar='DIR',
-        default=None,
-        help="black-box only: the audit's fine-tuning run directory (default: RUN/audit)",
-    )
-    a.set_defaults(func=cmd_audit)
-    return a
-
-# %% ../nbs/15_audit.ipynb #35eefccf
-def cmd_audit(args) -> int:
-    "`dp_synth audit`: the white-box audit of a run's DP step, or a black-box re-run of its fine-tuning with canaries."
-    if not 0 < args.confidence < 1:
-        raise DataError(f"--confidence must lie in (0, 1), got {args.confidence}")
-    if args.canaries is not None and args.canaries < 2:
-        raise DataError(f"--canaries must be at least 2, got {args.canaries}")
-    if args.mode == 'white-box':
-        st = PrivacyStatement.read(_run_file(args.run, 'privacy.json'))
+def audit_run(
+    run,  # a fine-tuning run directory, or a `dp_synth run` directory
+    mode: str = 'white-box',  # 'white-box' (the DP step at the run's ledger) or 'black-box' (the run again, with canaries)
+    canaries: int = None,  # m (default: 1000 white-box, 100 black-box)
+    confidence: float = 0.95,  # of the lower bound
+    broken: str = None,  # white-box only: 'no_clip' or 'low_noise', a step broken on purpose
+    seed: int = None,  # of the coin flips and noise (default: a secret seed from the OS)
+    out=None,  # black-box only: the audit's fine-tuning run directory (default: RUN/audit)
+    progress: bool = True,
+) -> AuditResult:
+    """Audit the finished run at `run`: what `dp_synth audit` does. White-box reads only its privacy statement;
+    black-box re-runs its fine-tuning config (from its checkpoint) on the private data with image canaries."""
+    if not 0 < confidence < 1:
+        raise DataError(f"--confidence must lie in (0, 1), got {confidence}")
+    if canaries is not None and canaries < 2:
+        raise DataError(f"--canaries must be at least 2, got {canaries}")
+    if mode == 'white-box':
+        st = PrivacyStatement.read(_run_file(run, 'privacy.json'))
         res = whitebox_audit(
-            None,
-            None,
-            None,
-            st.max_grad_norm,
-            args.canaries or 1000,
-            st.delta,
-            args.broken,
-            args.seed,
-            args.confidence,
-            ledger=st.ledger,
+            None, None, None, st.max_grad_norm, canaries or 1000, st.delta, broken, seed, confidence, ledger=st.ledger
         )
         res.details['run_epsilon_spent'] = st.epsilon_spent
-    else:
-        if args.broken:
-            raise DataError("--broken applies to the white-box audit only")
-        from dp_synth.finetune import FinetuneConfig
-        from dp_synth.checkpoints import load_checkpoint
+        return res
+    if broken:
+        raise DataError("--broken applies to the white-box audit only")
+    from dp_synth.checkpoints import load_checkpoint
+    from dp_synth.config import FinetuneConfig
 
-        ck = load_checkpoint(_run_file(args.run, 'checkpoint.pt'))
-        cfg = FinetuneConfig(
-            **{k: v for k, v in ck['finetune_config'].items() if k in {f.name for f in fields(FinetuneConfig)}}
-        )
-        res = blackbox_audit(
-            cfg,
-            Path(args.out) if args.out else Path(args.run) / 'audit',
-            args.canaries or 100,
-            seed=args.seed,
-            confidence=args.confidence,
-            progress=not args.json,
-        )
-    if args.json:
-        print(json.dumps(res.to_dict()))
-    else:
-        print(res)
-    return 0
+    ck = load_checkpoint(_run_file(run, 'checkpoint.pt'))
+    cfg = FinetuneConfig(
+        **{k: v for k, v in ck['finetune_config'].items() if k in {f.name for f in fields(FinetuneConfig)}}
+    )
+    out = Path(out) if out else Path(run) / 'audit'
+    return blackbox_audit(cfg, out, canaries or 100, seed=seed, confidence=confidence, progress=progress)

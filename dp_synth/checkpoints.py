@@ -10,13 +10,14 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch.optim.swa_utils import AveragedModel
 
+from .config import ModelSpec, parse_items, resumable_fields
 from .data import show_grid
 from .files import DataError, atomic_path, file_hash, shipped_file, shipped_manifest
 from .dist import world_info
@@ -25,10 +26,10 @@ from .schedule import NoiseSchedule
 from .unet import UNet, UNetConfig, unet_config
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'CheckpointError', 'fault_point', 'deferred_signals', 'save_checkpoint', 'load_checkpoint', 'resumable',
-           'resumable_fields', 'check_resume_config', 'release_checkpoint', 'release_info', 'out_of_time',
-           'Checkpointer', 'save_sample_grid', 'choose_device', 'to_device_if_fits', 'make_ema', 'shipped_checkpoints',
-           'Pretrained', 'sample', 'load_pretrained', 'scratch_model', 'ModelSpec']
+__all__ = ['CKPT_FORMAT', 'CheckpointError', 'fault_point', 'deferred_signals', 'save_checkpoint', 'load_checkpoint',
+           'check_resume_config', 'release_checkpoint', 'release_info', 'out_of_time', 'Checkpointer',
+           'save_sample_grid', 'choose_device', 'to_device_if_fits', 'make_ema', 'shipped_checkpoints', 'Pretrained',
+           'sample', 'load_pretrained', 'scratch_model', 'load_model']
 
 # %% ../nbs/04a_checkpoints.ipynb #c0a51877
 CKPT_FORMAT = 'dp_synth.checkpoint/1'
@@ -101,31 +102,20 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     return ck
 
 
-def resumable(default):
-    """A config field that a resumed run may change, because it does not change what a step computes (how many steps,
-    where they run, how often to log or save): the rule sits on the field, `resumable_fields` collects it."""
-    return field(default=default, metadata={'resumable': True})
-
-
-def resumable_fields(cls) -> set:
-    "The names of `cls`'s fields marked `resumable`."
-    from dataclasses import fields
-
-    return {f.name for f in fields(cls) if f.metadata.get('resumable')}
-
-
 def check_resume_config(old: dict, cfg, resumable: set, path):
     """Refuse to resume the run at `path` (trained with config `old`) under a config that changes what a step computes.
     A setting missing from `old` (written before the setting existed) counts as its default: new settings default
-    to the old behaviour."""
+    to the old behaviour; a list setting is compared as the tuple it means (an older run may hold it as text)."""
     from dataclasses import MISSING, fields
 
     default = {f.name: f.default for f in fields(cfg) if f.default is not MISSING}
-    diff = {
-        k: (old.get(k, default.get(k)), v)
-        for k, v in asdict(cfg).items()
-        if k not in resumable and old.get(k, default.get(k)) != v
-    }
+    items = {f.name: f.metadata['items'] for f in fields(cfg) if 'items' in f.metadata}
+
+    def was(k):
+        v = old.get(k, default.get(k))
+        return parse_items(v, items[k]) if k in items and v is not None else v
+
+    diff = {k: (was(k), v) for k, v in asdict(cfg).items() if k not in resumable and was(k) != v}
     if diff:
         changes = ', '.join(f'{k}: {a!r} → {b!r}' for k, (a, b) in diff.items())
         raise CheckpointError(
@@ -371,44 +361,12 @@ def scratch_model(
     return Pretrained(model.eval(), NoiseSchedule(T, schedule).to(device), ck, Path(f'scratch-{preset}'))
 
 # %% ../nbs/04a_checkpoints.ipynb #specfn01
-@dataclass(frozen=True)
-class ModelSpec:
-    "A model named by a string, parsed once: a shipped checkpoint, a checkpoint path, 'scratch[:PRESET]' or 'pretrain'."
-
-    kind: str  # 'shipped', 'path', 'scratch' or 'pretrain'
-    name: str  # the shipped name, the path, or the scratch preset
-
-    @classmethod
-    def parse(cls, spec) -> ModelSpec:
-        if isinstance(spec, ModelSpec):
-            return spec
-        s = str(spec)
-        head, _, preset = s.partition(':')
-        if s == 'pretrain':
-            return cls('pretrain', '')
-        if head == 'scratch':
-            return cls('scratch', preset or 'small')
-        return cls('shipped', s) if s in shipped_checkpoints() else cls('path', s)
-
-    @property
-    def scratch(self) -> bool:
-        return self.kind == 'scratch'
-
-    @staticmethod
-    def names_a_model(spec) -> bool:
-        "Whether `spec` names a trained model (a shipped name, a .pt file, or a run directory with a checkpoint)."
-        p = Path(str(spec)).expanduser()
-        return (
-            str(spec) in shipped_checkpoints() or p.suffix == '.pt' or (p.is_dir() and (p / 'checkpoint.pt').exists())
-        )
-
-    def load(self, device='cpu', image_shape=None, classes=None, seed: int = 0) -> Pretrained:
-        "The model: loaded, or for 'scratch' freshly initialised for `image_shape` and `classes` (public facts)."
-        if self.kind == 'scratch':
-            return scratch_model(tuple(image_shape), classes, self.name, seed=seed, device=str(device))
-        if self.kind == 'pretrain':
-            raise ValueError("'pretrain' names a model yet to be trained; `dp_synth run` trains it first")
-        return load_pretrained(self.name, device=str(device))
-
-    def __str__(self):
-        return {'scratch': f'scratch:{self.name}', 'pretrain': 'pretrain'}.get(self.kind, self.name)
+def load_model(spec, device='cpu', image_shape=None, classes=None, seed: int = 0) -> Pretrained:
+    """The model `spec` (a string or `ModelSpec`) names: loaded, or for 'scratch' freshly initialised for `image_shape`
+    and `classes` (public facts)."""
+    spec = ModelSpec.parse(spec)
+    if spec.kind == 'scratch':
+        return scratch_model(tuple(image_shape), classes, spec.name, seed=seed, device=str(device))
+    if spec.kind == 'pretrain':
+        raise ValueError("'pretrain' names a model yet to be trained; `dp_synth run` trains it first")
+    return load_pretrained(spec.name, device=str(device))

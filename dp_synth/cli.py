@@ -18,7 +18,7 @@ import dp_synth  # light: the top-level names load on first use (chapter 98)
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_INPUT', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'FMT', 'COMMANDS', 'DISTRIBUTED_COMMANDS', 'InputError',
            'cmd_data', 'cmd_run', 'cmd_demo', 'add_config_args', 'config_from_args', 'cmd_pretrain', 'write_samples',
-           'cmd_sample', 'cmd_finetune', 'cmd_evaluate', 'cmd_budget', 'build_parser', 'main']
+           'cmd_sample', 'cmd_finetune', 'cmd_evaluate', 'cmd_budget', 'cmd_audit', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #2a561705
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -133,7 +133,7 @@ def _run_and_report(cfg, args, title: str) -> int:
 
 def cmd_run(args) -> int:
     "The main job: public model, DP fine-tuning, synthetic data, evaluation and report."
-    from dp_synth.pipeline import RunConfig
+    from dp_synth.config import RunConfig
 
     cfg = config_from_args(RunConfig, args)
     return _run_and_report(cfg, args, f"dp_synth run: private synthetic {cfg.finetune.dataset}")
@@ -141,7 +141,7 @@ def cmd_run(args) -> int:
 
 def cmd_demo(args) -> int:
     "Run the main job on the embedded demo settings (private MNIST, epsilon = 10)."
-    from dp_synth.pipeline import DEMO, RunConfig
+    from dp_synth.config import DEMO, RunConfig
 
     cfg = RunConfig(
         *(dataclasses.replace(getattr(DEMO, k), device=args.device) for k in ('finetune', 'evaluate', 'pretrain'))
@@ -162,7 +162,7 @@ def _add_demo(sub, common, full):
         'that both compose to epsilon = 10, delta = 1e-5); 1,000 class-balanced synthetic images are sampled and\n'
         'evaluated (FID on N = 1,000, accuracy of a CNN trained on them and tested on real MNIST, memorisation\n'
         'check), and a report is written. Sized to finish within 15 minutes on 2 CPU cores. Interrupted? Run it again: it\n'
-        'resumes. The settings are dp_synth.pipeline.DEMO; `dp_synth run` takes any of them as flags.',
+        'resumes. The settings are dp_synth.config.DEMO; `dp_synth run` takes any of them as flags.',
         epilog='examples:\n  dp_synth demo\n  dp_synth demo --out runs/demo --json\n  dp_synth demo --device cuda',
     )
     m.add_argument('--out', default='runs/demo', metavar='DIR', help='run directory (default: runs/demo)')
@@ -205,7 +205,7 @@ def _add_run(sub, common, full):
     )
     r.add_argument('--out', required=True, metavar='DIR', help='run directory (created; an existing one is resumed)')
     if full:
-        from dp_synth.pipeline import RunConfig
+        from dp_synth.config import RunConfig
 
         add_config_args(r, RunConfig)
     r.set_defaults(func=cmd_run)
@@ -254,6 +254,18 @@ def add_config_args(p: argparse.ArgumentParser, cls, skip=()):
         help_ = f"{docs[name] or f.name} (default: {d!r})".replace('%', '%%')  # (argparse formats help)
         if isinstance(d, bool):
             g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif 'items' in f.metadata:  # a list setting: comma-separated here, a tuple from here on
+            from dp_synth.config import parse_items
+
+            of, shown = f.metadata['items'], ','.join(map(str, d)) or 'none'
+            help_ = f"{docs[name] or f.name}; comma-separated (default: {shown})".replace('%', '%%')
+            g.add_argument(
+                flag,
+                type=lambda s, of=of: parse_items(s, of),
+                default=None,
+                metavar=f'{of.__name__.upper()},...',
+                help=help_,
+            )
         else:
             g.add_argument(flag, type=type(d), default=None, metavar=type(d).__name__.upper(), help=help_)
     p.add_argument(
@@ -277,7 +289,7 @@ def config_from_args(cls, args):
             )
     given = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
     if 'minutes' in names:  # --steps on the command line fixes the count, over a time budget in --config too
-        from dp_synth.finetune import fixed_count
+        from dp_synth.config import fixed_count
 
         given = fixed_count(given)
     values.update(given)
@@ -319,7 +331,7 @@ def _add_pretrain(sub, common, full):
     )
     _run_dir_args(t)
     if full:
-        from dp_synth.train import TrainConfig
+        from dp_synth.config import TrainConfig
 
         add_config_args(t, TrainConfig)
     t.set_defaults(func=cmd_pretrain)
@@ -487,7 +499,7 @@ def _add_finetune(sub, common, full):
         '--from', dest='model', metavar='MODEL', default=None, help='the same as --model (as in dp_synth sample)'
     )
     if full:
-        from dp_synth.finetune import FinetuneConfig
+        from dp_synth.config import FinetuneConfig
 
         add_config_args(f, FinetuneConfig)
     f.set_defaults(func=cmd_finetune)
@@ -535,7 +547,7 @@ def _add_evaluate(sub, common, full):
     )
     e.add_argument('--out', required=True, metavar='DIR', help='output directory (created)')
     if full:
-        from dp_synth.evaluate import EvalConfig
+        from dp_synth.config import EvalConfig
 
         add_config_args(e, EvalConfig)
     e.set_defaults(func=cmd_evaluate)
@@ -601,13 +613,66 @@ def _add_budget(sub, common, full):
     b.set_defaults(func=cmd_budget)
 
 # %% ../nbs/99_cli.ipynb #9eb96968
-def _add_audit(sub, common, full):
-    if not full:  # listed in `dp_synth --help` without importing the audit chapter
-        sub.add_parser('audit', help="audit a run's privacy: a measured lower bound on epsilon, with canaries")
-        return
-    from dp_synth.audit import add_audit_parser
+def cmd_audit(args) -> int:
+    "`dp_synth audit`: the white-box audit of a run's DP step, or a black-box re-run of its fine-tuning with canaries."
+    from dp_synth.audit import audit_run
 
-    add_audit_parser(sub, common)
+    res = audit_run(
+        args.run, args.mode, args.canaries, args.confidence, args.broken, args.seed, args.out, progress=_progress(args)
+    )
+    print(json.dumps(res.to_dict()) if args.json else res)
+    return EXIT_OK
+
+
+def _add_audit(sub, common, full):
+    a = sub.add_parser(
+        'audit',
+        parents=[common],
+        formatter_class=FMT,
+        help='empirical privacy audit of a run: an epsilon it provably exceeds, against the epsilon it claims',
+        description='Measure privacy instead of computing it. Canaries are put in the training data by secret coin flips,\n'
+        'an auditor guesses which were, and the one-run test of Steinke, Nasr & Jagielski (2023) turns its\n'
+        'correct guesses into an epsilon the mechanism provably exceeds (at --confidence). A lower bound above the\n'
+        'claimed epsilon means the implementation is broken; one below it is expected (one run cannot prove more\n'
+        'than about 5 with 1,000 canaries).\n'
+        '  white-box (default): the DP step itself, at the sigma, sample rate, steps and clipping norm of the\n'
+        '    run\'s privacy statement (RUN/privacy.json), with gradient canaries. Seconds.\n'
+        '  black-box: the run\'s fine-tuning again (its config from RUN/checkpoint.pt) with image canaries added,\n'
+        '    scored by the released model\'s denoising loss. As long as the original run, on the private data.',
+        epilog='examples:\n  dp_synth audit --from runs/mnist-eps10\n  dp_synth audit --from runs/demo --json\n'
+        '  dp_synth audit --from runs/mnist-eps10 --broken no_clip     (a step broken on purpose: the audit must object)\n'
+        '  dp_synth audit --from runs/mnist-eps10 --mode black-box --canaries 200 --out runs/mnist-eps10-audit',
+    )
+    a.add_argument(
+        '--from',
+        dest='run',
+        required=True,
+        metavar='RUN',
+        help='a fine-tuning run directory, or a `dp_synth run` directory',
+    )
+    a.add_argument(
+        '--mode', choices=['white-box', 'black-box'], default='white-box', help='which audit (default: white-box)'
+    )
+    a.add_argument(
+        '--canaries', type=int, default=None, help='number of canaries m (default: 1000 white-box, 100 black-box)'
+    )
+    a.add_argument('--confidence', type=float, default=0.95, help='confidence of the lower bound (default: 0.95)')
+    a.add_argument(
+        '--broken',
+        choices=['no_clip', 'low_noise'],
+        default=None,
+        help='white-box only: audit a deliberately broken step instead (a check that the audit has teeth)',
+    )
+    a.add_argument(
+        '--seed', type=int, default=None, help='seed of the coin flips and noise (default: a secret seed from the OS)'
+    )
+    a.add_argument(
+        '--out',
+        metavar='DIR',
+        default=None,
+        help="black-box only: the audit's fine-tuning run directory (default: RUN/audit)",
+    )
+    a.set_defaults(func=cmd_audit)
 
 
 COMMANDS = dict(

@@ -16,7 +16,7 @@ import torch
 
 import dp_synth
 from .accounting import PrivacyStatement
-from .checkpoints import ModelSpec, choose_device, load_pretrained
+from .checkpoints import choose_device, load_pretrained
 from dp_synth.classify import (
     ClassifierConfig,
     balanced_subset,
@@ -25,7 +25,8 @@ from dp_synth.classify import (
     more_data_curve,
     plot_more_data,
 )
-from .data import ImageDataset, load_dataset, load_declared, show_grid
+from .config import EvalConfig, ModelSpec
+from .data import ImageDataset, load_dataset, show_grid
 from .files import DataError, atomic_path, file_hash
 from .dist import barrier, rank0_first, world_info
 from .fid import features_id, fid, inception_features, reference_features, reference_stats, subset_indices
@@ -33,59 +34,7 @@ from .memorise import memorisation, plot_ratios, show_closest
 from .sampling import gather_batches, sample_batches, step_schedule
 
 # %% auto #0
-__all__ = ['OWNER_BANNER', 'EvalConfig', 'load_images', 'synthesise', 'EvalResult', 'report_markdown', 'summary_lines',
-           'evaluate']
-
-# %% ../nbs/13_evaluate.ipynb #d561076d
-@dataclass
-class EvalConfig:
-    "What `evaluate` measures, and how much (defaults sized for a CPU)."
-
-    # the private dataset: test split = real test set, train split = FID reference and memorisation set
-    dataset: str = 'mnist'
-    image_mode: str = ''  # image folders: 'L' or 'RGB' ('': RGB), as the private data was fine-tuned on
-    image_size: int = 0  # image folders: resize every image to this side (0: as stored)
-    n_synthetic: int = 5000  # images to sample when evaluating a model
-    fid_n: int = 2000  # synthetic images used for FID (report FID only beside the floor at the same N)
-    fid_reference_n: int = 10000  # training images in the FID reference statistics
-    classifier: str = 'auto'  # cnn (28×28), wrn16_4 (32×32) or auto
-    classifier_epochs: int = 5  # epochs of one-cycle training (small sets get more, see ClassifierConfig.min_steps)
-    seeds: str = '0'  # classifier seeds, comma-separated (mean and spread are reported)
-    more_data: str = '500,1000,2000,5000'  # sizes for the more-data curve, comma-separated ('' skips it)
-    memorisation: str = 'pixel,inception'  # spaces for the memorisation check ('' skips it)
-    memorisation_n: int = 10000  # images in each reference set, pixel space
-    memorisation_inception_n: int = 2000  # images in each reference set, Inception space (features cost ~0.1 s each)
-    sampler: str = 'ddim'  # ddim or ddpm (when sampling a model)
-    sample_steps: int = 50  # sampling steps
-    sample_spacing: str = 'uniform'  # where the steps fall: uniform, or quadratic (more of them at low noise)
-    guidance: float = 1.0  # classifier-free guidance scale (1: none)
-    sample_batch_size: int = 250  # images per sampling batch
-    seed: int = 0  # seed of sampling and of the subsets drawn
-    device: str = 'auto'  # auto, cpu or cuda
-
-    def __post_init__(self):
-        if self.fid_n < 2:
-            raise ValueError(f"fid_n must be at least 2, got {self.fid_n}")
-        for k in ('seeds', 'more_data'):
-            try:
-                self._ints(k)
-            except ValueError:
-                raise ValueError(f"{k} must be comma-separated integers, got {getattr(self, k)!r}") from None
-        if self.sample_spacing not in ('uniform', 'quadratic'):
-            raise ValueError(f"sample_spacing must be uniform or quadratic, got {self.sample_spacing!r}")
-        bad = set(self._list('memorisation')) - {'pixel', 'inception'}
-        if bad:
-            raise ValueError(f"memorisation spaces must be pixel and/or inception, got {sorted(bad)}")
-
-    def load(self, split: str, root=None) -> ImageDataset:
-        "A split of the private dataset in its declared schema (as the private trainer loaded it)."
-        return load_declared(self.dataset, split, self.image_mode, self.image_size, root)
-
-    def _list(self, k):
-        return [s.strip() for s in str(getattr(self, k)).split(',') if s.strip()]
-
-    def _ints(self, k):
-        return [int(s) for s in self._list(k)]
+__all__ = ['OWNER_BANNER', 'load_images', 'synthesise', 'EvalResult', 'report_markdown', 'summary_lines', 'evaluate']
 
 # %% ../nbs/13_evaluate.ipynb #4b177cec
 def load_images(spec, root=None) -> ImageDataset:
@@ -390,11 +339,11 @@ def summary_lines(r: EvalResult, out_dir) -> list:
 # %% ../nbs/13_evaluate.ipynb #249d8250
 def _accuracy(synth, test, cfg: EvalConfig, progress, dev) -> tuple:
     "Downstream accuracy, and the more-data curve (whose last point is that accuracy)."
-    ccfg, seeds = ClassifierConfig(arch=cfg.classifier, epochs=cfg.classifier_epochs), cfg._ints('seeds')
+    ccfg, seeds = ClassifierConfig(arch=cfg.classifier, epochs=cfg.classifier_epochs), list(cfg.seeds)
     acc = downstream_accuracy(synth, test, ccfg, seeds, progress=progress, device=dev)
-    sizes = [n for n in cfg._ints('more_data') if n < len(synth)]
+    sizes = [n for n in cfg.more_data if n < len(synth)]
     curve = more_data_curve(synth, test, sizes, seeds, ccfg, progress=progress, device=dev) if sizes else []
-    if cfg._ints('more_data'):  # the full set is the accuracy run above
+    if cfg.more_data:  # the full set is the accuracy run above
         curve.append(
             dict(
                 n=len(synth),
@@ -410,7 +359,7 @@ def _accuracy(synth, test, cfg: EvalConfig, progress, dev) -> tuple:
 def _memorisation(synth, fid_set, feats, private, test, cfg: EvalConfig, root, progress, dev) -> list:
     "[(report, synthetic, private, held-out images)] for each memorisation space."
     reps = []
-    for space in cfg._list('memorisation'):
+    for space in cfg.memorisation:
         if space == 'pixel':
             rep = memorisation(synth, private, test, 'pixel', cfg.memorisation_n, seed=cfg.seed)
             reps.append((rep, synth.images, private.images, test.images))

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import enum
 import fcntl
 import functools
 import json
@@ -14,31 +16,32 @@ import secrets
 import statistics
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 import dp_synth
-from .accounting import PrivacyLedger, PrivacyStatement, calibrate_sigma, check_target, delta_warning
+from .accounting import PrivacyLedger, PrivacyStatement, calibrate_sigma, delta_warning
 from dp_synth.checkpoints import (
     CheckpointError,
     Checkpointer,
-    ModelSpec,
     choose_device,
     deferred_signals,
     fault_point,
     load_checkpoint,
+    load_model,
     make_ema,
     out_of_time,
     release_info,
-    resumable,
     save_checkpoint,
     save_sample_grid,
     shipped_checkpoints,
     to_device_if_fits,
 )
+from .config import TRAINABLE, FinetuneConfig, ModelSpec
 from dp_synth.data import (
     DATASETS,
     DataError,
@@ -48,7 +51,6 @@ from dp_synth.data import (
     image_digests,
     image_schema,
     load_dataset,
-    load_declared,
     prepare_images,
     public_name,
     to_gray,
@@ -62,140 +64,11 @@ from .release import release_model, write_release
 from .warmstart import CentralImages, central_images, noisy_count, select_public_model, warm_start
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'TUNED_ON', 'POSTHOC_NOTE', 'FinetuneConfig', 'resolve_model', 'auto_batch_size', 'fit_to_data',
-           'fixed_count', 'sample_rate', 'BudgetExceededError', 'PrivacyWarning', 'BudgetPlan', 'plan_budget',
-           'private_batch', 'public_digests', 'run_lock', 'privacy_statement', 'FinetuneResult', 'finetune',
-           'time_dp_step', 'average_snapshots', 'charge_run']
+__all__ = ['TUNED_ON', 'POSTHOC_NOTE', 'resolve_model', 'auto_batch_size', 'fit_to_data', 'sample_rate', 'BudgetExceededError',
+           'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'NoDP',
+           'privacy_statement', 'PrivateRun', 'FinetuneResult', 'finetune', 'average_snapshots', 'charge_run']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
-TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model's): fewer means less noise in total
-    'all': None,
-    'emb+attn+norm': ('emb', 'time_mlp', 'attn', 'norm'),  # DP-LDM's choice: conditioning, attention, normalisation
-    'decoder': ('up.', 'out.'),  # the upsampling half and the output layer
-}
-
-
-@dataclass
-class FinetuneConfig:
-    "A DP fine-tuning run."
-
-    model: str = 'auto'  # public start: 'auto' (from the image shape, see `resolve_model`), a shipped name, a checkpoint path, or 'scratch[:PRESET]'
-    dataset: str = 'mnist'  # the PRIVATE dataset: a name or an image folder
-    split: str = 'train'  # the private split to fine-tune on
-    # image folders: 'L' (greyscale) or 'RGB' ('': RGB); declared public, never read off the images
-    image_mode: str = ''
-    # image folders: resize every image to this side (0: as stored, all of one size); declared public
-    image_size: int = 0
-    epsilon: float = 10.0  # target ε: the run never spends more
-    delta: float = 1e-5  # target δ (keep it well below 1/N)
-    steps: int = resumable(200)  # logical DP-SGD steps (with `minutes` > 0: fitted to the time instead)
-    # expected logical batch B (0: from the size, see `fit_to_data`); sample rate q = B/Ñ (B/N if declared)
-    batch_size: int = 256
-    noise_multiplier: float = 0.0  # σ; 0 calibrates σ so that `steps` steps spend exactly the target ε
-    max_grad_norm: float = 1.0  # clipping norm C
-    lr: float = 2e-4  # learning rate (Adam's, or SGD's with momentum)
-    K: int = 4  # augmentation multiplicity (copies per example, averaged before clipping)
-    timesteps: str = 'uniform'  # timestep sampling: uniform or biased
-    flip: bool = False  # random horizontal flips of the copies
-    p_uncond: float = 0.1  # label dropout for classifier-free guidance
-    ema_decay: float = 0.999  # the released weights' exponential moving average (post-processing of DP-SGD)
-    micro_batch_size: int = resumable(32)  # physical batch (examples) for per-example gradients
-    # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
-    dropout: float = 0.0
-    optimizer: str = 'adam'  # adam, or sgd (momentum 0.9: no per-coordinate rescaling of the noise)
-    trainable: str = 'all'  # weights DP-SGD updates: all, emb+attn+norm (about a seventh of them) or decoder
-    seed: int = 0  # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
-    device: str = resumable('auto')  # auto (a CUDA GPU if one is visible, else the CPU), cpu, cuda or cuda:N
-    amp: bool = resumable(True)  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
-    public_dataset_size: bool = False  # False: N is private, a noisy count Ñ (σ = count_sigma, charged) sets B and q = B/Ñ; True: N declared public and used exactly
-    # noise (in images) of the private count of N, sensitivity 1 (its cost in DP-SGD's σ: chapter 08b)
-    count_sigma: float = 50.0
-    public_class_names: bool = True  # declare the class names public (the central images release noisy class counts)
-    log_every: int = resumable(10)  # log the private diagnostics (owner-only) every this many steps
-    sample_every: int = resumable(0)  # save a sample grid every this many steps (0: only at the end)
-    ckpt_every: int = resumable(20)  # write the checkpoint (ledger, secret, weights) every this many steps
-    # >0: the raw weights every this many DP steps (and the last) into snapshots/ for `average_snapshots` (a checkpoint each)
-    snapshot_every: int = resumable(0)
-    max_minutes: float = resumable(0.0)  # stop early (with a checkpoint) after this long; resume continues
-    # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
-    minutes: float = resumable(0.0)
-    # mechanisms before DP-SGD (chapter 08b), each charged to the ledger; DP-SGD's σ is calibrated to what remains
-    select_from: str = ''  # comma-separated public models to choose among by a private vote ('': fine-tune `model`)
-    select_sigma: float = 10.0  # noise multiplier of the vote histogram (sensitivity 1)
-    select_rate: float = 0.02  # Poisson rate of the voters
-    central_sigma: float = 0.0  # >0: warm-start on noisy class means ("central images") released at this σ
-    central_size: int = 14  # side of the central images (pixels; 0: half the image side)
-    central_clip: float = 6.0  # L2 clip of each downsampled image in [0, 1] (sensitivity √(clip² + 1))
-    warm_start_steps: int = 300  # training steps on the central images (post-processing: no ε)
-    warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
-    warm_start_batch: int = 64  # central-image copies per warm-start step
-    # not a setting (no flag): `resolve_model` writes 'image shape' when model='auto' chose from it
-    chosen_by: str = field(default='', metadata={'internal': True, 'resumable': True})
-
-    def __post_init__(self):
-        check_target(self.epsilon, self.delta)
-        if self.steps < 1 or self.batch_size < 0 or self.K < 1:
-            raise ValueError("steps and K must be at least 1, batch_size at least 1 (or 0: from the dataset size)")
-        if self.max_grad_norm <= 0:
-            raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if self.optimizer not in ('adam', 'sgd'):
-            raise ValueError(f"optimizer must be adam or sgd, got {self.optimizer!r}")
-        if self.trainable not in TRAINABLE:
-            raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
-        if self.select_from and not (self.select_sigma > 0 and 0 < self.select_rate <= 1):
-            raise ValueError(
-                f"select_from needs select_sigma > 0 and 0 < select_rate <= 1, got {self.select_sigma}, "
-                f"{self.select_rate}"
-            )
-        if self.select_from and len(self.candidates()) < 2:
-            raise ValueError(
-                f"select_from names the models to choose among: give at least two, comma-separated "
-                f"(e.g. glyphs-small,fmnist-small), got {self.select_from!r}"
-            )
-        if (
-            self.central_sigma < 0
-            or self.central_clip <= 0
-            or not (self.central_size == 0 or self.central_size >= 2)
-            or self.warm_start_steps < 0
-            or self.warm_start_batch < 1
-        ):
-            raise ValueError(
-                "central_sigma must be >= 0 (0: off), central_clip > 0, central_size >= 2 (0: half the "
-                "image side), "
-                "warm_start_steps >= 0 and warm_start_batch >= 1"
-            )
-        if not self.public_class_names:
-            raise ValueError(
-                "dp_synth's accounting treats the class names (the folder names) as public; set public_class_names "
-                "to confirm (there is no private alternative: rename the folders first if the names are sensitive)"
-            )
-        if not (self.public_dataset_size or self.count_sigma > 0):
-            raise ValueError(f"count_sigma must be positive (the noisy count of N), got {self.count_sigma}")
-        if self.image_mode not in ('', 'L', 'RGB'):
-            raise ValueError(f"image_mode must be 'L' (greyscale) or 'RGB' (colour), got {self.image_mode!r}")
-        if self.image_size < 0:
-            raise ValueError(f"image_size must be at least 0 (0: as stored), got {self.image_size}")
-
-    def candidates(self) -> list:
-        "The public models `select_from` names."
-        return [m.strip() for m in self.select_from.split(',') if m.strip()]
-
-    def before(self) -> list:
-        """The ledger entries [σ, q, 1] of the mechanisms planned before DP-SGD, in the order they run: the noisy
-        count of N (unless N is declared public), the private vote and the central images (chapter 08b)."""
-        return (
-            ([[self.count_sigma, 1.0, 1]] if not self.public_dataset_size else [])
-            + ([[self.select_sigma, self.select_rate, 1]] if self.select_from else [])
-            + ([[self.central_sigma, 1.0, 1]] if self.central_sigma > 0 else [])
-        )
-
-    def load(self, split: str = None) -> ImageDataset:
-        "The private dataset (`split`, default `self.split`) in its declared schema (image mode and size)."
-        return load_declared(self.dataset, split or self.split, self.image_mode, self.image_size)
-
-
 def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneConfig:
     """`model='auto'` made concrete from public facts only (the private images' shape C×H×W and the dataset's name):
     the shipped public models of that shape, less any pre-trained on the private dataset itself, all go to the
@@ -214,7 +87,7 @@ def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneCo
     names = [k for k, e in shipped_checkpoints().items() if tuple(e['image_shape']) == tuple(shape) and other_data(e)]
     cfg = replace(cfg, chosen_by='image shape')  # (the statement declares the shape public: it chose the models)
     if len(names) >= 2:
-        return replace(cfg, model=names[0], select_from=cfg.select_from or ','.join(names))
+        return replace(cfg, model=names[0], select_from=cfg.select_from or tuple(names))
     return replace(cfg, model=names[0] if names else 'scratch:small')
 
 
@@ -230,12 +103,6 @@ def fit_to_data(cfg: FinetuneConfig, n: int, shape) -> FinetuneConfig:
     return replace(
         cfg, batch_size=cfg.batch_size or auto_batch_size(n), central_size=cfg.central_size or max(2, shape[-1] // 2)
     )
-
-
-def fixed_count(settings: dict) -> dict:
-    """`settings` (flat, as a command line or `RunConfig.replace` gives them) where a step count given without
-    `minutes` fixes the count: the time budget is then off (minutes = 0), even over one set in a config file."""
-    return dict(settings, minutes=0.0) if 'steps' in settings and 'minutes' not in settings else dict(settings)
 
 
 def _agree(flag: bool, world: int) -> bool:
@@ -308,7 +175,7 @@ def plan_budget(
         )
     return BudgetPlan(sigma, q, cfg.steps, eps)
 
-# %% ../nbs/08_finetune.ipynb #fthelp01
+# %% ../nbs/08_finetune.ipynb #d6bb0298
 def private_batch(
     rand: SecretRandom, step: int, data: torch.Tensor, labels: torch.Tensor, q: float, objective, device='cpu'
 ) -> tuple:
@@ -319,7 +186,7 @@ def private_batch(
     d = objective.draw_keyed([rand.generator('diffusion', step, int(i)) for i in idx], tuple(data.shape[1:]), device)
     return (x0, y, d.t, d.noise, d.flip, d.drop)
 
-
+# %% ../nbs/08_finetune.ipynb #c9e0ffd2
 def public_digests(base) -> np.ndarray:
     "Digests of the images a public checkpoint was trained on: recorded in it, or recomputed from its named dataset."
     data = base.checkpoint.get('data', {})
@@ -370,11 +237,73 @@ def _check_same_state(model, ledger: PrivacyLedger):
             "every process must see the same run directory (a filesystem they share)."
         )
 
+# %% ../nbs/08_finetune.ipynb #d7a51726
+class NoDP(str, enum.Enum):
+    "DP switched off, for controls only (the statement then says the run is not private)."
+
+    CLIP_ONLY = 'clip_only'  # σ = 0, clipping at C kept: the utility study's control (what the noise costs)
+    NOTHING = 'nothing'  # σ = 0, no clipping: the privacy audit's control (no DP at all)
+
+    @classmethod
+    def of(cls, value) -> NoDP | None:
+        "None (DP on) for False or None; a mode by name; the values older code passed: True (nothing), 'noise'."
+        if value is None or value is False:
+            return None
+        if value is True:
+            return cls.NOTHING
+        return cls.CLIP_ONLY if value == 'noise' else cls(value)
+
+    @property
+    def reason(self) -> str:
+        return {
+            'clip_only': 'noise turned off, clipping kept (utility study control)',
+            'nothing': 'DP turned off (audit control)',
+        }[self.value]
+
 # %% ../nbs/08_finetune.ipynb #ftstmt01
 # Datasets whose results chose dp_synth's defaults during development (the recipe of chapter 16, the demo's settings)
 TUNED_ON = ('mnist', 'fashion_mnist')
 
 
+def _declared_public(cfg: FinetuneConfig, s: dict) -> list:
+    "What the statement declares public: the class names, the image schema `s`, the settings, the dataset's name."
+    public = [
+        'class names: the folder names or the named dataset\'s own (they label the synthetic data)',
+        f"image schema: mode {s.get('mode', '?')}, {s.get('height', '?')}×{s.get('width', '?')} pixels, a setting "
+        "(image_mode, image_size, or the named dataset's own), never read off an image",
+        "settings: the run's configuration (finetune_config, the sampling settings), the public model's name and "
+        "its pre-training configuration, dp_synth's and torch's versions",
+        "dataset name: a registered name, or an image folder's base name (never its path)",
+    ]
+    if cfg.public_dataset_size:
+        public.append('dataset size N: declared public (public_dataset_size); q = B/N and the batch use it exactly')
+    if cfg.chosen_by:
+        public.append("model choice: model='auto' chose the public models from the image schema and the dataset's name")
+    elif ModelSpec.parse(cfg.model).scratch:
+        public.append('model choice: the from-scratch model is built for the image schema')
+    return public
+
+
+def _not_covered(dataset: str) -> list:
+    "What the guarantee does not cover: private diagnostics, pre-flight checks, the evaluation, development tuning."
+    not_covered = [
+        'training loss, gradient-norm and non-finite-gradient statistics (kept in the owner-only checkpoint)',
+        'the pre-flight checks, which read the exact N and the images: no private image in the public pre-training '
+        'data, the budget and batch fit, the evaluation can run (each only refuses to start; a refusal releases '
+        'nothing)',
+        'the owner-only evaluation (report, figures, evaluation.json): it compares the synthetic data with the private '
+        'and held-out images and is never part of the release',
+    ]
+    if dataset_family(dataset) in TUNED_ON:
+        not_covered.append(
+            f"dp_synth's defaults (the recipe of chapter 16, the demo's settings: DEMO's sampler, sample_steps and "
+            f"the rest) were chosen by looking at results on {dataset_family(dataset)} itself during development: a "
+            "selection on this dataset that no ledger counts, so on it the figures are benchmarks, not a guarantee "
+            "for private data"
+        )
+    return not_covered
+
+# %% ../nbs/08_finetune.ipynb #b9875cb6
 def privacy_statement(
     cfg: FinetuneConfig,
     ledger: PrivacyLedger,
@@ -383,7 +312,7 @@ def privacy_statement(
     n: int,
     dataset: str,
     charges: list = (),
-    not_private: bool | str = False,  # True: the audit's control (no DP at all); 'noise': the study's (clipping only)
+    not_private: NoDP = None,  # DP off, for a control (`NoDP`); None: the run is private
     schema: dict = None,  # `image_schema` of the private data as loaded (mode, height, width, classes)
 ) -> PrivacyStatement:
     """The run's privacy statement: what was spent, by which mechanisms, and what is declared public or not covered.
@@ -400,37 +329,7 @@ def privacy_statement(
     )
     if cfg.minutes:  # the count was fitted to a time budget (timed on random data, before any private step)
         dpsgd['steps_fitted_to_minutes'] = cfg.minutes
-    eps = ledger.epsilon(cfg.delta)
-    s = schema or {}
-    public = [
-        'class names: the folder names or the named dataset\'s own (they label the synthetic data)',
-        f"image schema: mode {s.get('mode', '?')}, {s.get('height', '?')}×{s.get('width', '?')} pixels, a setting "
-        "(image_mode, image_size, or the named dataset's own), never read off an image",
-        "settings: the run's configuration (finetune_config, the sampling settings), the public model's name and "
-        "its pre-training configuration, dp_synth's and torch's versions",
-        "dataset name: a registered name, or an image folder's base name (never its path)",
-    ]
-    if cfg.public_dataset_size:
-        public.append('dataset size N: declared public (public_dataset_size); q = B/N and the batch use it exactly')
-    if cfg.chosen_by:
-        public.append("model choice: model='auto' chose the public models from the image schema and the dataset's name")
-    elif ModelSpec.parse(cfg.model).scratch:
-        public.append('model choice: the from-scratch model is built for the image schema')
-    not_covered = [
-        'training loss, gradient-norm and non-finite-gradient statistics (kept in the owner-only checkpoint)',
-        'the pre-flight checks, which read the exact N and the images: no private image in the public pre-training '
-        'data, the budget and batch fit, the evaluation can run (each only refuses to start; a refusal releases '
-        'nothing)',
-        'the owner-only evaluation (report, figures, evaluation.json): it compares the synthetic data with the private '
-        'and held-out images and is never part of the release',
-    ]
-    if dataset_family(dataset) in TUNED_ON:
-        not_covered.append(
-            f"dp_synth's defaults (the recipe of chapter 16, the demo's settings: DEMO's sampler, sample_steps and "
-            f"the rest) were chosen by looking at results on {dataset_family(dataset)} itself during development: a "
-            "selection on this dataset that no ledger counts, so on it the figures are benchmarks, not a guarantee "
-            "for private data"
-        )
+    eps, no_dp = ledger.epsilon(cfg.delta), NoDP.of(not_private)
     return PrivacyStatement(
         dataset=public_name(dataset),
         n_private=n,
@@ -444,20 +343,491 @@ def privacy_statement(
         batch_size=cfg.batch_size,
         ledger=ledger.state_dict()['entries'],
         mechanisms=[dpsgd, *map(dict, charges)],
-        declared_public=public,
-        not_covered=not_covered,
-        private=not not_private,
-        not_private_reason=(
-            'noise turned off, clipping kept (utility study control)'
-            if not_private == 'noise'
-            else 'DP turned off (audit control)'
-            if not_private
-            else None
-        ),
+        declared_public=_declared_public(cfg, schema or {}),
+        not_covered=_not_covered(dataset),
+        private=no_dp is None,
+        not_private_reason=no_dp.reason if no_dp else None,
         dataset_size='declared public' if cfg.public_dataset_size else f'noisy count (sigma = {cfg.count_sigma:g})',
     )
 
-# %% ../nbs/08_finetune.ipynb #42cef689
+# %% ../nbs/08_finetune.ipynb #3c0f7d96
+def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
+    "The public model to start from, checked (not private, no private image in its data) and fitted to ds's classes."
+    spec = ModelSpec.parse(cfg.model)
+    base = load_model(spec, dev, image_shape=ds.images.shape[1:], classes=ds.classes, seed=cfg.seed)
+    if base.checkpoint['meta'].get('private'):
+        raise DataError(f"{cfg.model} was itself trained on private data; fine-tune from a public pre-trained model")
+    if not spec.scratch:  # the private images as they are, and in the public model's channels (a grey image read as
+        pub = base.checkpoint['data'].get('dataset', cfg.model), ds.name, public_digests(base)  # RGB is still itself)
+        check_disjoint(*pub, ds.images)
+        if ds.images.shape[1] != base.image_shape[0]:
+            check_disjoint(*pub, _in_channels(ds.images, base.image_shape[0]))
+    model = base.model
+    if len(ds.classes) != model.config.n_classes:  # a new label set: fresh class embedding (public shape only)
+        model.config.n_classes = len(ds.classes)
+        model.class_emb = torch.nn.Embedding(len(ds.classes) + 1, model.class_emb.embedding_dim).to(dev)
+    for m in model.modules():  # fine-tuning's own dropout (default off)
+        if isinstance(m, torch.nn.Dropout):
+            m.p = cfg.dropout
+    keep = TRAINABLE[cfg.trainable]
+    for name, p in model.named_parameters():  # frozen weights get no per-example gradient, hence no noise
+        p.requires_grad_(keep is None or any(k in name for k in keep))
+    broadcast_parameters(model)  # (several processes: rank 0's weights everywhere; else a no-op)
+    return base
+
+
+def _in_channels(x: torch.Tensor, c: int) -> torch.Tensor:
+    "uint8 images in `c` channels: grey replicated to RGB; RGB to grey exactly where R = G = B (else ITU-R 601)."
+    if c == 3:
+        return to_rgb(x)
+    return torch.where((x == x[:, :1]).all(1, keepdim=True), x[:, :1], to_gray(x))
+
+# %% ../nbs/08_finetune.ipynb #eb629545
+class PrivateRun:
+    "A fine-tuning run's state (model, EMA, optimiser, ledger, history): what is checkpointed, resumed and stated."
+
+    def __init__(self, cfg: FinetuneConfig, ds: ImageDataset, base, dev, command: str = None, no_dp: NoDP = None):
+        self.cfg, self.ds, self.base, self.dev, self.no_dp = cfg, ds, base, dev, NoDP.of(no_dp)
+        self.model, self.shape = base.model.train(), base.image_shape
+        self.reset_optimiser()
+        self.ledger, self.history, self.charges, self.elapsed, self.before = PrivacyLedger(), [], [], 0.0, {}
+        self.plan, self.secret, self.t_start, self.step = None, None, time.time(), 0
+        self.info = dict(
+            dataset=ds.name,
+            split=ds.split,
+            classes=ds.classes,
+            image_shape=list(self.shape),
+            schema=image_schema(ds),
+            source=ds.source,
+            private=True,
+        )
+        self.meta = dict(
+            seed=cfg.seed,
+            dp_synth=dp_synth.__version__,
+            torch=str(torch.__version__),
+            device=str(dev),
+            command=command or '',
+            private=True,
+            base_model=str(base.path),
+            not_private=self.no_dp.value if self.no_dp else False,
+        )
+
+    def set_base(self, base):
+        "Start from another public model (the private vote's choice): new weights, a fresh EMA and optimiser."
+        self.base, self.model = base, base.model.train()
+        self.reset_optimiser()
+        self.meta['base_model'] = str(base.path)
+
+    def reset_optimiser(self):
+        "EMA and optimiser afresh from the current weights (at the start, after a new base or the warm start)."
+        params, cfg = [p for p in self.model.parameters() if p.requires_grad], self.cfg
+        self.ema = make_ema(self.model, cfg.ema_decay)
+        self.opt = (
+            torch.optim.SGD(params, lr=cfg.lr, momentum=0.9)
+            if cfg.optimizer == 'sgd'
+            else torch.optim.Adam(params, lr=cfg.lr)
+        )
+
+# %% ../nbs/08_finetune.ipynb #0d4b4b8d
+@patch
+def charge(self: PrivateRun, sigma: float, q: float, kind: str, name: str) -> int:
+    "Record one Gaussian-mechanism release (σ, q) of `kind` before DP-SGD; returns its key (a fresh random stream each)."
+    self.ledger.record(sigma, q, 1)
+    self.charges.append(
+        dict(kind=kind, name=name, noise_multiplier=float(sigma), sample_rate=float(q), steps=1, when='before DP-SGD')
+    )
+    return len(self.charges) - 1
+
+
+@patch(as_prop=True)
+def n(self: PrivateRun) -> int:
+    "The dataset size the run uses: the noisy count Ñ (once drawn), or the exact N where it is declared public."
+    if self.cfg.public_dataset_size:
+        return len(self.ds)
+    if 'count' not in self.before:
+        raise RuntimeError("the noisy count of N has not been drawn yet (`PrivateRun.count` runs first)")
+    return self.before['count']['noisy_n']
+
+
+@patch(as_prop=True)
+def n_charged(self: PrivateRun) -> int:
+    "Ledger steps of the other mechanisms (before DP-SGD, or tuning's after): the rest are DP-SGD's."
+    return sum(c['steps'] for c in self.charges)
+
+
+@patch
+def statement(self: PrivateRun) -> PrivacyStatement:
+    "The privacy statement of what the ledger holds now."
+    p, n = self.plan, self.n if self.cfg.public_dataset_size or 'count' in self.before else None
+    return privacy_statement(
+        self.cfg, self.ledger, p.sigma, p.sample_rate, n, self.ds.name, self.charges, self.no_dp, self.info['schema']
+    )
+
+# %% ../nbs/08_finetune.ipynb #1fd21092
+@patch
+def state(self: PrivateRun, erase_secret: bool = False) -> dict:
+    "Everything the checkpoint holds; the secret unless `erase_secret` (a finished run forgets it)."
+    meta = dict(self.meta, step=self.step, seconds=self.seconds())
+    n = self.n if self.cfg.public_dataset_size or 'count' in self.before else None
+    return dict(
+        unet_config=asdict(self.model.config),
+        schedule=self.base.checkpoint['schedule'],
+        finetune_config=asdict(self.cfg),
+        train_config=self.base.checkpoint.get('train_config', {}),
+        data=dict(self.info, n_train=n),
+        meta=meta,
+        history=self.history,
+        ledger=self.ledger.state_dict(),
+        charges=self.charges,
+        before=self.before,
+        plan=asdict(self.plan),
+        statement=self.statement().to_dict(),
+        model=self.model.state_dict(),
+        ema=self.ema.state_dict(),
+        optimizer=self.opt.state_dict(),
+        secret_seed=None if erase_secret else self.secret,
+    )
+
+
+@patch
+def restore(self: PrivateRun, ck: dict):
+    "Continue from checkpoint `ck`: weights, EMA, optimiser, ledger (the loop is driven by it), history, charges."
+    self.model.load_state_dict(ck['model'])
+    self.ema.load_state_dict(ck['ema'])
+    self.opt.load_state_dict(ck['optimizer'])
+    self.ledger, self.history = PrivacyLedger.from_state(ck['ledger']), list(ck['history'])
+    self.charges, self.elapsed = list(ck.get('charges', [])), ck['meta']['seconds']
+    self.before = dict(ck.get('before', {}))
+
+
+@patch
+def seconds(self: PrivateRun) -> float:
+    return self.elapsed + time.time() - self.t_start
+
+
+@patch
+def snapshot(self: PrivateRun, folder: Path):
+    "The raw weights after this step: a DP-SGD iterate, which the ledger covers like the last one (post-processing)."
+    with atomic_path(folder / f'step{self.step:06d}.pt') as tmp:
+        torch.save(dict(step=self.step, model=self.model.state_dict(), not_private=self.meta['not_private']), tmp)
+
+
+@patch
+def grid(self: PrivateRun, path, title=None):
+    title = title or f'EMA samples, step {self.step}'
+    save_sample_grid(self.ema.module, self.base.schedule, path, self.ds.classes, self.shape, title=title)
+
+# %% ../nbs/08_finetune.ipynb #a425ccdb
+def _iterates(here: Path) -> list:
+    "A run folder's snapshots (and half-written ones) and post-hoc averages: a fresh run's own only."
+    return [*here.glob('snapshots/step*.pt'), *here.glob('snapshots/.step*.part'), *here.glob('model_posthoc_*.pt')]
+
+
+@patch
+def open(self: PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank: int, rebase):
+    """Rank 0 finds the run's checkpoint (or starts over), and its secret (a fresh 128-bit one for a fresh run, or more
+    steps after a finished run, which erased its own); every process then holds rank 0's state. Returns the checkpoint."""
+    ck, secret = None, secret_seed
+    auto = {k for k in ('batch_size', 'central_size') if getattr(self.cfg, k) == 0}  # (0: made concrete from the data)
+    if rank == 0:
+        here = ckpt.path.parent
+        if not resume:  # starting over: no output of the old run may sit beside the new run's statement
+            old = [*_iterates(here), ckpt.path, here / 'model.pt', here / 'privacy.json', *here.glob('samples_*.png')]
+            for f in old:
+                f.unlink(missing_ok=True)
+        ck = ckpt.resume_from(resume, 'finetune_config', self.cfg, auto)
+        if ck is None:  # a fresh run (also one whose checkpoint was lost): no old iterate may join its averages
+            for f in _iterates(here):
+                f.unlink(missing_ok=True)
+        secret = ck.get('secret_seed') if ck else secret
+        if secret is None:
+            secret = secrets.randbits(128)
+    ck, self.secret = broadcast_object((ck, secret))  # rank 0's run state on every process
+    if ck is not None and (chosen := ck.get('before', {}).get('selection')):
+        self.set_base(rebase(chosen['choice']))  # the private vote chose another public model: its architecture
+    if ck is not None:
+        self.restore(ck)
+        self.cfg = replace(self.cfg, **{k: getattr(self.cfg, k) or ck['finetune_config'][k] for k in auto})
+    _check_same_state(self.model, self.ledger)
+    self.step = self.ledger.steps - self.n_charged  # a step exists once the ledger records it
+    return ck
+
+# %% ../nbs/08_finetune.ipynb #88a2508a
+@patch
+def room_for(self: PrivateRun, upcoming: list, n: int = None):
+    """Refuse (BudgetExceededError) unless the ledger, the `upcoming` earlier mechanisms and the planned DP-SGD steps
+    still fit the target ε: checked before every charge, so that no answer is released that the budget cannot hold.
+    `n`: the size to plan with (default the run's own, `n`); before the count exists, the pre-flight check
+    plans with the exact N, which only decides whether to start (not covered: a refusal releases nothing)."""
+    if not self.no_dp:
+        ledger = PrivacyLedger([list(e) for e in self.ledger.entries] + upcoming)
+        plan_budget(self.cfg, n or self.n, ledger, done=0)
+
+
+_OLD_KINDS = {'public-model selection': 'selection', 'central images': 'central'}  # (charges saved without a kind)
+
+
+@patch
+def lost(self: PrivateRun, kind: str):
+    "Mark an earlier charge of this `kind` whose answer was never saved (the run died): it stays charged."
+    for c in self.charges:
+        if c.get('kind', _OLD_KINDS.get(c['name'].split(' (')[0])) == kind and 'outcome' not in c:
+            c['outcome'] = dict(lost='the run stopped before saving the answer; charged, and charged again')
+
+
+@patch
+def count(self: PrivateRun, ckpt: Checkpointer, rand: SecretRandom, rank: int):
+    """The first mechanism of a run whose N is private: the noisy count Ñ (`noisy_count`, σ = `count_sigma`), charged
+    durably before it exists, like every answer (a run that dies before saving it is charged again). Every
+    size-dependent setting (B, q = B/Ñ, the steps that fit `minutes`) is computed from Ñ afterwards."""
+    cfg = self.cfg
+    if cfg.public_dataset_size or 'count' in self.before or self.step > 0:
+        return
+    self.room_for(cfg.before(), n=len(self.ds))  # (pre-flight, on the exact N: refuses only)
+    self.lost('count')
+    key = self.charge(cfg.count_sigma, 1.0, 'count', 'dataset size (noisy count of N, sensitivity 1)')
+    ckpt.save()
+    n = noisy_count(len(self.ds), cfg.count_sigma, rand.generator('count', key)) if rank == 0 else None
+    n = broadcast_object(n)
+    self.charges[key]['outcome'] = dict(noisy_n=n)
+    self.before['count'] = dict(noisy_n=n, noise_multiplier=float(cfg.count_sigma))
+    ckpt.save()
+
+# %% ../nbs/08_finetune.ipynb #92dfd3c2
+@patch
+def vote(self: PrivateRun, ckpt: Checkpointer, data, rand: SecretRandom, bases: dict, rank: int, progress: bool):
+    "The private vote among the public models `bases` (loaded and checked beforehand); the winner becomes the base."
+    cfg = self.cfg
+    self.lost('selection')
+    key = self.charge(
+        cfg.select_sigma, cfg.select_rate, 'selection', 'public-model selection (noisy vote histogram, sensitivity 1)'
+    )
+    ckpt.save()
+    sel = None
+    if rank == 0:
+        voters = data[poisson_sample(len(data), cfg.select_rate, rand.generator('select', key)).to(data.device)]
+        sel = select_public_model(
+            {k: b.model for k, b in bases.items()},
+            {k: b.schedule for k, b in bases.items()},
+            voters,
+            cfg.select_sigma,
+            cfg.select_rate,
+            rand.generator('select', key, stream=1),
+            progress=progress,
+        )
+        del voters
+    sel = broadcast_object(sel)
+    self.charges[key]['outcome'] = dict(choice=sel.choice, candidates=sel.candidates, noisy_counts=sel.noisy_counts)
+    self.before['selection'] = asdict(sel)
+    self.set_base(bases[sel.choice])
+    ckpt.save()
+
+
+@patch
+def central(self: PrivateRun, ckpt: Checkpointer, data, labels, rand: SecretRandom, rank: int):
+    "The central images: noisy class sums and counts of the private images, downsampled and clipped (chapter 08b)."
+    cfg, s = self.cfg, self.cfg.central_size
+    self.lost('central')
+    key = self.charge(
+        cfg.central_sigma,
+        1.0,
+        'central',
+        f'central images (noisy class sums and counts at {s}x{s}, '
+        f'sensitivity sqrt(clip^2 + 1), clip {cfg.central_clip:g})',
+    )
+    ckpt.save()
+    c = None
+    if rank == 0:
+        gen = rand.generator('central', key)
+        c = central_images(data.cpu(), labels.cpu(), len(self.ds.classes), cfg.central_sigma, gen, s, cfg.central_clip)
+    c = broadcast_object(c)
+    self.charges[key]['outcome'] = dict(noisy_counts=c.noisy_counts)
+    self.before['central'] = asdict(c)
+    ckpt.save()
+
+# %% ../nbs/08_finetune.ipynb #6b45b02e
+@patch
+def warm(self: PrivateRun, ckpt: Checkpointer, progress: bool):
+    "The warm start on the central images: post-processing of their release (no ε), then a fresh EMA and optimiser."
+    cfg = self.cfg
+    losses = warm_start(
+        self.model,
+        self.base.schedule,
+        CentralImages(**self.before['central']),
+        cfg.warm_start_steps,
+        cfg.warm_start_lr,
+        cfg.warm_start_batch,
+        seed=cfg.seed,
+        progress=progress,
+    )
+    broadcast_parameters(self.model)  # (rank 0's weights everywhere)
+    self.reset_optimiser()
+    self.before.update(warm_started=True, warm_start_loss=losses[-1] if losses else None)
+    ckpt.save()
+
+
+@patch
+def choose(self: PrivateRun, ckpt, data, labels, rand: SecretRandom, bases: dict, rank: int, progress: bool):
+    """The mechanisms before DP-SGD after the count, in order, each checked against the budget before its charge: the
+    private vote (`vote`), the central images (`central`) and the warm start on them (`warm`). A mechanism whose
+    answer the checkpoint holds is not run again; once DP-SGD has begun, none is."""
+    cfg = self.cfg
+    planned = cfg.before()[0 if cfg.public_dataset_size else 1 :]  # (the count, if any, has run: `count`)
+    if self.step > 0:  # DP-SGD has begun: what ran before is in the checkpoint already
+        return
+    if cfg.select_from and 'selection' not in self.before:
+        self.room_for(planned)
+        self.vote(ckpt, data, rand, bases, rank, progress)
+    if cfg.central_sigma > 0 and 'central' not in self.before:
+        self.room_for(planned[1:] if cfg.select_from else planned)
+        self.central(ckpt, data, labels, rand, rank)
+    if cfg.central_sigma > 0 and not self.before.get('warm_started'):
+        self.warm(ckpt, progress)
+    _check_same_state(self.model, self.ledger)
+
+
+def _candidates(cfg: FinetuneConfig, rebase, shape) -> dict:
+    "Every public model of the vote, loaded and checked (public, disjoint from the private data, same image shape)."
+    bases = {name: rebase(name) for name in cfg.candidates()}
+    odd = {k: b.image_shape for k, b in bases.items() if tuple(b.image_shape) != tuple(shape)}
+    if odd:
+        raise DataError(f"the models to choose among must share one image shape {tuple(shape)}; {odd} differ")
+    return bases
+
+# %% ../nbs/08_finetune.ipynb #7ec9491d
+@patch
+def time_dp_step(self: PrivateRun, objective, loss_fn, C: float, repeats: int = 3) -> float:
+    """Seconds per DP-SGD step of this run's model at the expected batch B, measured on a throwaway copy of the model
+    with random images of the private shape and random labels: it reads no private data, so it costs no ε. The
+    median of `repeats` timed steps (after a warm-up), each per example times B, so that one step slowed by a passing
+    load, or a small Poisson batch, does not move the plan."""
+    B, dev = self.cfg.batch_size, self.dev
+    g = torch.Generator().manual_seed(self.cfg.seed)  # public randomness: these images are noise, not private data
+    data = (torch.rand(4 * B, *self.shape, generator=g) * 2 - 1).to(dev)
+    labels = torch.randint(len(self.ds.classes), (4 * B,), generator=g).to(dev)
+    model = copy.deepcopy(self.model)
+    amp = self.cfg.amp and dev.type == 'cuda'
+    dp = DPSGD(
+        model, torch.optim.SGD(model.parameters(), lr=0.0), 1.0, C, 0.25, 4 * B, self.cfg.micro_batch_size, amp=amp
+    )
+    rand, times = SecretRandom(0), []  # (a public key: nothing private is drawn from it)
+    for s in range(repeats + 1):
+        t0 = time.perf_counter()
+        batch = private_batch(rand, s, data, labels, 0.25, objective, dev)
+        dp.apply(dp.noisy_gradient(loss_fn, batch, rand.generator('noise', s))[0])
+        if dev.type == 'cuda':
+            torch.cuda.synchronize(dev)
+        times.append((time.perf_counter() - t0) * B / max(1, len(batch[0])))
+    return statistics.median(times[1:])  # (the first is a warm-up)
+
+
+@patch
+def fit_steps(self: PrivateRun, ck, objective, loss_fn) -> int:
+    """The step count that fills `cfg.minutes` (timed once, on rank 0's measure). A resumed run keeps its count,
+    also one begun with a fixed count (no timing saved), so that a new time budget never re-plans a run under way."""
+    if ck is not None:
+        if 'seconds_per_step_timed' in ck['meta']:
+            self.meta['seconds_per_step_timed'] = ck['meta']['seconds_per_step_timed']
+        return ck['finetune_config']['steps']
+    t = broadcast_object(self.time_dp_step(objective, loss_fn, self.cfg.max_grad_norm))
+    self.meta['seconds_per_step_timed'] = round(t, 4)
+    return max(1, int(0.95 * self.cfg.minutes * 60 / t))  # (5% for checkpoints and the EMA)
+
+
+@patch
+def objective(self: PrivateRun) -> DiffusionObjective:
+    "The diffusion objective of the run's current base model and settings."
+    cfg, schedule = self.cfg, self.base.schedule
+    sampler = timestep_sampler(cfg.timesteps, schedule.T)
+    return DiffusionObjective(schedule, cfg.K, sampler, cfg.flip, cfg.p_uncond, null_class=self.model.null_class)
+
+
+@patch
+def plan_dp_sgd(self: PrivateRun, ck) -> float:
+    """The budget plan (σ, q; refused if over the target ε) and the clipping norm C. With `cfg.minutes` the step
+    count was fitted to the time first (`fit_steps`); σ is calibrated for it. A resumed run keeps σ and count."""
+    cfg, n = self.cfg, self.n
+    if self.no_dp:  # (controls only: the statement says the run is not private)
+        self.plan = BudgetPlan(0.0, sample_rate(cfg.batch_size, n), cfg.steps, math.inf)
+        return cfg.max_grad_norm if self.no_dp is NoDP.CLIP_ONLY else 1e12
+    self.plan = plan_budget(cfg, n, self.ledger, self.step, ck['plan']['sigma'] if ck else None)
+    return cfg.max_grad_norm
+
+# %% ../nbs/08_finetune.ipynb #2ad7f252
+@patch
+def dp_step(self: PrivateRun, dp: DPSGD, rand: SecretRandom, batch, loss_fn, rank: int, world: int) -> dict:
+    "One logical DP-SGD step: the noisy gradient, then (update, EMA, ledger, step) as one uninterruptible unit."
+    cfg, step = self.cfg, self.step
+    if cfg.dropout:
+        rand.seed_torch('dropout', step, self.dev, stream=rank)  # each process its own masks
+    noisy, st = dp.noisy_gradient(loss_fn, shard(batch) if world > 1 else batch, rand.generator('noise', step))
+    fault_point('before_update', step)  # (the noise: rank 0 only; every process holds its share of the batch)
+    with deferred_signals():  # Ctrl-C waits for the unit's end
+        dp.apply(noisy)
+        fault_point('inside_update', step)
+        self.ema.update_parameters(self.model)
+        self.ledger.record(self.plan.sigma, self.plan.sample_rate, 1)
+        self.step = self.ledger.steps - self.n_charged
+    fault_point('after_update', self.step)
+    return st
+
+
+@patch
+def log(self: PrivateRun, running: list, st: dict, bar):
+    "Private diagnostics (owner's checkpoint only): (step, loss, grad norm, clipped fraction, batch, non-finite)."
+    running.append((st['mean_loss'], st['mean_grad_norm'], st['clipped_fraction'], st['batch_size'], st['nonfinite']))
+    if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+        r = torch.tensor(running, dtype=torch.float64)
+        self.history.append((self.step, *[float(v) for v in r[:, :4].nanmean(0)], float(r[:, 4].sum())))
+        running.clear()
+        bar.set_postfix(eps=f'{self.ledger.epsilon(self.cfg.delta):.3g}')
+
+# %% ../nbs/08_finetune.ipynb #5f941463
+@patch
+def released(self: PrivateRun, ck, out: Path) -> bool:
+    """Whether the reopened checkpoint `ck` is a finished run (its secret erased, no step left) whose `model.pt` is
+    the release of exactly these steps and whose privacy.json says what its ledger says. Then reopening it (study
+    rows that sample a finished model again) rewrites nothing: the secret `open` drew for it is never saved. A
+    model.pt from before more steps were added, none (the process died between the last save and the release), or a
+    privacy.json behind its ledger (died between a later charge's two writes) go through the usual path, which
+    writes them again."""
+    model, statement = out / 'model.pt', out / 'privacy.json'
+    if ck is None or ck.get('secret_seed') is not None or self.step < self.cfg.steps:
+        return False
+    if not (model.is_file() and statement.is_file()) or load_checkpoint(model)['meta'].get('step') != self.step:
+        return False
+    return PrivacyStatement.read(statement) == self.statement()
+
+
+@patch
+def take_steps(self: PrivateRun, ckpt, dp: DPSGD, rand, data, labels, objective, loss_fn, stop_after, progress, out):
+    "DP-SGD steps to `cfg.steps` (or a stop), with checkpoints, logs and snapshots; returns whether it was stopped."
+    from tqdm.auto import tqdm
+
+    cfg, (rank, world), q = self.cfg, world_info(), self.plan.sample_rate
+    desc = f'DP fine-tuning on {self.ds.name} (σ={self.plan.sigma:.3g}, q={q:.3g})'
+    bar = tqdm(total=cfg.steps, initial=self.step, desc=desc, disable=not (progress and rank == 0))
+    running, start_step = [], self.step
+    with ckpt.on_interrupt(bar, 'checkpoint (with its privacy ledger)'):
+        while self.step < cfg.steps:
+            stop = out_of_time(self.t_start, cfg.max_minutes) or (
+                stop_after is not None and self.step - start_step >= stop_after
+            )
+            if broadcast_object(stop):  # rank 0 decides for all
+                bar.close()
+                return True
+            batch = private_batch(rand, self.step, data, labels, q, objective, self.dev)  # the same batch everywhere
+            self.log(running, self.dp_step(dp, rand, batch, loss_fn, rank, world), bar)
+            bar.update(1)
+            # a snapshot comes after a checkpoint, whose ledger counts its step
+            snap = bool(cfg.snapshot_every) and (self.step % cfg.snapshot_every == 0 or self.step == cfg.steps)
+            ckpt.after_step(self.step, 1 if snap else cfg.ckpt_every, cfg.sample_every, self.grid)
+            if snap and rank == 0:
+                self.snapshot(out / 'snapshots')
+    bar.close()
+    return False
+
+# %% ../nbs/08_finetune.ipynb #d0cd40f2
 @dataclass
 class FinetuneResult:
     "What `finetune` did: its checkpoint, how far it got, and the privacy statement it wrote."
@@ -491,7 +861,7 @@ class FinetuneResult:
             release=self.release,
         )
 
-
+# %% ../nbs/08_finetune.ipynb #b2453a51
 def finetune(
     cfg: FinetuneConfig,
     out_dir,
@@ -501,459 +871,20 @@ def finetune(
     secret_seed: int = None,
     stop_after: int = None,
     private_data: ImageDataset = None,
-    unsafe_no_dp: bool | str = False,
+    unsafe_no_dp: NoDP = None,
 ) -> FinetuneResult:
     """DP fine-tune `cfg.model` on the private `cfg.dataset` (or `private_data`) to (ε, δ); checkpoints with the
-    ledger in `out_dir`. `unsafe_no_dp` turns DP off, for controls only: True (σ = 0, no clipping) is the privacy
-    audit's; 'noise' (σ = 0, clipping at C kept) is the utility study's, which isolates what the noise costs.
+    ledger in `out_dir`. `unsafe_no_dp` turns DP off, for controls only (`NoDP`: 'nothing' is the privacy audit's,
+    'clip_only' the utility study's, which isolates what the noise costs; True and 'noise' are accepted for them).
     One process at a time writes a run (`run_lock`); `resume=False` starts over and removes the old run's outputs."""
     with run_lock(out_dir) if world_info()[0] == 0 else contextlib.nullcontext():
         return _finetune(
-            cfg, Path(out_dir), resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp
+            cfg, Path(out_dir), resume, progress, command, secret_seed, stop_after, private_data, NoDP.of(unsafe_no_dp)
         )
 
-
-def _public_model(cfg: FinetuneConfig, ds: ImageDataset, dev):
-    "The public model to start from, checked (not private, no private image in its data) and fitted to ds's classes."
-    spec = ModelSpec.parse(cfg.model)
-    base = spec.load(dev, image_shape=ds.images.shape[1:], classes=ds.classes, seed=cfg.seed)
-    if base.checkpoint['meta'].get('private'):
-        raise DataError(f"{cfg.model} was itself trained on private data; fine-tune from a public pre-trained model")
-    if not spec.scratch:  # the private images as they are, and in the public model's channels (a grey image read as
-        pub = base.checkpoint['data'].get('dataset', cfg.model), ds.name, public_digests(base)  # RGB is still itself)
-        check_disjoint(*pub, ds.images)
-        if ds.images.shape[1] != base.image_shape[0]:
-            check_disjoint(*pub, _in_channels(ds.images, base.image_shape[0]))
-    model = base.model
-    if len(ds.classes) != model.config.n_classes:  # a new label set: fresh class embedding (public shape only)
-        model.config.n_classes = len(ds.classes)
-        model.class_emb = torch.nn.Embedding(len(ds.classes) + 1, model.class_emb.embedding_dim).to(dev)
-    for m in model.modules():  # fine-tuning's own dropout (default off)
-        if isinstance(m, torch.nn.Dropout):
-            m.p = cfg.dropout
-    keep = TRAINABLE[cfg.trainable]
-    for name, p in model.named_parameters():  # frozen weights get no per-example gradient, hence no noise
-        p.requires_grad_(keep is None or any(k in name for k in keep))
-    broadcast_parameters(model)  # (several processes: rank 0's weights everywhere; else a no-op)
-    return base
-
-
-def _in_channels(x: torch.Tensor, c: int) -> torch.Tensor:
-    "uint8 images in `c` channels: grey replicated to RGB; RGB to grey exactly where R = G = B (else ITU-R 601)."
-    if c == 3:
-        return to_rgb(x)
-    return torch.where((x == x[:, :1]).all(1, keepdim=True), x[:, :1], to_gray(x))
-
-
-class _PrivateRun:
-    "A fine-tuning run's state (model, EMA, optimiser, ledger, history): what is checkpointed, resumed and stated."
-
-    def __init__(self, cfg: FinetuneConfig, ds: ImageDataset, base, dev, command: str, unsafe_no_dp):
-        self.cfg, self.ds, self.base, self.dev, self.unsafe_no_dp = cfg, ds, base, dev, unsafe_no_dp
-        self.model, self.shape = base.model.train(), base.image_shape
-        self.reset_optimiser()
-        self.ledger, self.history, self.charges, self.elapsed, self.before = PrivacyLedger(), [], [], 0.0, {}
-        self.plan, self.secret, self.t_start, self.step = None, None, time.time(), 0
-        self.info = dict(
-            dataset=ds.name,
-            split=ds.split,
-            classes=ds.classes,
-            image_shape=list(self.shape),
-            schema=image_schema(ds),
-            source=ds.source,
-            private=True,
-        )
-        self.meta = dict(
-            seed=cfg.seed,
-            dp_synth=dp_synth.__version__,
-            torch=str(torch.__version__),
-            device=str(dev),
-            command=command or '',
-            private=True,
-            base_model=str(base.path),
-            not_private=unsafe_no_dp,
-        )
-
-    def set_base(self, base):
-        "Start from another public model (the private vote's choice): new weights, a fresh EMA and optimiser."
-        self.base, self.model = base, base.model.train()
-        self.reset_optimiser()
-        self.meta['base_model'] = str(base.path)
-
-    def reset_optimiser(self):
-        "EMA and optimiser afresh from the current weights (at the start, after a new base or the warm start)."
-        params, cfg = [p for p in self.model.parameters() if p.requires_grad], self.cfg
-        self.ema = make_ema(self.model, cfg.ema_decay)
-        self.opt = (
-            torch.optim.SGD(params, lr=cfg.lr, momentum=0.9)
-            if cfg.optimizer == 'sgd'
-            else torch.optim.Adam(params, lr=cfg.lr)
-        )
-
-    def charge(self, sigma: float, q: float, kind: str, name: str) -> int:
-        "Record one Gaussian-mechanism release (σ, q) of `kind` before DP-SGD; returns its key (a fresh random stream each)."
-        self.ledger.record(sigma, q, 1)
-        self.charges.append(
-            dict(
-                kind=kind, name=name, noise_multiplier=float(sigma), sample_rate=float(q), steps=1, when='before DP-SGD'
-            )
-        )
-        return len(self.charges) - 1
-
-    @property
-    def n(self) -> int:
-        "The dataset size the run uses: the noisy count Ñ (once drawn), or the exact N where it is declared public."
-        if self.cfg.public_dataset_size:
-            return len(self.ds)
-        if 'count' not in self.before:
-            raise RuntimeError("the noisy count of N has not been drawn yet (`_count` runs first)")
-        return self.before['count']['noisy_n']
-
-    @property
-    def n_charged(self) -> int:
-        # other mechanisms (before DP-SGD, or tuning's after) share the ledger
-        return sum(c['steps'] for c in self.charges)
-
-    def statement(self) -> PrivacyStatement:
-        p, n = self.plan, self.n if self.cfg.public_dataset_size or 'count' in self.before else None
-        return privacy_statement(
-            self.cfg,
-            self.ledger,
-            p.sigma,
-            p.sample_rate,
-            n,
-            self.ds.name,
-            self.charges,
-            self.unsafe_no_dp,
-            self.info['schema'],
-        )
-
-    def state(self, erase_secret: bool = False) -> dict:
-        "Everything the checkpoint holds; the secret unless `erase_secret` (a finished run forgets it)."
-        meta = dict(self.meta, step=self.step, seconds=self.seconds())
-        n = self.n if self.cfg.public_dataset_size or 'count' in self.before else None
-        return dict(
-            unet_config=asdict(self.model.config),
-            schedule=self.base.checkpoint['schedule'],
-            finetune_config=asdict(self.cfg),
-            train_config=self.base.checkpoint.get('train_config', {}),
-            data=dict(self.info, n_train=n),
-            meta=meta,
-            history=self.history,
-            ledger=self.ledger.state_dict(),
-            charges=self.charges,
-            before=self.before,
-            plan=asdict(self.plan),
-            statement=self.statement().to_dict(),
-            model=self.model.state_dict(),
-            ema=self.ema.state_dict(),
-            optimizer=self.opt.state_dict(),
-            secret_seed=None if erase_secret else self.secret,
-        )
-
-    def restore(self, ck: dict):
-        "Continue from checkpoint `ck`: weights, EMA, optimiser, ledger (the loop is driven by it), history, charges."
-        self.model.load_state_dict(ck['model'])
-        self.ema.load_state_dict(ck['ema'])
-        self.opt.load_state_dict(ck['optimizer'])
-        self.ledger, self.history = PrivacyLedger.from_state(ck['ledger']), list(ck['history'])
-        self.charges, self.elapsed = list(ck.get('charges', [])), ck['meta']['seconds']
-        self.before = dict(ck.get('before', {}))
-
-    def seconds(self) -> float:
-        return self.elapsed + time.time() - self.t_start
-
-    def snapshot(self, folder: Path):
-        "The raw weights after this step: a DP-SGD iterate, which the ledger covers like the last one (post-processing)."
-        with atomic_path(folder / f'step{self.step:06d}.pt') as tmp:
-            torch.save(dict(step=self.step, model=self.model.state_dict(), not_private=self.unsafe_no_dp), tmp)
-
-    def grid(self, path, title=None):
-        title = title or f'EMA samples, step {self.step}'
-        save_sample_grid(self.ema.module, self.base.schedule, path, self.ds.classes, self.shape, title=title)
-
-
-def _iterates(here: Path) -> list:
-    "A run folder's snapshots (and half-written ones) and post-hoc averages: a fresh run's own only."
-    return [*here.glob('snapshots/step*.pt'), *here.glob('snapshots/.step*.part'), *here.glob('model_posthoc_*.pt')]
-
-
-def _open(run: _PrivateRun, ckpt: Checkpointer, resume: bool, secret_seed, rank: int, rebase):
-    """Rank 0 finds the run's checkpoint (or starts over), and its secret (a fresh 128-bit one for a fresh run, or more
-    steps after a finished run, which erased its own); every process then holds rank 0's state. Returns the checkpoint."""
-    ck, secret = None, secret_seed
-    auto = {k for k in ('batch_size', 'central_size') if getattr(run.cfg, k) == 0}  # (0: made concrete from the data)
-    if rank == 0:
-        here = ckpt.path.parent
-        if not resume:  # starting over: no output of the old run may sit beside the new run's statement
-            for old in [
-                *_iterates(here),
-                ckpt.path,
-                *[here / f for f in ('model.pt', 'privacy.json')],
-                *here.glob('samples_*.png'),
-            ]:
-                old.unlink(missing_ok=True)
-        ck = ckpt.resume_from(resume, 'finetune_config', run.cfg, auto)
-        if ck is None:  # a fresh run (also one whose checkpoint was lost): no old iterate may join its averages
-            for old in _iterates(here):
-                old.unlink(missing_ok=True)
-        secret = ck.get('secret_seed') if ck else secret
-        if secret is None:
-            secret = secrets.randbits(128)
-    ck, run.secret = broadcast_object((ck, secret))  # rank 0's run state on every process
-    if ck is not None and (chosen := ck.get('before', {}).get('selection')):
-        run.set_base(rebase(chosen['choice']))  # the private vote chose another public model: its architecture
-    if ck is not None:
-        run.restore(ck)
-        run.cfg = replace(run.cfg, **{k: getattr(run.cfg, k) or ck['finetune_config'][k] for k in auto})
-    _check_same_state(run.model, run.ledger)
-    run.step = run.ledger.steps - run.n_charged  # a step exists once the ledger records it
-    return ck
-
-
-def time_dp_step(run: _PrivateRun, objective, loss_fn, C: float, repeats: int = 3) -> float:
-    """Seconds per DP-SGD step of this run's model at the expected batch B, measured on a throwaway copy of the model
-    with random images of the private shape and random labels: it reads no private data, so it costs no ε. The
-    median of `repeats` timed steps (after a warm-up), each per example times B, so that one step slowed by a passing
-    load, or a small Poisson batch, does not move the plan."""
-    import copy
-
-    B, dev = run.cfg.batch_size, run.dev
-    g = torch.Generator().manual_seed(run.cfg.seed)  # public randomness: these images are noise, not private data
-    data = (torch.rand(4 * B, *run.shape, generator=g) * 2 - 1).to(dev)
-    labels = torch.randint(len(run.ds.classes), (4 * B,), generator=g).to(dev)
-    model = copy.deepcopy(run.model)
-    dp = DPSGD(
-        model,
-        torch.optim.SGD(model.parameters(), lr=0.0),
-        1.0,
-        C,
-        0.25,
-        4 * B,
-        run.cfg.micro_batch_size,
-        amp=run.cfg.amp and dev.type == 'cuda',
-    )
-    rand, times = SecretRandom(0), []  # (a public key: nothing private is drawn from it)
-    for s in range(repeats + 1):
-        t0 = time.perf_counter()
-        batch = private_batch(rand, s, data, labels, 0.25, objective, dev)
-        dp.apply(dp.noisy_gradient(loss_fn, batch, rand.generator('noise', s))[0])
-        if dev.type == 'cuda':
-            torch.cuda.synchronize(dev)
-        times.append((time.perf_counter() - t0) * B / max(1, len(batch[0])))
-    return statistics.median(times[1:])  # (the first is a warm-up)
-
-
-def _fit_steps(run: _PrivateRun, ck, objective, loss_fn) -> int:
-    """The step count that fills `cfg.minutes` (timed once, on rank 0's measure). A resumed run keeps its count,
-    also one begun with a fixed count (no timing saved), so that a new time budget never re-plans a run under way."""
-    if ck is not None:
-        if 'seconds_per_step_timed' in ck['meta']:
-            run.meta['seconds_per_step_timed'] = ck['meta']['seconds_per_step_timed']
-        return ck['finetune_config']['steps']
-    t = broadcast_object(time_dp_step(run, objective, loss_fn, run.cfg.max_grad_norm))
-    run.meta['seconds_per_step_timed'] = round(t, 4)
-    return max(1, int(0.95 * run.cfg.minutes * 60 / t))  # (5% for checkpoints and the EMA)
-
-
-def _room_for(run: _PrivateRun, upcoming: list, n: int = None):
-    """Refuse (BudgetExceededError) unless the ledger, the `upcoming` earlier mechanisms and the planned DP-SGD steps
-    still fit the target ε: checked before every charge, so that no answer is released that the budget cannot hold.
-    `n`: the size to plan with (default the run's own, `run.n`); before the count exists, the pre-flight check
-    plans with the exact N, which only decides whether to start (not covered: a refusal releases nothing)."""
-    if not run.unsafe_no_dp:
-        ledger = PrivacyLedger([list(e) for e in run.ledger.entries] + upcoming)
-        plan_budget(run.cfg, n or run.n, ledger, done=0)
-
-
-def _count(run: _PrivateRun, ckpt: Checkpointer, rand: SecretRandom, rank: int):
-    """The first mechanism of a run whose N is private: the noisy count Ñ (`noisy_count`, σ = `count_sigma`), charged
-    durably before it exists, like every answer (a run that dies before saving it is charged again). Every
-    size-dependent setting (B, q = B/Ñ, the steps that fit `minutes`) is computed from Ñ afterwards."""
-    cfg = run.cfg
-    if cfg.public_dataset_size or 'count' in run.before or run.step > 0:
-        return
-    _room_for(run, cfg.before(), n=len(run.ds))  # (pre-flight, on the exact N: refuses only)
-    _lost(run, 'count')
-    key = run.charge(cfg.count_sigma, 1.0, 'count', 'dataset size (noisy count of N, sensitivity 1)')
-    ckpt.save()
-    n = noisy_count(len(run.ds), cfg.count_sigma, rand.generator('count', key)) if rank == 0 else None
-    n = broadcast_object(n)
-    run.charges[key]['outcome'] = dict(noisy_n=n)
-    run.before['count'] = dict(noisy_n=n, noise_multiplier=float(cfg.count_sigma))
-    ckpt.save()
-
-
-_OLD_KINDS = {'public-model selection': 'selection', 'central images': 'central'}  # (charges saved without a kind)
-
-
-def _lost(run: _PrivateRun, kind: str):
-    "Mark an earlier charge of this `kind` whose answer was never saved (the run died): it stays charged."
-    for c in run.charges:
-        if c.get('kind', _OLD_KINDS.get(c['name'].split(' (')[0])) == kind and 'outcome' not in c:
-            c['outcome'] = dict(lost='the run stopped before saving the answer; charged, and charged again')
-
-
-def _before(
-    run: _PrivateRun,
-    ckpt: Checkpointer,
-    data: torch.Tensor,
-    labels: torch.Tensor,
-    rand: SecretRandom,
-    bases: dict,
-    rank: int,
-    progress: bool,
-):
-    """The mechanisms that run before DP-SGD (chapter 08b): the private vote among the public models `bases` (loaded
-    and checked beforehand), then the central images and the warm start on them. Each is checked against the budget
-    and charged to the ledger, durably, *before* its answer exists; a run that dies between the charge and saving
-    the answer is charged again when it resumes (with fresh noise), never less. Rank 0 computes each answer and
-    every process receives it."""
-    cfg = run.cfg
-    planned = cfg.before()[0 if cfg.public_dataset_size else 1 :]  # (the count, if any, has run: `_count`)
-    if run.step > 0:  # DP-SGD has begun: what ran before is in the checkpoint already
-        return
-    if cfg.select_from and 'selection' not in run.before:
-        _room_for(run, planned)
-        _lost(run, 'selection')
-        key = run.charge(
-            cfg.select_sigma,
-            cfg.select_rate,
-            'selection',
-            'public-model selection (noisy vote histogram, sensitivity 1)',
-        )
-        ckpt.save()
-        sel = None
-        if rank == 0:
-            voters = data[poisson_sample(len(data), cfg.select_rate, rand.generator('select', key)).to(data.device)]
-            sel = select_public_model(
-                {k: b.model for k, b in bases.items()},
-                {k: b.schedule for k, b in bases.items()},
-                voters,
-                cfg.select_sigma,
-                cfg.select_rate,
-                rand.generator('select', key, stream=1),
-                progress=progress,
-            )
-            del voters
-        sel = broadcast_object(sel)
-        run.charges[key]['outcome'] = dict(choice=sel.choice, candidates=sel.candidates, noisy_counts=sel.noisy_counts)
-        run.before['selection'] = asdict(sel)
-        run.set_base(bases[sel.choice])
-        ckpt.save()
-    if cfg.central_sigma > 0 and 'central' not in run.before:
-        _room_for(run, planned[1:] if cfg.select_from else planned)
-        _lost(run, 'central')
-        s = cfg.central_size
-        key = run.charge(
-            cfg.central_sigma,
-            1.0,
-            'central',
-            f'central images (noisy class sums and counts at {s}x{s}, '
-            f'sensitivity sqrt(clip^2 + 1), clip {cfg.central_clip:g})',
-        )
-        ckpt.save()
-        c = None
-        if rank == 0:
-            c = central_images(
-                data.cpu(),
-                labels.cpu(),
-                len(run.ds.classes),
-                cfg.central_sigma,
-                rand.generator('central', key),
-                s,
-                cfg.central_clip,
-            )
-        c = broadcast_object(c)
-        run.charges[key]['outcome'] = dict(noisy_counts=c.noisy_counts)
-        run.before['central'] = asdict(c)
-        ckpt.save()
-    if cfg.central_sigma > 0 and not run.before.get('warm_started'):
-        losses = warm_start(
-            run.model,
-            run.base.schedule,
-            CentralImages(**run.before['central']),
-            cfg.warm_start_steps,
-            cfg.warm_start_lr,
-            cfg.warm_start_batch,
-            seed=cfg.seed,
-            progress=progress,
-        )
-        broadcast_parameters(run.model)  # (rank 0's weights everywhere)
-        run.reset_optimiser()
-        run.before.update(warm_started=True, warm_start_loss=losses[-1] if losses else None)
-        ckpt.save()
-    _check_same_state(run.model, run.ledger)
-
-
-def _candidates(cfg: FinetuneConfig, rebase, shape) -> dict:
-    "Every public model of the vote, loaded and checked (public, disjoint from the private data, same image shape)."
-    bases = {name: rebase(name) for name in cfg.candidates()}
-    odd = {k: b.image_shape for k, b in bases.items() if tuple(b.image_shape) != tuple(shape)}
-    if odd:
-        raise DataError(f"the models to choose among must share one image shape {tuple(shape)}; {odd} differ")
-    return bases
-
-
-def _plan(run: _PrivateRun, ck, objective, loss_fn) -> float:
-    """The budget plan (σ, q; refused if over the target ε) and the clipping norm C. With `cfg.minutes` the step
-    count was fitted to the time first (`_fit_steps`); σ is calibrated for it. A resumed run keeps σ and count."""
-    cfg, n = run.cfg, run.n
-    if run.unsafe_no_dp:  # (controls only: the statement says the run is not private)
-        run.plan = BudgetPlan(0.0, sample_rate(cfg.batch_size, n), cfg.steps, math.inf)
-        return cfg.max_grad_norm if run.unsafe_no_dp == 'noise' else 1e12
-    run.plan = plan_budget(cfg, n, run.ledger, run.step, ck['plan']['sigma'] if ck else None)
-    return cfg.max_grad_norm
-
-
-def _step(run: _PrivateRun, dp: DPSGD, rand: SecretRandom, batch, loss_fn, rank: int, world: int) -> dict:
-    "One logical DP-SGD step: the noisy gradient, then (update, EMA, ledger, step) as one uninterruptible unit."
-    cfg, step = run.cfg, run.step
-    if cfg.dropout:
-        rand.seed_torch('dropout', step, run.dev, stream=rank)  # each process its own masks
-    noisy, st = dp.noisy_gradient(loss_fn, shard(batch) if world > 1 else batch, rand.generator('noise', step))
-    fault_point('before_update', step)  # (the noise: rank 0 only; every process holds its share of the batch)
-    with deferred_signals():  # Ctrl-C waits for the unit's end
-        dp.apply(noisy)
-        fault_point('inside_update', step)
-        run.ema.update_parameters(run.model)
-        run.ledger.record(run.plan.sigma, run.plan.sample_rate, 1)
-        run.step = run.ledger.steps - run.n_charged
-    fault_point('after_update', run.step)
-    return st
-
-
-def _log(run: _PrivateRun, running: list, st: dict, bar):
-    "Private diagnostics (owner's checkpoint only): (step, loss, grad norm, clipped fraction, batch, non-finite)."
-    running.append((st['mean_loss'], st['mean_grad_norm'], st['clipped_fraction'], st['batch_size'], st['nonfinite']))
-    if run.step % run.cfg.log_every == 0 or run.step == run.cfg.steps:
-        r = torch.tensor(running, dtype=torch.float64)
-        run.history.append((run.step, *[float(v) for v in r[:, :4].nanmean(0)], float(r[:, 4].sum())))
-        running.clear()
-        bar.set_postfix(eps=f'{run.ledger.epsilon(run.cfg.delta):.3g}')
-
-
-def _released(run: _PrivateRun, ck, out: Path) -> bool:
-    """Whether the reopened checkpoint `ck` is a finished run (its secret erased, no step left) whose `model.pt` is
-    the release of exactly these steps and whose privacy.json says what its ledger says. Then reopening it (study
-    rows that sample a finished model again) rewrites nothing: the secret `_open` drew for it is never saved. A
-    model.pt from before more steps were added, none (the process died between the last save and the release), or a
-    privacy.json behind its ledger (died between a later charge's two writes) go through the usual path, which
-    writes them again."""
-    model, statement = out / 'model.pt', out / 'privacy.json'
-    if ck is None or ck.get('secret_seed') is not None or run.step < run.cfg.steps:
-        return False
-    if not (model.is_file() and statement.is_file()) or load_checkpoint(model)['meta'].get('step') != run.step:
-        return False
-    return PrivacyStatement.read(statement) == run.statement()
-
-
-def _finetune(
-    cfg, out, resume, progress, command, secret_seed, stop_after, private_data, unsafe_no_dp
-) -> FinetuneResult:
-    from tqdm.auto import tqdm
-
-    dev, (rank, world) = choose_device(cfg.device), world_info()
+# %% ../nbs/08_finetune.ipynb #179e8e87
+def _finetune(cfg, out, resume, progress, command, secret_seed, stop_after, private_data, no_dp) -> FinetuneResult:
+    dev, rank = choose_device(cfg.device), world_info()[0]
     out.mkdir(parents=True, exist_ok=True)
     ds = private_data if private_data is not None else rank0_first(cfg.load)
     cfg = resolve_model(cfg, ds.images.shape[1:], ds.name)
@@ -963,90 +894,54 @@ def _finetune(
     def rebase(name):  # a public model by name, checked and fitted to the private classes
         return _public_model(replace(cfg, model=name), ds, dev)
 
-    base = rebase(cfg.candidates()[0] if cfg.select_from else cfg.model)
-    run = _PrivateRun(cfg, ds, base, dev, command, unsafe_no_dp)
+    run = PrivateRun(cfg, ds, rebase(cfg.candidates()[0] if cfg.select_from else cfg.model), dev, command, no_dp)
     data = to_device_if_fits(prepare_images(ds.images, run.shape[-1], run.shape[0]), dev)
     labels = to_device_if_fits(ds.labels, dev)
     ckpt = Checkpointer(
         out / 'checkpoint.pt', run.state, private=True, after_save=lambda: run.statement().write(out), enabled=rank == 0
     )
-    ck = _open(run, ckpt, resume, secret_seed, rank, rebase)
+    ck = run.open(ckpt, resume, secret_seed, rank, rebase)
     rand = SecretRandom(run.secret)
     if run.plan is None:  # (until DP-SGD is planned, the statement shows what the earlier mechanisms spent)
         run.plan = BudgetPlan(0.0, 0.0, cfg.steps, run.ledger.epsilon(cfg.delta))
-    _count(run, ckpt, rand, rank)
-    run.cfg = cfg = fit_to_data(run.cfg, run.n, run.shape)  # B from Ñ (or the declared N), the central images' side
-
-    def objective_of(run):
-        return DiffusionObjective(
-            run.base.schedule,
-            cfg.K,
-            timestep_sampler(cfg.timesteps, run.base.schedule.T),
-            cfg.flip,
-            cfg.p_uncond,
-            null_class=run.model.null_class,
-        )
-
-    if cfg.minutes > 0:  # timed on random data at B, before any answer but Ñ: the count depends on nothing else private
-        objective = objective_of(run)
-        run.cfg = cfg = replace(cfg, steps=_fit_steps(run, ck, objective, diffusion_loss_fn(objective)))
-    if cfg.before() and run.step == 0:  # (until DP-SGD is planned, the statement shows what the others spent)
-        bases = _candidates(cfg, rebase, run.shape) if cfg.select_from and 'selection' not in run.before else {}
-        run.plan = replace(run.plan, sample_rate=sample_rate(cfg.batch_size, run.n))
-        _before(run, ckpt, data, labels, rand, bases, rank, progress and rank == 0)
+    run.count(ckpt, rand, rank)
+    run.cfg = fit_to_data(run.cfg, run.n, run.shape)  # B from Ñ (or the declared N), the central images' side
+    if run.cfg.minutes > 0:  # timed on random data at B, before any answer but Ñ: the count depends on nothing else
+        objective = run.objective()
+        run.cfg = replace(run.cfg, steps=run.fit_steps(ck, objective, diffusion_loss_fn(objective)))
+    if run.cfg.before() and run.step == 0:
+        bases = _candidates(run.cfg, rebase, run.shape) if run.cfg.select_from and 'selection' not in run.before else {}
+        run.plan = replace(run.plan, sample_rate=sample_rate(run.cfg.batch_size, run.n))
+        run.choose(ckpt, data, labels, rand, bases, rank, progress and rank == 0)
         del bases
-    objective = objective_of(run)
+    return run.dp_sgd(ckpt, ck, rand, data, labels, stop_after, progress, out)
+
+# %% ../nbs/08_finetune.ipynb #829c6332
+@patch
+def dp_sgd(self: PrivateRun, ckpt, ck, rand, data, labels, stop_after, progress, out) -> FinetuneResult:
+    "Plan DP-SGD, take its steps and release the result (or return at once for a finished run reopened)."
+    rank, objective = world_info()[0], self.objective()
     loss_fn = diffusion_loss_fn(objective)
-    C = _plan(run, ck, objective, loss_fn)
-    cfg = run.cfg  # (the planned config: with `minutes`, its step count is the fitted one)
-    done = broadcast_object(rank == 0 and _released(run, ck, out))
-    if done:  # a finished run reopened: nothing to train, nothing to rewrite
-        return FinetuneResult(
-            str(ckpt.path),
-            run.step,
-            True,
-            run.statement(),
-            run.plan.planned_epsilon,
-            round(run.elapsed, 1),
-            release_info(out / 'model.pt'),
-        )
-    if ck is None or ck.get('secret_seed') != run.secret:
+    C = self.plan_dp_sgd(ck)
+    cfg = self.cfg  # (the planned config: with `minutes`, its step count is the fitted one)
+    if broadcast_object(rank == 0 and self.released(ck, out)):  # a finished run reopened: nothing to rewrite
+        p, info = self.plan.planned_epsilon, release_info(out / 'model.pt')
+        return FinetuneResult(str(ckpt.path), self.step, True, self.statement(), p, round(self.elapsed, 1), info)
+    if ck is None or ck.get('secret_seed') != self.secret:
         ckpt.save()  # a fresh secret is durable before its first use
-    q = run.plan.sample_rate
+    amp = cfg.amp and self.dev.type == 'cuda'
     dp = DPSGD(  # (its mean divides by the expected batch q·Ñ = B: a public number, never the exact N)
-        run.model, run.opt, run.plan.sigma, C, q, run.n, cfg.micro_batch_size, amp=cfg.amp and dev.type == 'cuda'
+        self.model, self.opt, self.plan.sigma, C, self.plan.sample_rate, self.n, cfg.micro_batch_size, amp=amp
     )
-    bar = tqdm(
-        total=cfg.steps,
-        initial=run.step,
-        desc=f'DP fine-tuning on {ds.name} (σ={run.plan.sigma:.3g}, q={q:.3g})',
-        disable=not (progress and rank == 0),
-    )
-    running, stopped, start_step = [], False, run.step
-    with ckpt.on_interrupt(bar, 'checkpoint (with its privacy ledger)'):
-        while run.step < cfg.steps:
-            stop = out_of_time(run.t_start, cfg.max_minutes) or (
-                stop_after is not None and run.step - start_step >= stop_after
-            )
-            if broadcast_object(stop):  # rank 0 decides for all
-                stopped = True
-                break
-            batch = private_batch(rand, run.step, data, labels, q, objective, dev)  # the same batch everywhere
-            _log(run, running, _step(run, dp, rand, batch, loss_fn, rank, world), bar)
-            bar.update(1)
-            snap = bool(cfg.snapshot_every) and (run.step % cfg.snapshot_every == 0 or run.step == cfg.steps)  # (after
-            ckpt.after_step(run.step, 1 if snap else cfg.ckpt_every, cfg.sample_every, run.grid)  # a checkpoint:
-            if snap and rank == 0:  # its ledger counts the step)
-                run.snapshot(out / 'snapshots')
-    bar.close()
-    finished = run.step >= cfg.steps and not stopped
+    stopped = self.take_steps(ckpt, dp, rand, data, labels, objective, loss_fn, stop_after, progress, out)
+    finished = self.step >= cfg.steps and not stopped
     ckpt.save(erase_secret=finished)  # a finished run forgets its secret
     res = FinetuneResult(
-        str(ckpt.path), run.step, finished, run.statement(), run.plan.planned_epsilon, round(run.seconds(), 1)
+        str(ckpt.path), self.step, finished, self.statement(), self.plan.planned_epsilon, round(self.seconds(), 1)
     )
     if finished and rank == 0:
         res.release = release_model(ckpt.path, out / 'model.pt')
-        run.grid(out / 'samples_final.png', title='DP fine-tuned samples (EMA)')
+        self.grid(out / 'samples_final.png', title='DP fine-tuned samples (EMA)')
     return res
 
 # %% ../nbs/08_finetune.ipynb #posthoc02
@@ -1140,7 +1035,7 @@ def _charge(d: Path, noise_multiplier, sample_rate, steps, mechanism) -> Privacy
         old.n_private,
         old.dataset,
         charges,
-        not old.private,
+        ck['meta'].get('not_private') or not old.private,  # (a control stays the control it was)
         ck['data'].get('schema'),
     )
     ck.pop('format')

@@ -6,111 +6,31 @@
 from __future__ import annotations
 import base64
 import sys
-import dataclasses
 import hashlib
 import html
 import json
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .accounting import PrivacyStatement
-from .checkpoints import ModelSpec, load_checkpoint, release_checkpoint
-from .data import check_disjoint
+from .checkpoints import load_checkpoint, release_checkpoint
+
+# DEMO and RECIPE: also importable from here, the main job's module, as before they moved to the configs' chapter
+from .config import DEMO, RECIPE, ModelSpec, RunConfig  # noqa: F401
 from .files import DataError, atomic_path, file_hash
-from .evaluate import EvalConfig, EvalResult, evaluate, report_markdown, summary_lines
-from .finetune import FinetuneConfig, FinetuneResult, finetune, fixed_count
+from .evaluate import EvalResult, evaluate, report_markdown, summary_lines
+from .finetune import FinetuneResult, finetune
 from .release import write_release
-from .train import TrainConfig, train
+from .train import train
 
 # %% auto #0
-__all__ = ['RECIPE', 'DEMO', 'RunConfig', 'markdown_to_html', 'RunResult', 'check_run', 'run']
-
-# %% ../nbs/14_pipeline.ipynb #030ebeb1
-# `run`'s fine-tuning defaults: chapter 16's 60-minute recipe (its measured rows: benchmarks/, rendered in chapter 16).
-# Central images and a warm start on them, then DP-SGD for `minutes` of this machine (σ calibrated for the
-# fitted count), B = 512 (at most N/10) and the central images at half the image side, from the data (`fit_to_data`)
-RECIPE = dict(
-    central_sigma=20.0,
-    warm_start_steps=300,
-    central_size=0,
-    batch_size=0,
-    lr=5e-4,
-    max_grad_norm=0.3,
-    K=1,
-    minutes=50.0,
-)
-
-
-@dataclass
-class RunConfig:
-    """The whole job, composed of its stages' configs: each setting lives in one stage, with one name and one default.
-    `pretrain` is used only when `finetune.model` is 'pretrain'; the evaluation reads `finetune`'s private dataset.
-    Fine-tuning starts from `RECIPE`, not from `FinetuneConfig`'s plain defaults."""
-
-    finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(**RECIPE))
-    evaluate: EvalConfig = field(default_factory=EvalConfig)
-    pretrain: TrainConfig = field(default_factory=lambda: TrainConfig(steps=4000))
-
-    SHARED = ('dataset', 'image_mode', 'image_size', 'seed', 'device')  # settings the stages share: one value for all
-    PRIVATE_ONLY = ('dataset', 'image_mode', 'image_size')  # ...except pre-training, whose data is public and its own
-
-    def __post_init__(self):
-        for k in ('finetune', 'evaluate', 'pretrain'):  # (from JSON: dicts)
-            if isinstance(getattr(self, k), dict):
-                setattr(self, k, self.stage_types()[k](**getattr(self, k)))
-        f = self.finetune  # evaluated against the private data, loaded in the same schema
-        self.evaluate = replace(self.evaluate, dataset=f.dataset, image_mode=f.image_mode, image_size=f.image_size)
-        if ModelSpec.parse(self.finetune.model).kind == 'pretrain':
-            check_disjoint(self.pretrain.dataset, self.finetune.dataset)  # the public data must not be the private data
-
-    @staticmethod
-    def stage_types() -> dict:
-        return dict(finetune=FinetuneConfig, evaluate=EvalConfig, pretrain=TrainConfig)
-
-    @classmethod
-    def flags(cls) -> list:
-        "(flag name, stage, field) for every setting: fine-tuning and evaluation fields by name, pre-training's as pretrain_*."
-        out, seen = [], set()
-        for stage in ('finetune', 'evaluate'):
-            for f in dataclasses.fields(cls.stage_types()[stage]):
-                if f.name not in seen and not f.metadata.get('internal'):  # (not settings: no flag)
-                    out.append((f.name, stage, f))
-                    seen.add(f.name)
-        return out + [
-            (f'pretrain_{f.name}', 'pretrain', f)
-            for f in dataclasses.fields(TrainConfig)
-            if f.name in ('dataset', 'preset', 'steps', 'batch_size', 'lr', 'image_size')
-        ]
-
-    def replace(self, **settings) -> RunConfig:
-        """A copy with flat settings changed (`epsilon=1, n_synthetic=500, pretrain_steps=100`), as the command line
-        gives them. A step count given without `minutes` is a fixed count: the time budget is then off (minutes=0)."""
-        settings = fixed_count(settings)
-        parts = {stage: {} for stage in self.stage_types()}
-        known = {name: stage for name, stage, _ in self.flags()}
-        for k, v in settings.items():
-            if k not in known:
-                raise TypeError(f"RunConfig has no setting {k!r}; see `dp_synth run --help`")
-            if k in self.SHARED:
-                parts['finetune'][k] = parts['evaluate'][k] = v
-                if k not in self.PRIVATE_ONLY:
-                    parts['pretrain'][k] = v
-            elif known[k] == 'pretrain':
-                parts['pretrain'][k.removeprefix('pretrain_')] = v
-            else:
-                parts[known[k]][k] = v
-        return RunConfig(**{stage: replace(getattr(self, stage), **kw) for stage, kw in parts.items()})
-
-    @classmethod
-    def flat(cls, **settings) -> RunConfig:
-        "A RunConfig from the defaults and flat settings (see `replace`)."
-        return cls().replace(**settings)
+__all__ = ['markdown_to_html', 'RunResult', 'check_run', 'run']
 
 # %% ../nbs/14_pipeline.ipynb #40f61c92
 def _digest(obj) -> str:
@@ -461,29 +381,3 @@ def run(
     with atomic_path(out / 'run.json', mode=0o600) as tmp:
         tmp.write_text(json.dumps(run_json, indent=1, default=str))
     return res
-
-# %% ../nbs/14_pipeline.ipynb #f568454a
-DEMO = RunConfig.flat(
-    dataset='mnist',
-    model='glyphs-small',
-    epsilon=10.0,
-    delta=1e-5,
-    steps=40,  # (`dp_synth demo` fits the count to 3.5 minutes of the machine instead: --minutes)
-    batch_size=256,
-    central_sigma=20.0,  # central images (noisy class means at 14×14) and a warm start on them, before DP-SGD
-    warm_start_steps=300,
-    warm_start_batch=32,
-    max_grad_norm=0.3,
-    lr=2e-3,
-    K=1,
-    n_synthetic=1000,
-    # ancestral sampling (fresh noise at each step): FID 84.9 -> 39.7 against DDIM on chapter 16's model; 30 steps,
-    # not 20, chosen on the first fresh demo's model (FID 41.3 -> 38.6), then measured on two new runs
-    sampler='ddpm',
-    sample_steps=30,
-    fid_n=1000,
-    classifier_epochs=5,
-    more_data='',
-    memorisation='pixel',
-    device='auto',
-)

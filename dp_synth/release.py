@@ -11,7 +11,8 @@ import numpy as np
 
 import dp_synth
 from .accounting import PrivacyStatement
-from .checkpoints import ModelSpec, load_checkpoint, release_info, save_checkpoint
+from .checkpoints import load_checkpoint, release_info, save_checkpoint
+from .config import ModelSpec, parse_items
 from .data import public_name
 from .files import DataError, atomic_path, file_hash
 
@@ -51,7 +52,7 @@ def release_model(src, dest, statement: PrivacyStatement = None, not_covered: li
         fc,
         dataset=public_name(fc['dataset']),
         model=_no_path(fc['model']),
-        select_from=_no_path(fc.get('select_from', '')) if fc.get('select_from') else '',
+        select_from=tuple(_no_path(m) for m in parse_items(fc.get('select_from') or ())),
     )
     if ck.get('train_config', {}).get('dataset'):  # (the public model's data: its name, not a path of this machine)
         slim['train_config'] = dict(ck['train_config'], dataset=public_name(ck['train_config']['dataset']))

@@ -13,64 +13,15 @@ from pathlib import Path
 import torch
 
 import dp_synth
-from dp_synth.checkpoints import (
-    Checkpointer,
-    choose_device,
-    make_ema,
-    out_of_time,
-    resumable,
-    save_sample_grid,
-    to_device_if_fits,
-)
+from .checkpoints import Checkpointer, choose_device, make_ema, out_of_time, save_sample_grid, to_device_if_fits
+from .config import TrainConfig
 from .data import image_digests, load_dataset, prepare_images
 from .objective import DiffusionObjective, timestep_sampler
 from .schedule import NoiseSchedule
 from .unet import UNet, count_params, unet_config
 
 # %% auto #0
-__all__ = ['TrainConfig', 'batch_indices', 'build_model', 'TrainResult', 'train']
-
-# %% ../nbs/05_train.ipynb #4731cf78
-@dataclass
-class TrainConfig:
-    "A (non-private) training run."
-
-    dataset: str = 'fashion_mnist'  # dataset name or image folder (public data)
-    split: str = 'train'  # the public split to pre-train on
-    image_size: int = 28  # images are padded (28→32) or resized to this side
-    frame: int = 0  # >0: resize into a frame×frame box centred in image_size (MNIST's 20-in-28); 0: off
-    channels: int = 0  # 1 or 3 to convert the data; 0 keeps the dataset's channels
-    preset: str = 'small'  # UNet preset: tiny, small, base, large
-    dropout: float = -1.0  # UNet dropout; -1 keeps the preset's
-    schedule: str = 'linear'  # beta schedule: linear or cosine
-    T: int = 1000  # diffusion steps
-    steps: int = resumable(3000)  # optimiser steps to train for
-    batch_size: int = 64  # images per step
-    lr: float = 5e-4  # AdamW's learning rate
-    warmup: int = 100  # linear learning-rate warm-up steps
-    weight_decay: float = 0.0  # AdamW's decoupled weight decay
-    grad_clip: float = 1.0  # clip the global gradient norm (non-private training only)
-    ema_decay: float = 0.999  # the saved weights' exponential moving average
-    K: int = 1  # augmentation multiplicity
-    timesteps: str = 'uniform'  # timestep sampling: uniform or biased
-    flip: bool = False  # random horizontal flips (not for digits or text)
-    p_uncond: float = 0.1  # label dropout for classifier-free guidance
-    seed: int = 0  # initial weights, batch order and the diffusion draws (all public)
-    device: str = resumable('auto')  # auto, cpu, cuda
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    log_every: int = resumable(25)  # log the loss every this many steps
-    sample_every: int = resumable(500)  # save a sample grid every this many steps (0: never)
-    ckpt_every: int = resumable(200)  # write the checkpoint every this many steps
-    max_minutes: float = resumable(0.0)  # stop (with a checkpoint) after this long; 0: no limit. Resume continues.
-
-    def __post_init__(self):
-        if self.channels not in (0, 1, 3):
-            raise ValueError(f"channels must be 0 (keep), 1 or 3, got {self.channels}")
-        for k in ('steps', 'batch_size', 'T', 'K'):
-            if getattr(self, k) < 1:
-                raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+__all__ = ['batch_indices', 'build_model', 'TrainResult', 'train']
 
 # %% ../nbs/05_train.ipynb #8da86cb9
 @functools.lru_cache(maxsize=1)

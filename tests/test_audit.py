@@ -3,7 +3,6 @@ secret seeds, the black-box audit's plumbing through `finetune`, and `dp_synth a
 properties, the Bonferroni-corrected guess grid and the real step against deliberately broken ones (ε = 1, 4, 10) are
 nbs/15_audit.ipynb's inline checks, which tests/test_notebooks.py runs."""
 
-import argparse
 import contextlib
 import io
 import json
@@ -16,7 +15,8 @@ import pytest
 import torch
 
 from dp_synth.accounting import PrivacyLedger, PrivacyStatement, calibrate_sigma
-from dp_synth.audit import add_audit_parser, blackbox_audit, whitebox_audit
+from dp_synth.audit import blackbox_audit, whitebox_audit
+from dp_synth.cli import build_parser
 from dp_synth.data import DataError, ImageDataset
 
 from conftest import REPO
@@ -92,13 +92,8 @@ def test_blackbox_plumbing(tmp_path):
 
 
 def _run_audit(*argv):
-    p = argparse.ArgumentParser(prog='dp_synth')
-    sub = p.add_subparsers(dest='command')
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--json', action='store_true')
-    common.add_argument('--root', default=None)
-    add_audit_parser(sub, common)
-    args = p.parse_args(['audit', *argv])
+    "`dp_synth audit ARGV` through the real parser, errors raised (not turned into an exit code), stdout captured."
+    args = build_parser('audit').parse_args(['audit', *argv])
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         rc = args.func(args)

@@ -55,7 +55,14 @@ def test_fid_features_benchmark_runs_small():
 
 
 def test_sampler_sweep_runs_small():
-    cmd = [sys.executable, str(REPO / 'benchmarks' / 'experiments' / 'sampler_sweep.py'), 'glyphs-small', '--n', '10', '--samplers']
+    cmd = [
+        sys.executable,
+        str(REPO / 'benchmarks' / 'experiments' / 'sampler_sweep.py'),
+        'glyphs-small',
+        '--n',
+        '10',
+        '--samplers',
+    ]
     r = subprocess.run(cmd + ['ddim:2', 'ddpm:2:quadratic'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in r.stdout.splitlines()]

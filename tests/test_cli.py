@@ -312,10 +312,7 @@ def test_finetune_cli_with_ledger(tmp_path):
 def test_every_setting_flag_has_help():
     "Each config field's flag explains itself: its help is the field's comment (fastcore's docments), never empty."
     from dp_synth.cli import _defaults
-    from dp_synth.evaluate import EvalConfig
-    from dp_synth.finetune import FinetuneConfig
-    from dp_synth.pipeline import RunConfig
-    from dp_synth.train import TrainConfig
+    from dp_synth.config import EvalConfig, FinetuneConfig, RunConfig, TrainConfig
 
     for cls in (TrainConfig, FinetuneConfig, EvalConfig, RunConfig):
         missing = sorted(k for k, v in _defaults(cls)[1].items() if not v)

@@ -95,7 +95,12 @@ def test_import_graph(graph):
     assert not {'finetune', 'pipeline', 'evaluate'} & deps['release'], (
         f"release imports {sorted(deps['release'])}" + shown
     )
-    # (8) no cycle anywhere, lazy imports included (a function-local import that closes a loop is still a loop)
+    # (8) the settings need no torch: dp_synth.config stands on the file helpers alone (the data is loaded lazily)
+    assert deps['config'] <= {'files', 'data'}, f"config imports {sorted(deps['config'])}" + shown
+    assert 'data' not in {d for d, s in graph['config'].items() if '<module>' in s}, (
+        'config imports data eagerly' + shown
+    )
+    # (9) no cycle anywhere, lazy imports included (a function-local import that closes a loop is still a loop)
     seen, stack = set(), []
 
     def visit(m):
@@ -162,7 +167,7 @@ def test_epsilon_reaches_the_noise_without_being_reparsed():
     real = [c for c in calls if id(c) not in in_timing]
     assert real and all(ast.unparse(c.args[2]).endswith('plan.sigma') for c in real), [ast.unparse(c) for c in real]
     timed = [ast.unparse(c.args[0]) for c in calls if id(c) in in_timing]
-    assert timed == ['model'] and 'model = copy.deepcopy(run.model)' in ast.unparse(timing), timed
+    assert timed == ['model'] and 'model = copy.deepcopy(self.model)' in ast.unparse(timing), timed
     # the pipeline never reads a privacy setting itself
     reads = [
         f"line {n.lineno}: {ast.unparse(n)}"
@@ -191,12 +196,15 @@ def test_import_dp_synth_does_not_import_torch():
     assert not {m for m in mods if m.split('.')[0] == 'torch'}, 'import dp_synth imports torch'
 
 
-LIGHT_COMMANDS = [['--help'], ['budget', '--sigma', '1', '--sample-rate', '0.01', '--steps', '10']]
+SUBCOMMANDS = ['data', 'demo', 'run', 'pretrain', 'sample', 'finetune', 'evaluate', 'budget', 'audit']
+HELP = [['--help']] + [[c, '--help'] for c in SUBCOMMANDS]
+LIGHT_COMMANDS = HELP + [['budget', '--sigma', '1', '--sample-rate', '0.01', '--steps', '10']]
 
 
-@pytest.mark.parametrize('argv', LIGHT_COMMANDS, ids=['help', 'budget'])
+@pytest.mark.parametrize('argv', LIGHT_COMMANDS, ids=' '.join)
 def test_light_commands_do_not_import_torch(argv):
-    "`dp_synth --help` and `dp_synth budget` start at once: they never import torch (their speed: the slow test below)."
+    """`dp_synth --help`, every `dp_synth <command> --help` (the flags come from the torch-free dp_synth.config) and
+    `dp_synth budget` start at once: they never import torch."""
     code = f'import sys; from dp_synth.cli import main; sys.exit(main({json.dumps(argv)}))'
     r = subprocess.run([sys.executable, '-X', 'importtime', '-c', code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -206,8 +214,20 @@ def test_light_commands_do_not_import_torch(argv):
     assert not torch, f"dp_synth {' '.join(argv)} imports {torch[:5]}"
 
 
+def test_every_help_answers_within_1_second():
+    "Each `--help` through the installed console script, best of 3 runs (a busy moment of the machine left out)."
+    for argv in HELP:
+        best = float('inf')
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = subprocess.run([str(EXE), *argv], capture_output=True, text=True)
+            best = min(best, time.perf_counter() - t0)
+            assert r.returncode == 0, r.stderr[-3000:]
+        assert best < 1.0, f"dp_synth {' '.join(argv)} took {best:.2f} s (best of 3)"
+
+
 @pytest.mark.slow  # wall-clock timing: meaningful on an otherwise idle machine only
-@pytest.mark.parametrize('argv', LIGHT_COMMANDS, ids=['help', 'budget'])
+@pytest.mark.parametrize('argv', LIGHT_COMMANDS[-1:], ids=['budget'])
 def test_light_commands_finish_within_2_seconds(argv):
     "The installed console script, best of 3 runs (to leave out a busy moment of the machine)."
     best = float('inf')

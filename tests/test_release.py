@@ -17,8 +17,8 @@ from PIL import Image
 from conftest import run_cli
 
 TINY = dict(model='scratch:tiny', dataset='digits', epsilon=5.0, delta=1e-4, K=1, device='cpu', log_every=1)
-EVAL = dict(n_synthetic=20, sample_steps=2, sample_batch_size=20, fid_n=10, fid_reference_n=40, more_data='',
-            memorisation='pixel', memorisation_n=40, classifier_epochs=1, device='cpu')  # fmt: skip
+EVAL = dict(n_synthetic=20, sample_steps=2, sample_batch_size=20, fid_n=10, fid_reference_n=40, more_data=(),
+            memorisation=('pixel',), memorisation_n=40, classifier_epochs=1, device='cpu')  # fmt: skip
 
 
 def _cfg(**over):

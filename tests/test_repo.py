@@ -64,6 +64,38 @@ def test_code_is_laid_out_by_ruff_format_alone():
     assert not pushed, f"comments after a closing bracket (put them on the line above): {pushed[:10]}"
 
 
+def test_the_private_trainer_reads_in_small_pieces():
+    """Chapter 08, the chapter a DP reviewer must read: no code cell over 60 lines, no function of its module over 50,
+    and the run's state is one object whose parts are methods (no free function takes the run first)."""
+    import ast
+    import json
+
+    nb = json.loads((REPO / 'nbs' / '08_finetune.ipynb').read_text())
+    big = [
+        (i, n)
+        for i, c in enumerate(nb['cells'])
+        if c['cell_type'] == 'code' and (n := len(''.join(c['source']).splitlines())) > 60
+    ]
+    assert not big, f"cells of chapter 08 over 60 lines (index, lines): {big}"
+    tree = ast.parse((REPO / 'dp_synth' / 'finetune.py').read_text())
+    fns = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    long = [(f.name, f.end_lineno - f.lineno + 1) for f in fns if f.end_lineno - f.lineno + 1 > 50]
+    assert not long, f"functions of dp_synth/finetune.py over 50 lines: {long}"
+    takes_run = [
+        f.name
+        for f in tree.body
+        if isinstance(f, ast.FunctionDef)
+        and f.args.args
+        and f.args.args[0].arg == 'run'
+        and not any(ast.unparse(d) == 'patch' or ast.unparse(d).startswith('patch(') for d in f.decorator_list)
+    ]
+    assert not takes_run, f"free functions that take the run first (make them PrivateRun methods): {takes_run}"
+    from dp_synth.finetune import PrivateRun
+
+    for part in ('open', 'count', 'choose', 'plan_dp_sgd', 'dp_step', 'log', 'take_steps', 'released', 'dp_sgd'):
+        assert callable(getattr(PrivateRun, part, None)), part
+
+
 def test_readme_has_two_setup_commands():
     "The README gives exactly two set-up commands: install + main job, and test extras + whole suite."
     text = (REPO / 'README.md').read_text()
