@@ -27,7 +27,7 @@ with warnings.catch_warnings():
     from fastai.metrics import accuracy
     from fastai.torch_core import set_seed
 
-from .checkpoints import choose_device
+from .dist import choose_device
 from .data import DataError, ImageDataset, load_dataset, train_valid_split
 
 # %% auto #0

@@ -11,8 +11,9 @@ from pathlib import Path
 from .files import shipped_manifest
 
 # %% auto #0
-__all__ = ['TRAINABLE', 'RECIPE', 'DEMO', 'resumable', 'resumable_fields', 'items', 'parse_items', 'as_items', 'check_target',
-           'ModelSpec', 'TrainConfig', 'FinetuneConfig', 'fixed_count', 'EvalConfig', 'RunConfig']
+__all__ = ['TRAINABLE', 'RECIPE', 'DEMO', 'resumable', 'resumable_fields', 'items', 'local', 'local_fields', 'parse_items',
+           'as_items', 'check_target', 'ModelSpec', 'TrainConfig', 'FinetuneConfig', 'fixed_count', 'EvalConfig',
+           'RunConfig']
 
 # %% ../nbs/97_config.ipynb #d140538b
 def resumable(default):
@@ -26,10 +27,22 @@ def resumable_fields(cls) -> set:
     return {f.name for f in fields(cls) if f.metadata.get('resumable')}
 
 
-def items(default: tuple, of=str):
+def items(default: tuple, of=str, **rules):
     """A list setting: a tuple of `of` (int or str). The command line gives it comma-separated (`--seeds 0,1,2`) and
     parses it at its edge (`parse_items`); in Python and in a config file it is a tuple or a list."""
-    return field(default=tuple(default), metadata={'items': of})
+    return field(default=tuple(default), metadata={'items': of, **rules})
+
+
+def local(default, kind: str):
+    """A setting whose value may name something of this machine (a folder, a checkpoint file), and so may hold a
+    private path: what leaves a run keeps only its public name (chapter 08c). `kind`: 'dataset' (a registered name,
+    or a folder's base name) or 'model' (a shipped name or a scratch preset as it is, a path by its file name)."""
+    return field(default=default, metadata={'local': kind})
+
+
+def local_fields(cls) -> dict:
+    "{name: kind} of `cls`'s fields marked `local` (a list setting may be too: each of its items)."
+    return {f.name: f.metadata['local'] for f in fields(cls) if 'local' in f.metadata}
 
 
 def parse_items(value, of=str) -> tuple:
@@ -104,7 +117,7 @@ class ModelSpec:
 class TrainConfig:
     "A (non-private) training run."
 
-    dataset: str = 'fashion_mnist'  # dataset name or image folder (public data)
+    dataset: str = local('fashion_mnist', 'dataset')  # dataset name or image folder (public data)
     split: str = 'train'  # the public split to pre-train on
     image_size: int = 28  # images are padded (28→32) or resized to this side
     frame: int = 0  # >0: resize into a frame×frame box centred in image_size (MNIST's 20-in-28); 0: off
@@ -153,8 +166,9 @@ TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model
 class FinetuneConfig:
     "A DP fine-tuning run."
 
-    model: str = 'auto'  # public start: 'auto' (from the image shape, see `resolve_model`), a shipped name, a checkpoint path, or 'scratch[:PRESET]'
-    dataset: str = 'mnist'  # the PRIVATE dataset: a name or an image folder
+    # public start: 'auto' (from the image shape, see `resolve_model`), a shipped name, a checkpoint path, or 'scratch[:PRESET]'
+    model: str = local('auto', 'model')
+    dataset: str = local('mnist', 'dataset')  # the PRIVATE dataset: a name or an image folder
     split: str = 'train'  # the private split to fine-tune on
     # image folders: 'L' (greyscale) or 'RGB' ('': RGB); declared public, never read off the images
     image_mode: str = ''
@@ -195,7 +209,7 @@ class FinetuneConfig:
     minutes: float = resumable(0.0)
     # mechanisms before DP-SGD (chapter 08b), each charged to the ledger; DP-SGD's σ is calibrated to what remains
     # public models to choose among by a private vote (the command line: comma-separated; none: fine-tune `model`)
-    select_from: tuple = items((), of=str)
+    select_from: tuple = items((), of=str, local='model')
     select_sigma: float = 10.0  # noise multiplier of the vote histogram (sensitivity 1)
     select_rate: float = 0.02  # Poisson rate of the voters
     central_sigma: float = 0.0  # >0: warm-start on noisy class means ("central images") released at this σ
@@ -285,7 +299,7 @@ class EvalConfig:
     "What `evaluate` measures, and how much (defaults sized for a CPU)."
 
     # the private dataset: test split = real test set, train split = FID reference and memorisation set
-    dataset: str = 'mnist'
+    dataset: str = local('mnist', 'dataset')
     image_mode: str = ''  # image folders: 'L' or 'RGB' ('': RGB), as the private data was fine-tuned on
     image_size: int = 0  # image folders: resize every image to this side (0: as stored)
     n_synthetic: int = 5000  # images to sample when evaluating a model

@@ -4,13 +4,17 @@
 
 # %% ../nbs/03a_dist.ipynb #e8fb2d81
 from __future__ import annotations
+import os
 from typing import Sequence
 
 import torch
 from torch import nn
 
+from .files import DataError
+
 # %% auto #0
-__all__ = ['world_info', 'rank0_first', 'shard', 'broadcast_parameters', 'broadcast_object', 'gather_object', 'barrier']
+__all__ = ['world_info', 'rank0_first', 'shard', 'broadcast_parameters', 'broadcast_object', 'gather_object', 'barrier',
+           'choose_device', 'to_device_if_fits']
 
 # %% ../nbs/03a_dist.ipynb #38d07e38
 def world_info() -> tuple:
@@ -81,3 +85,27 @@ def barrier():
         import torch.distributed as dist
 
         dist.barrier()
+
+# %% ../nbs/03a_dist.ipynb #devfn001
+def choose_device(name: str = 'auto') -> torch.device:
+    "'auto', 'cpu', 'cuda' or 'cuda:N' as a device; under torchrun 'cuda' is this process's own GPU."
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    dev = torch.device(name)
+    if dev.type != 'cuda':
+        return dev
+    if not torch.cuda.is_available():
+        raise DataError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device cpu (or auto).")
+    if dev.index is None and world_info()[1] > 1:
+        dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', world_info()[0])))
+        torch.cuda.set_device(dev)
+    return dev
+
+# %% ../nbs/03a_dist.ipynb #4b74d7bb
+def to_device_if_fits(t: torch.Tensor, device, fraction: float = 0.25) -> torch.Tensor:
+    "`t` moved to a CUDA `device` if it needs under `fraction` of the free GPU memory; otherwise (or on CPU) `t` itself."
+    dev = torch.device(device)
+    if dev.type != 'cuda':
+        return t
+    free, _ = torch.cuda.mem_get_info(dev)
+    return t.to(dev) if t.numel() * t.element_size() < fraction * free else t

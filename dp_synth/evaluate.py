@@ -4,8 +4,11 @@
 
 # %% ../nbs/13_evaluate.ipynb #565dbd21
 from __future__ import annotations
+import base64
+import html
 import io
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +19,8 @@ import torch
 
 import dp_synth
 from .accounting import PrivacyStatement
-from .checkpoints import choose_device, load_pretrained
+from .checkpoints import load_pretrained
+from .dist import choose_device
 from dp_synth.classify import (
     ClassifierConfig,
     balanced_subset,
@@ -34,7 +38,8 @@ from .memorise import memorisation, plot_ratios, show_closest
 from .sampling import gather_batches, sample_batches, step_schedule
 
 # %% auto #0
-__all__ = ['OWNER_BANNER', 'load_images', 'synthesise', 'EvalResult', 'report_markdown', 'summary_lines', 'evaluate']
+__all__ = ['OWNER_BANNER', 'load_images', 'synthesise', 'EvalResult', 'report_markdown', 'summary_lines', 'markdown_to_html',
+           'evaluate']
 
 # %% ../nbs/13_evaluate.ipynb #4b177cec
 def load_images(spec, root=None) -> ImageDataset:
@@ -335,6 +340,60 @@ def summary_lines(r: EvalResult, out_dir) -> list:
     if r.more_data:
         L.append("  more data     " + ', '.join(f"{m['n']} → {100 * m['accuracy']:.1f}%" for m in r.more_data))
     return L + [f"  report        {out / 'evaluation.md'} (numbers in evaluation.json)"]
+
+# %% ../nbs/13_evaluate.ipynb #1d467aeb
+def _inline(text: str) -> str:
+    t = html.escape(text)
+    t = re.sub(r'\*\*(.+?)\*\*', r'<strong>\1</strong>', t)
+    return re.sub(r'`([^`]+)`', r'<code>\1</code>', t)
+
+
+def markdown_to_html(md: str, img_dir: Path, title: str = 'dp_synth report') -> str:
+    "A self-contained HTML page from the report's markdown; images referenced as `![alt](file)` are embedded."
+    out, lines, i = [], md.splitlines(), 0
+    while i < len(lines):
+        l = lines[i]
+        if l.startswith('#'):
+            n = len(l) - len(l.lstrip('#'))
+            out.append(f"<h{n}>{_inline(l[n:].strip())}</h{n}>")
+        elif l.startswith('```'):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith('```'):
+                j += 1
+            out.append('<pre><code>' + html.escape('\n'.join(lines[i + 1 : j])) + '</code></pre>')
+            i = j
+        elif l.startswith('|'):
+            rows = []
+            while i < len(lines) and lines[i].startswith('|'):
+                rows.append(lines[i])
+                i += 1
+            cells = [[c.strip() for c in r.strip('|').split('|')] for r in rows if not re.match(r'^\|[-| ]+\|$', r)]
+            head, body = cells[0], cells[1:]
+            out.append(
+                '<table><thead><tr>'
+                + ''.join(f'<th>{_inline(c)}</th>' for c in head)
+                + '</tr></thead><tbody>'
+                + ''.join('<tr>' + ''.join(f'<td>{_inline(c)}</td>' for c in r) + '</tr>' for r in body)
+                + '</tbody></table>'
+            )
+            continue
+        elif m := re.match(r'^!\[(.*)\]\((.+)\)$', l):
+            p = Path(img_dir) / m.group(2)
+            if p.is_file():
+                b64 = base64.b64encode(p.read_bytes()).decode()
+                out.append(f'<figure><img alt="{html.escape(m.group(1))}" src="data:image/png;base64,{b64}"></figure>')
+        elif l.strip():
+            out.append(f'<p>{_inline(l)}</p>')
+        i += 1
+    css = (
+        'body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}'
+        'table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}'
+        'img{max-width:100%}pre{background:#f5f5f5;padding:.8rem;overflow-x:auto}code{background:#f5f5f5}'
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<style>{css}</style></head><body>\n' + '\n'.join(out) + '\n</body></html>\n'
+    )
 
 # %% ../nbs/13_evaluate.ipynb #249d8250
 def _accuracy(synth, test, cfg: EvalConfig, progress, dev) -> tuple:

@@ -23,23 +23,24 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 
+# %% auto #0
+__all__ = ['TUNED_ON', 'POSTHOC_NOTE', 'resolve_model', 'auto_batch_size', 'fit_to_data', 'sample_rate', 'BudgetExceededError',
+           'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'NoDP',
+           'privacy_statement', 'PrivateRun', 'FinetuneResult', 'finetune', 'average_snapshots', 'charge_run']
+
+# %% ../nbs/08_finetune.ipynb #ftimport2
 import dp_synth
 from .accounting import PrivacyLedger, PrivacyStatement, calibrate_sigma, delta_warning
 from dp_synth.checkpoints import (
     CheckpointError,
     Checkpointer,
-    choose_device,
-    deferred_signals,
-    fault_point,
     load_checkpoint,
     load_model,
-    make_ema,
     out_of_time,
     release_info,
     save_checkpoint,
     save_sample_grid,
     shipped_checkpoints,
-    to_device_if_fits,
 )
 from .config import TRAINABLE, FinetuneConfig, ModelSpec
 from dp_synth.data import (
@@ -56,17 +57,22 @@ from dp_synth.data import (
     to_gray,
     to_rgb,
 )
-from .dist import broadcast_object, broadcast_parameters, gather_object, rank0_first, shard, world_info
-from .files import atomic_path
+from dp_synth.dist import (
+    broadcast_object,
+    broadcast_parameters,
+    choose_device,
+    gather_object,
+    rank0_first,
+    shard,
+    to_device_if_fits,
+    world_info,
+)
+from .files import atomic_path, deferred_signals, fault_point
 from .dpsgd import DPSGD, SecretRandom, poisson_sample
 from .objective import DiffusionObjective, diffusion_loss_fn, timestep_sampler
 from .release import release_model, write_release
+from .train import make_ema
 from .warmstart import CentralImages, central_images, noisy_count, select_public_model, warm_start
-
-# %% auto #0
-__all__ = ['TUNED_ON', 'POSTHOC_NOTE', 'resolve_model', 'auto_batch_size', 'fit_to_data', 'sample_rate', 'BudgetExceededError',
-           'PrivacyWarning', 'BudgetPlan', 'plan_budget', 'private_batch', 'public_digests', 'run_lock', 'NoDP',
-           'privacy_statement', 'PrivateRun', 'FinetuneResult', 'finetune', 'average_snapshots', 'charge_run']
 
 # %% ../nbs/08_finetune.ipynb #e1a8b5a4
 def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneConfig:

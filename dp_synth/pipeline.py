@@ -4,12 +4,9 @@
 
 # %% ../nbs/14_pipeline.ipynb #b5ae3d1e
 from __future__ import annotations
-import base64
 import sys
 import hashlib
-import html
 import json
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
@@ -24,13 +21,13 @@ from .checkpoints import load_checkpoint, release_checkpoint
 # DEMO and RECIPE: also importable from here, the main job's module, as before they moved to the configs' chapter
 from .config import DEMO, RECIPE, ModelSpec, RunConfig  # noqa: F401
 from .files import DataError, atomic_path, file_hash
-from .evaluate import EvalResult, evaluate, report_markdown, summary_lines
+from .evaluate import EvalResult, evaluate, markdown_to_html, report_markdown, summary_lines
 from .finetune import FinetuneResult, finetune
 from .release import write_release
 from .train import train
 
 # %% auto #0
-__all__ = ['markdown_to_html', 'RunResult', 'check_run', 'run']
+__all__ = ['RunResult', 'check_run', 'run']
 
 # %% ../nbs/14_pipeline.ipynb #40f61c92
 def _digest(obj) -> str:
@@ -65,60 +62,6 @@ def _curves_png(ck: dict, statement: PrivacyStatement, path: Path):
     with atomic_path(path, mode=0o600) as tmp:
         fig.savefig(tmp, dpi=90, format='png')  # owner-only: the private loss
     plt.close(fig)
-
-# %% ../nbs/14_pipeline.ipynb #1d467aeb
-def _inline(text: str) -> str:
-    t = html.escape(text)
-    t = re.sub(r'\*\*(.+?)\*\*', r'<strong>\1</strong>', t)
-    return re.sub(r'`([^`]+)`', r'<code>\1</code>', t)
-
-
-def markdown_to_html(md: str, img_dir: Path, title: str = 'dp_synth report') -> str:
-    "A self-contained HTML page from the report's markdown; images referenced as `![alt](file)` are embedded."
-    out, lines, i = [], md.splitlines(), 0
-    while i < len(lines):
-        l = lines[i]
-        if l.startswith('#'):
-            n = len(l) - len(l.lstrip('#'))
-            out.append(f"<h{n}>{_inline(l[n:].strip())}</h{n}>")
-        elif l.startswith('```'):
-            j = i + 1
-            while j < len(lines) and not lines[j].startswith('```'):
-                j += 1
-            out.append('<pre><code>' + html.escape('\n'.join(lines[i + 1 : j])) + '</code></pre>')
-            i = j
-        elif l.startswith('|'):
-            rows = []
-            while i < len(lines) and lines[i].startswith('|'):
-                rows.append(lines[i])
-                i += 1
-            cells = [[c.strip() for c in r.strip('|').split('|')] for r in rows if not re.match(r'^\|[-| ]+\|$', r)]
-            head, body = cells[0], cells[1:]
-            out.append(
-                '<table><thead><tr>'
-                + ''.join(f'<th>{_inline(c)}</th>' for c in head)
-                + '</tr></thead><tbody>'
-                + ''.join('<tr>' + ''.join(f'<td>{_inline(c)}</td>' for c in r) + '</tr>' for r in body)
-                + '</tbody></table>'
-            )
-            continue
-        elif m := re.match(r'^!\[(.*)\]\((.+)\)$', l):
-            p = Path(img_dir) / m.group(2)
-            if p.is_file():
-                b64 = base64.b64encode(p.read_bytes()).decode()
-                out.append(f'<figure><img alt="{html.escape(m.group(1))}" src="data:image/png;base64,{b64}"></figure>')
-        elif l.strip():
-            out.append(f'<p>{_inline(l)}</p>')
-        i += 1
-    css = (
-        'body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}'
-        'table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}'
-        'img{max-width:100%}pre{background:#f5f5f5;padding:.8rem;overflow-x:auto}code{background:#f5f5f5}'
-    )
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f'<style>{css}</style></head><body>\n' + '\n'.join(out) + '\n</body></html>\n'
-    )
 
 # %% ../nbs/14_pipeline.ipynb #55fff61a
 @dataclass

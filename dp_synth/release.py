@@ -3,6 +3,7 @@
 # %% ../nbs/08c_release.ipynb #2e92622e
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,13 +13,13 @@ import numpy as np
 import dp_synth
 from .accounting import PrivacyStatement
 from .checkpoints import load_checkpoint, release_info, save_checkpoint
-from .config import ModelSpec, parse_items
+from .config import FinetuneConfig, ModelSpec, TrainConfig, local_fields, parse_items
 from .data import public_name
 from .files import DataError, atomic_path, file_hash
 
 # %% auto #0
-__all__ = ['RELEASE_META', 'RELEASE_DATA', 'RELEASE_FILES', 'SYNTHETIC_META', 'REVEALS', 'release_model', 'write_release',
-           'ReleaseError', 'release_reveals']
+__all__ = ['RELEASE_META', 'RELEASE_DATA', 'RELEASE_FILES', 'SYNTHETIC_META', 'REVEALS', 'public_config', 'release_model',
+           'write_release', 'ReleaseError', 'release_reveals']
 
 # %% ../nbs/08c_release.ipynb #e001cb80
 # What a release's model.pt keeps of a private run's metadata: public facts only (no timing, command line or path)
@@ -31,6 +32,20 @@ def _no_path(model: str) -> str:
     return ','.join(
         m if ModelSpec.parse(m.strip()).kind != 'path' else Path(m.strip()).name for m in str(model).split(',')
     )
+
+
+def public_config(values: dict, cls) -> dict:
+    """A saved config (`values`, the dict of a `cls`) as a release may carry it: each field marked `local` (chapter 97)
+    by its public name only, a list setting item by item; every other field as it is (settings are declared public)."""
+    public = {'dataset': public_name, 'model': _no_path}
+    out = dict(values)
+    for k, kind in local_fields(cls).items():
+        if k not in out:
+            continue
+        items = next(f for f in dataclasses.fields(cls) if f.name == k).metadata.get('items')
+        v = out[k]
+        out[k] = tuple(public[kind](m) for m in parse_items(v or (), items)) if items else public[kind](v)
+    return out
 
 
 def release_model(src, dest, statement: PrivacyStatement = None, not_covered: list = ()) -> dict:
@@ -48,14 +63,9 @@ def release_model(src, dest, statement: PrivacyStatement = None, not_covered: li
     slim['data'] = {k: v for k, v in ck.get('data', {}).items() if k in RELEASE_DATA}
     slim['data']['dataset'] = public_name(slim['data'].get('dataset', ''))
     fc = ck['finetune_config']
-    slim['finetune_config'] = dict(
-        fc,
-        dataset=public_name(fc['dataset']),
-        model=_no_path(fc['model']),
-        select_from=tuple(_no_path(m) for m in parse_items(fc.get('select_from') or ())),
-    )
-    if ck.get('train_config', {}).get('dataset'):  # (the public model's data: its name, not a path of this machine)
-        slim['train_config'] = dict(ck['train_config'], dataset=public_name(ck['train_config']['dataset']))
+    slim['finetune_config'] = public_config(fc, FinetuneConfig)
+    if ck.get('train_config'):  # (the public model's data: its name, not a path of this machine)
+        slim['train_config'] = public_config(ck['train_config'], TrainConfig)
     st = statement.to_dict() if statement is not None else ck.get('statement')
     if st is not None:
         old = list(st.get('not_covered', []))

@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 import dp_synth
-from .checkpoints import Checkpointer, choose_device, make_ema, out_of_time, save_sample_grid, to_device_if_fits
+from .checkpoints import Checkpointer, out_of_time, save_sample_grid
+from .dist import choose_device, to_device_if_fits
 from .config import TrainConfig
 from .data import image_digests, load_dataset, prepare_images
 from .objective import DiffusionObjective, timestep_sampler
@@ -21,7 +23,17 @@ from .schedule import NoiseSchedule
 from .unet import UNet, count_params, unet_config
 
 # %% auto #0
-__all__ = ['batch_indices', 'build_model', 'TrainResult', 'train']
+__all__ = ['make_ema', 'batch_indices', 'build_model', 'TrainResult', 'train']
+
+# %% ../nbs/05_train.ipynb #6a82c259
+def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel:
+    "An `AveragedModel` holding the EMA of `model` with decay `min(decay, (1+n)/(10+n))` after n updates."
+
+    def ema_update(avg, cur, n):
+        d = min(decay, (1 + float(n)) / (10 + float(n)))
+        torch._foreach_lerp_(avg, cur, 1 - d)
+
+    return AveragedModel(model, multi_avg_fn=ema_update, use_buffers=True)
 
 # %% ../nbs/05_train.ipynb #8da86cb9
 @functools.lru_cache(maxsize=1)

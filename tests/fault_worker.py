@@ -1,7 +1,7 @@
 """A fork server for the crash tests (tests/test_guarantee.py): imports dp_synth once, then forks one child per job.
 
 Each line on stdin is a JSON job {cfg, out, secret, fault}; the child sets $DP_SYNTH_FAULT (`point:step:KILL|INT`, see
-`dp_synth.checkpoints.fault_point`) and runs `finetune`; the parent prints {"signal": ..., "code": ...} for it. Forking from a
+`dp_synth.files.fault_point`) and runs `finetune`; the parent prints {"signal": ..., "code": ...} for it. Forking from a
 process that has imported torch but never computed with it is safe, and saves the 3 s import per job.
 """
 
