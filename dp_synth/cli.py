@@ -243,13 +243,29 @@ def _defaults(cls) -> tuple:
     )
 
 
+def _groups(p: argparse.ArgumentParser, cls) -> dict:
+    """{flag name: argument group}: one group per section of `cls`'s settings; a composed config's (`RunConfig`)
+    per stage and section, titled 'stage: section'."""
+    from dp_synth.config import sections
+
+    flags = cls.flags() if hasattr(cls, 'flags') else [(name, None, f) for name, f in _fields(cls)]
+    out, made = {}, {}
+    for name, stage, f in flags:
+        owner = cls.stage_types()[stage] if stage else cls
+        title = next(t for t, names in sections(owner).items() if f.name in names)
+        title = f'{stage}: {title}' if stage else title
+        out[name] = made[title] if title in made else made.setdefault(title, p.add_argument_group(title))
+    return out
+
+
 def add_config_args(p: argparse.ArgumentParser, cls, skip=()):
-    "Add a flag for every field of dataclass `cls` (help from its field comments), plus `--config FILE`."
-    g = p.add_argument_group(f'{cls.__name__} fields (defaults shown)')
-    defaults, docs = _defaults(cls)
+    """Add a flag for every field of dataclass `cls` (help from its field comments), in one argument group per
+    section of its settings (`dp_synth.config.sections`), plus `--config FILE`."""
+    defaults, docs, groups = *_defaults(cls), _groups(p, cls)
     for name, f in _fields(cls):
         if name in skip:
             continue
+        g = groups[name]
         flag, d = '--' + name.replace('_', '-'), defaults[name]
         help_ = f"{docs[name] or f.name} (default: {d!r})".replace('%', '%%')  # (argparse formats help)
         if isinstance(d, bool):

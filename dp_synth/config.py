@@ -7,13 +7,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import ClassVar
 
 from .files import shipped_manifest
 
 # %% auto #0
 __all__ = ['TRAINABLE', 'RECIPE', 'DEMO', 'resumable', 'resumable_fields', 'items', 'local', 'local_fields', 'parse_items',
-           'as_items', 'check_target', 'ModelSpec', 'TrainConfig', 'FinetuneConfig', 'fixed_count', 'EvalConfig',
-           'RunConfig']
+           'as_items', 'sections', 'check_target', 'ModelSpec', 'TrainConfig', 'FinetuneConfig', 'fixed_count',
+           'EvalConfig', 'RunConfig']
 
 # %% ../nbs/97_config.ipynb #d140538b
 def resumable(default):
@@ -63,6 +64,15 @@ def as_items(cfg):
                 setattr(cfg, f.name, parse_items(getattr(cfg, f.name), f.metadata['items']))
             except ValueError as e:
                 raise ValueError(f"{f.name}: {e}") from None
+
+
+def sections(cls) -> dict:
+    """The settings of config class `cls` in groups, {title: field names}: its `SECTIONS` where it declares them
+    (`FinetuneConfig`), else one group 'settings'. `--help` shows one argument group each."""
+    return dict(
+        getattr(cls, 'SECTIONS', None)
+        or {'settings': tuple(f.name for f in fields(cls) if not f.metadata.get('internal'))}
+    )
 
 # %% ../nbs/97_config.ipynb #9103b968
 def check_target(epsilon: float = None, delta: float = 1e-5, sigma: float = None):
@@ -166,6 +176,60 @@ TRAINABLE = {  # which weights DP-SGD updates (the rest stay at the public model
 class FinetuneConfig:
     "A DP fine-tuning run."
 
+    SECTIONS: ClassVar[dict] = {  # the settings in groups, in field order: `--help` shows one group each
+        'the private data, and what of its shape is declared public': (
+            'model',
+            'dataset',
+            'split',
+            'image_mode',
+            'image_size',
+            'public_dataset_size',
+            'count_sigma',
+            'public_class_names',
+        ),
+        'the privacy target': ('epsilon', 'delta'),
+        'DP-SGD: how many steps, on what batches, with what noise': (
+            'steps',
+            'minutes',
+            'batch_size',
+            'noise_multiplier',
+            'max_grad_norm',
+            'micro_batch_size',
+        ),
+        'the diffusion objective and the optimiser': (
+            'lr',
+            'optimizer',
+            'trainable',
+            'K',
+            'timesteps',
+            'flip',
+            'p_uncond',
+            'dropout',
+            'ema_decay',
+            'seed',
+        ),
+        "mechanisms before DP-SGD (chapter 08b), each charged to the ledger (σ of DP-SGD: to what remains)": (
+            'select_from',
+            'select_sigma',
+            'select_rate',
+            'central_sigma',
+            'central_size',
+            'central_clip',
+            'warm_start_steps',
+            'warm_start_lr',
+            'warm_start_batch',
+        ),
+        'running it (logs, checkpoints, devices: may change on resume)': (
+            'device',
+            'amp',
+            'log_every',
+            'sample_every',
+            'ckpt_every',
+            'snapshot_every',
+            'max_minutes',
+        ),
+    }
+
     # public start: 'auto' (from the image shape, see `resolve_model`), a shipped name, a checkpoint path, or 'scratch[:PRESET]'
     model: str = local('auto', 'model')
     dataset: str = local('mnist', 'dataset')  # the PRIVATE dataset: a name or an image folder
@@ -174,40 +238,35 @@ class FinetuneConfig:
     image_mode: str = ''
     # image folders: resize every image to this side (0: as stored, all of one size); declared public
     image_size: int = 0
-    epsilon: float = 10.0  # target ε: the run never spends more
-    delta: float = 1e-5  # target δ (keep it well below 1/N)
-    steps: int = resumable(200)  # logical DP-SGD steps (with `minutes` > 0: fitted to the time instead)
-    # expected logical batch B (0: from the size, see `fit_to_data`); sample rate q = B/Ñ (B/N if declared)
-    batch_size: int = 256
-    noise_multiplier: float = 0.0  # σ; 0 calibrates σ so that `steps` steps spend exactly the target ε
-    max_grad_norm: float = 1.0  # clipping norm C
-    lr: float = 2e-4  # learning rate (Adam's, or SGD's with momentum)
-    K: int = 4  # augmentation multiplicity (copies per example, averaged before clipping)
-    timesteps: str = 'uniform'  # timestep sampling: uniform or biased
-    flip: bool = False  # random horizontal flips of the copies
-    p_uncond: float = 0.1  # label dropout for classifier-free guidance
-    ema_decay: float = 0.999  # the released weights' exponential moving average (post-processing of DP-SGD)
-    micro_batch_size: int = resumable(32)  # physical batch (examples) for per-example gradients
-    # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
-    dropout: float = 0.0
-    optimizer: str = 'adam'  # adam, or sgd (momentum 0.9: no per-coordinate rescaling of the noise)
-    trainable: str = 'all'  # weights DP-SGD updates: all, emb+attn+norm (about a seventh of them) or decoder
-    seed: int = 0  # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
-    device: str = resumable('auto')  # auto (a CUDA GPU if one is visible, else the CPU), cpu, cuda or cuda:N
-    amp: bool = resumable(True)  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
     public_dataset_size: bool = False  # False: N is private, a noisy count Ñ (σ = count_sigma, charged) sets B and q = B/Ñ; True: N declared public and used exactly
     # noise (in images) of the private count of N, sensitivity 1 (its cost in DP-SGD's σ: chapter 08b)
     count_sigma: float = 50.0
     public_class_names: bool = True  # declare the class names public (the central images release noisy class counts)
-    log_every: int = resumable(10)  # log the private diagnostics (owner-only) every this many steps
-    sample_every: int = resumable(0)  # save a sample grid every this many steps (0: only at the end)
-    ckpt_every: int = resumable(20)  # write the checkpoint (ledger, secret, weights) every this many steps
-    # >0: the raw weights every this many DP steps (and the last) into snapshots/ for `average_snapshots` (a checkpoint each)
-    snapshot_every: int = resumable(0)
-    max_minutes: float = resumable(0.0)  # stop early (with a checkpoint) after this long; resume continues
+
+    epsilon: float = 10.0  # target ε: the run never spends more
+    delta: float = 1e-5  # target δ (keep it well below 1/N)
+
+    steps: int = resumable(200)  # logical DP-SGD steps (with `minutes` > 0: fitted to the time instead)
     # >0: fit the DP steps to this many minutes here (timed first on random data: public, no ε); `steps` is then unused
     minutes: float = resumable(0.0)
-    # mechanisms before DP-SGD (chapter 08b), each charged to the ledger; DP-SGD's σ is calibrated to what remains
+    # expected logical batch B (0: from the size, see `fit_to_data`); sample rate q = B/Ñ (B/N if declared)
+    batch_size: int = 256
+    noise_multiplier: float = 0.0  # σ; 0 calibrates σ so that `steps` steps spend exactly the target ε
+    max_grad_norm: float = 1.0  # clipping norm C
+    micro_batch_size: int = resumable(32)  # physical batch (examples) for per-example gradients
+
+    lr: float = 2e-4  # learning rate (Adam's, or SGD's with momentum)
+    optimizer: str = 'adam'  # adam, or sgd (momentum 0.9: no per-coordinate rescaling of the noise)
+    trainable: str = 'all'  # weights DP-SGD updates: all, emb+attn+norm (about a seventh of them) or decoder
+    K: int = 4  # augmentation multiplicity (copies per example, averaged before clipping)
+    timesteps: str = 'uniform'  # timestep sampling: uniform or biased
+    flip: bool = False  # random horizontal flips of the copies
+    p_uncond: float = 0.1  # label dropout for classifier-free guidance
+    # UNet dropout while fine-tuning (0: off, every random draw tied to its example; >0: secret masks)
+    dropout: float = 0.0
+    ema_decay: float = 0.999  # the released weights' exponential moving average (post-processing of DP-SGD)
+    seed: int = 0  # public randomness only (a from-scratch model's weights, sample grids); private draws use the secret
+
     # public models to choose among by a private vote (the command line: comma-separated; none: fine-tune `model`)
     select_from: tuple = items((), of=str, local='model')
     select_sigma: float = 10.0  # noise multiplier of the vote histogram (sensitivity 1)
@@ -218,6 +277,16 @@ class FinetuneConfig:
     warm_start_steps: int = 300  # training steps on the central images (post-processing: no ε)
     warm_start_lr: float = 1e-4  # Adam learning rate of the warm start
     warm_start_batch: int = 64  # central-image copies per warm-start step
+
+    device: str = resumable('auto')  # auto (a CUDA GPU if one is visible, else the CPU), cpu, cuda or cuda:N
+    amp: bool = resumable(True)  # bf16 autocast of the network on CUDA (clipping and noise stay fp32); ignored on CPU
+    log_every: int = resumable(10)  # log the private diagnostics (owner-only) every this many steps
+    sample_every: int = resumable(0)  # save a sample grid every this many steps (0: only at the end)
+    ckpt_every: int = resumable(20)  # write the checkpoint (ledger, secret, weights) every this many steps
+    # >0: the raw weights every this many DP steps (and the last) into snapshots/ for `average_snapshots` (a checkpoint each)
+    snapshot_every: int = resumable(0)
+    max_minutes: float = resumable(0.0)  # stop early (with a checkpoint) after this long; resume continues
+
     # not a setting (no flag): `resolve_model` writes 'image shape' when model='auto' chose from it
     chosen_by: str = field(default='', metadata={'internal': True, 'resumable': True})
 
