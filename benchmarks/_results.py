@@ -19,11 +19,17 @@ from pathlib import Path
 # benchmarks/ of this repository, wherever the script is run from
 HERE = Path(__file__).resolve().parent
 # the row files, one per kind of row: results.json (end-to-end and ablation rows), study.json, audit.json,
-# gpu_fmnist.json, self_filter.json, per_class_fmnist.json, ceiling_fmnist_real.json
-ROWS = HERE / 'results'
+# gpu_fmnist.json, self_filter.json, per_class_fmnist.json, ceiling_fmnist_real.json, speed.json (throughput),
+# demo.json (the README's demo on a fresh machine), sampler_sweep.json (one model under several samplers)
+# (DP_SYNTH_BENCH_RESULTS names another folder holding the row files and the template, RESULTS.md rendered beside
+# them: how the tests run a script's writing path without touching the repository's rows)
+ROWS = Path(os.environ.get('DP_SYNTH_BENCH_RESULTS') or HERE / 'results')
 RESULTS_JSON = ROWS / 'results.json'
+# throughput of the DP step, FID features, sampling, and the evaluation path (benchmarks/speed/)
+SPEED_JSON = ROWS / 'speed.json'
 # RESULTS.md is rendered (benchmarks/render.py) from the rows and this template of hand-kept prose and sections
-RESULTS, TEMPLATE = HERE / 'RESULTS.md', ROWS / 'RESULTS.template.md'
+RESULTS = ROWS / 'RESULTS.md' if os.environ.get('DP_SYNTH_BENCH_RESULTS') else HERE / 'RESULTS.md'
+TEMPLATE = ROWS / 'RESULTS.template.md'
 # Published figures to set our rows against (δ = 1e-5; FID on tens of thousands of samples, so comparable with ours only in
 # kind: our rows state their N and the real-data floor at that N). Sources, quoted from the papers themselves:
 #   DPDM: Dockhorn, Cao, Vahdat, Kreis, "Differentially Private Diffusion Models", TMLR 2023 (FID / CNN accuracy table);
@@ -126,6 +132,19 @@ def append_section(title: str, device, body: str, path: Path = TEMPLATE) -> None
     if path == TEMPLATE:
         RESULTS.write_text(render_results())
     print(f'appended to {path}')
+
+
+def stamp(device) -> dict:
+    "Where and when a row was measured: date, machine, torch version and the command line (every script's rows carry it)."
+    import torch
+
+    return dict(date=str(datetime.date.today()), machine=machine(device), torch=torch.__version__, command=command())
+
+
+def row_key(kind: str, device, name) -> str:
+    "A speed row's key: `kind/date/machine/name` (the machine shortened to letters and digits), unique per measurement."
+    slug = ''.join(c for c in machine(device) if c.isalnum()).lower()
+    return f'{kind}/{datetime.date.today()}/{slug}/{name}'
 
 
 def save_rows(rows: dict, path: Path = RESULTS_JSON) -> dict:

@@ -1,15 +1,15 @@
 #!/usr/bin/env python
 """Render benchmarks/RESULTS.md from the row files in benchmarks/results/ and the template of hand-kept prose.
 
-RESULTS.md is generated: do not edit it. Edit `benchmarks/results/RESULTS.template.md` (its prose and its sections
-without rows: throughput and the demo's timings) or the rows (the scripts write them), then run
+RESULTS.md is generated: do not edit it. Edit `benchmarks/results/RESULTS.template.md` (its prose) or the rows (the
+scripts write them), then run
 
     python benchmarks/render.py            # writes benchmarks/RESULTS.md
     python benchmarks/render.py --check    # exit status 1 when RESULTS.md is not what the rows render
 
 A measured figure in the template is a placeholder `{{FILE:ROW[@SEED] FIELD [SPEC]}}`, replaced by the row's value:
 
-  FILE   a row file of benchmarks/results/ without its suffix (study, results, audit, gpu_fmnist, self_filter, ...)
+  FILE   a row file of benchmarks/results/ without its suffix (study, results, audit, speed, demo, ...)
   ROW    a row's name (its `row` field) or its key in the file up to a '/' ('base/multiplicity' in results.json);
          @SEED picks one seed. Without @SEED a row with several seeds gives the mean over them
   FIELD  a field of the row, dotted for nested ones (`all.accuracy`, `epsilon_lower_all.2`); `/60` after it: minutes

@@ -164,7 +164,7 @@ class EpochBar(Callback):
         if self.training:
             self.bar.update(1)
             self.bar.set_postfix_str(
-                f"epoch {self.epoch + 1}/{self.n_epoch}, loss {float(self.loss):.3f}", refresh=False
+                f"epoch {self.epoch + 1}/{self.n_epoch}, loss {self.loss.item():.3f}", refresh=False
             )
 
     def after_epoch(self):

@@ -1,7 +1,9 @@
-"The benchmark scripts run (at a tiny size, without writing results): they must not rot between GPU sessions."
+"""The benchmark scripts run (at a tiny size; those that write rows write them into a copy of benchmarks/results/, named
+by DP_SYNTH_BENCH_RESULTS): they must not rot between GPU sessions."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,29 +12,35 @@ import pytest
 from conftest import REPO
 
 
-def test_dp_step_benchmark_runs_small():
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / 'benchmarks' / 'speed' / 'dp_step.py'),
-            '--preset',
-            'tiny',
-            '--K',
-            '1',
-            '2',
-            '--batch',
-            '4',
-            '--rows',
-            '8',
-            '--repeats',
-            '1',
-            '--no-write',
-        ],
-        capture_output=True,
-        text=True,
-    )
+def results_copy(tmp_path):
+    "A copy of benchmarks/results/ and the environment that points the scripts' writing at it."
+    shutil.copytree(REPO / 'benchmarks' / 'results', tmp_path / 'results')
+    return tmp_path / 'results', dict(os.environ, DP_SYNTH_BENCH_RESULTS=str(tmp_path / 'results'))
+
+
+def new_rows(folder, name: str) -> dict:
+    "The rows of row file `name` in `folder` that the repository's copy does not hold."
+    old = json.loads((REPO / 'benchmarks' / 'results' / name).read_text())
+    return {k: v for k, v in json.loads((folder / name).read_text()).items() if k not in old}
+
+
+def test_dp_step_benchmark_runs_small(tmp_path):
+    "The DP step benchmark keeps a row per K in speed.json, and the section it appends renders them in RESULTS.md."
+    folder, env = results_copy(tmp_path)
+    script = str(REPO / 'benchmarks' / 'speed' / 'dp_step.py')
+    args = ['--preset', 'tiny', '--K', '1', '2', '--batch', '4', '--rows', '8', '--repeats', '1']
+    r = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('dp_synth') == 2 and 'opacus hooks' in r.stdout
+    rows = new_rows(folder, 'speed.json')
+    assert sorted(r['K'] for r in rows.values()) == [1, 2]
+    assert all(
+        r['kind'] == 'dp_step' and r['command'].startswith('python benchmarks/speed/dp_step.py') for r in rows.values()
+    )
+    page = (folder / 'RESULTS.md').read_text()
+    assert all(f"{r['dp_ex_s']:.1f} | {r['dp_ratio']:.2f}×" in page for r in rows.values())
+    template = (folder / 'RESULTS.template.md').read_text()
+    assert '{{' not in page and all(f'{{{{speed:{k} dp_ex_s' in template for k in rows)
 
 
 def test_fid_features_benchmark_runs_small():
@@ -54,16 +62,19 @@ def test_fid_features_benchmark_runs_small():
     assert 'clean-fid' in r.stdout and 'dp_synth batched' in r.stdout
 
 
-def test_sampler_sweep_runs_small():
+def test_sampler_sweep_runs_small(tmp_path):
+    folder, env = results_copy(tmp_path)
     cmd = [
         sys.executable,
         str(REPO / 'benchmarks' / 'experiments' / 'sampler_sweep.py'),
         'glyphs-small',
         '--n',
         '10',
+        '--save',
+        'tiny',
         '--samplers',
     ]
-    r = subprocess.run(cmd + ['ddim:2', 'ddpm:2:quadratic'], capture_output=True, text=True)
+    r = subprocess.run(cmd + ['ddim:2', 'ddpm:2:quadratic'], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [(x['sampler'], x['steps'], x['spacing']) for x in rows] == [
@@ -71,9 +82,13 @@ def test_sampler_sweep_runs_small():
         ('ddpm', 2, 'quadratic'),
     ]
     assert all(x['fid'] > 0 and x['n'] == 10 for x in rows)
+    saved = new_rows(folder, 'sampler_sweep.json')
+    assert sorted(saved) == ['tiny/ddim2', 'tiny/ddpm2-quadratic']
+    assert [saved[k]['fid'] for k in sorted(saved)] == [x['fid'] for x in rows]
 
 
-def test_sampling_benchmark_runs_small():
+def test_sampling_benchmark_runs_small(tmp_path):
+    folder, env = results_copy(tmp_path)
     r = subprocess.run(
         [
             sys.executable,
@@ -86,13 +101,42 @@ def test_sampling_benchmark_runs_small():
             '2',
             '--ddpm',
             '2',
-            '--no-write',
         ],
         capture_output=True,
         text=True,
+        env=env,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'ddim    2 steps' in r.stdout and 'ddpm    2 steps' in r.stdout
+    rows = new_rows(folder, 'speed.json')
+    assert sorted((r['sampler'], r['steps']) for r in rows.values()) == [('ddim', 2), ('ddpm', 2)]
+    page = (folder / 'RESULTS.md').read_text()
+    assert all(f"| {r['sampler'].upper()} | 2 | {r['img_s']:.2f} |" in page for r in rows.values())
+
+
+def test_demo_row_keeps_the_figures_and_no_path(tmp_path):
+    "fresh_demo.sh's last step: a demo run's run.json becomes a demo.json row of figures, without the run's path."
+    folder, env = results_copy(tmp_path)
+    run = tmp_path / 'fresh' / 'runs' / 'demo'
+    run.mkdir(parents=True)
+    summary = dict(epsilon_spent=9.99, delta=1e-5, sigma=0.39, sample_rate=0.004, steps=50, fid=38.0, fid_n=1000)
+    summary.update(fid_reference='mnist', fid_floor=8.1, accuracy=0.94, classifier='cnn', n_synthetic=1000)
+    summary.update(run_dir=str(run))
+    (run / 'run.json').write_text(json.dumps(dict(summary=summary, seconds=dict(total=590.0, sampling=140.0))))
+    script = str(REPO / 'benchmarks' / 'experiments' / 'demo_row.py')
+    for _ in range(2):
+        r = subprocess.run(
+            [sys.executable, script, str(run), '--commit', 'abc1234', '--total-seconds', '700'],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+    rows = new_rows(folder, 'demo.json')
+    assert [k.rsplit('/', 1)[1] for k in sorted(rows)] == ['run1', 'run2']
+    row = next(iter(rows.values()))
+    assert row['accuracy'] == 0.94 and row['demo_seconds'] == 590.0 and row['total_seconds'] == 700
+    assert str(tmp_path) not in json.dumps(rows)
 
 
 @pytest.mark.slow  # a benchmark dry run: minutes

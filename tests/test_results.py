@@ -17,7 +17,7 @@ from _results import ANCHORS, OTHER_ANCHORS, ROWS  # noqa: E402
 
 PAGES = [REPO / 'nbs' / '16_study.ipynb', REPO / 'nbs' / 'tutorials' / '05_results.ipynb']
 # Figures in those pages' prose that are not a row's value, each with why: a published figure not in _results'
-# anchors, a count's arithmetic, or a figure whose only record is a hand-kept section of RESULTS.md (no row file).
+# anchors or a count's arithmetic.
 NOT_ROWS = {
     '16.7': 'chance on six classes (the CIFAR-10 animal proxy)',
     '76.9': "DPDM's published noise-multiplicity ablation (K = 1), quoted beside ours",
@@ -131,6 +131,11 @@ def row_values() -> set:
         add(pc[k], 100)
     for m in render.load_rows('ceiling_fmnist_real')[0]['more_data']:
         add([m['accuracy']], 100)
+    # the demo's fresh-machine runs and the sampler sweep (FID to one or two decimals, as the pages state them)
+    for r in [*render.load_rows('demo'), *render.load_rows('sampler_sweep')]:
+        if r.get('accuracy') is not None:
+            add([r['accuracy']], 100)
+        out.add(f"{r['fid']:.1f}")
     for a in [*ANCHORS.values(), *OTHER_ANCHORS]:
         add([a['accuracy']], 100)
         if 'fid' in a:
@@ -138,22 +143,15 @@ def row_values() -> set:
     return out
 
 
-def hand_kept_figures() -> set:
-    "Decimal figures written literally (not as placeholders) in RESULTS.md's template: the record of rowless sections."
-    text = re.sub(r'\{\{.*?\}\}', '', render.TEMPLATE.read_text())
-    return set(re.findall(r'\d+\.\d', text))
-
-
 @pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
 def test_stated_figures_are_row_values(page):
     """Every accuracy (a one-decimal percentage) and FID that the page's prose states is a row's value (or a mean or
-    spread over a row's seeds), a published anchor, or, for the demo's fresh-machine timings that have no row file,
-    a figure of RESULTS.md's hand-kept sections; NOT_ROWS lists the few others with their reason."""
-    values, hand = row_values(), hand_kept_figures()
+    spread over a row's seeds), or a published anchor; NOT_ROWS lists the few others with their reason."""
+    values = row_values()
     text = markdown(page)
     stated = re.findall(r'(\d+\.\d)%', text) + re.findall(r'FID (?:of |at |\*\*)?(\d+\.\d)', text)
     assert len(stated) > 20, 'the pattern no longer finds the figures'
-    unknown = sorted({x for x in stated if x not in values and x not in NOT_ROWS and x not in hand})
+    unknown = sorted({x for x in stated if x not in values and x not in NOT_ROWS})
     assert not unknown, f'{page.name} states figures that no row holds: {unknown}'
 
 
@@ -228,3 +226,152 @@ def test_row_files_live_in_results_and_scripts_in_their_kind():
     for kind in ('speed', 'experiments', 'gpu'):
         assert list((BENCH / kind).glob('*.py')), kind
     assert (BENCH / 'peers' / '__init__.py').is_file()
+
+
+# What a placeholder's field measures, by its last named part (digits are list indices), and what the template's words
+# ask for: a column header's quantities, in order, and the words just before or after a placeholder. A placeholder must
+# read the quantity its text states, not a field that merely equals that number today (a re-measured row would print
+# nonsense): the template was once converted from typed numbers by matching values, and `steps` stood for a claimed
+# eps of 1, `finetune_seconds/60` for an image size of 14, `accuracy .0f` for a count of seeds.
+FIELD_KINDS = {
+    'epsilon': 'epsilon', 'epsilon_claimed': 'epsilon', 'epsilon_lower': 'epsilon', 'epsilon_lower_all': 'epsilon',
+    'sigma': 'sigma', 'noise_multiplier': 'sigma', 'select_sigma': 'sigma', 'central_sigma': 'sigma',
+    'accuracy': 'accuracy', 'fid': 'fid', 'fid_floor': 'fid', 'seconds': 'seconds', 'finetune_seconds': 'seconds',
+    'steps': 'steps', 'fid_n': 'fid_n', 'n_synthetic': 'count', 'kept': 'count', 'canaries': 'count', 'n': 'count',
+    'sample_rate': 'q', 'K': 'K', 'batch_size': 'B', 'auc': 'auc', 'auc_all': 'auc', 'tpr_at_1pct_fpr': 'tpr',
+    'ceiling': 'ceiling', 'consistent': 'consistent', 'consistent_all': 'consistent', 'seed': 'seed',
+    'guidance': 'guidance', 'central_size': 'size',
+    'epsilon_spent': 'epsilon', 'install_seconds': 'seconds', 'total_seconds': 'seconds', 'demo_seconds': 'seconds',
+    'sample_seconds': 'seconds', 'np_ex_s': 'rate', 'dp_ex_s': 'rate', 'op_ex_s': 'rate', 'img_s': 'rate',
+    'net_s': 'rate', 'dp_ratio': 'ratio', 'op_ratio': 'ratio', 'memorisation_pixel': 'ratio',
+    'memorisation_inception': 'ratio', 'max_feature_diff': 'difference', 'rel_fid_diff': 'fraction',
+}  # fmt: skip
+# a column header's words -> the kind they name (settings written with their value, "N = 5,000", are stripped first)
+HEADER_WORDS = [
+    (r'ε|epsilon', 'epsilon'), (r'σ', 'sigma'), (r'accuracy', 'accuracy'), (r'FID|floor', 'fid'), (r'\bN\b', 'count'),
+    (r'\bkept\b', 'count'), (r'\bsteps\b', 'steps'), (r'\bB\b', 'B'), (r'\bq\b', 'q'), (r'\bK\b', 'K'),
+    (r'AUC', 'auc'), (r'TPR', 'tpr'), (r'ceiling', 'ceiling'), (r'consistent', 'consistent'), (r'\bseeds?\b', 'seed'),
+    (r'\bmin\b', 'minutes'), (r'\bs\b|\bseconds\b', 'seconds'), ('RATE', 'rate'), ('RELATIVE', 'fraction'),
+]  # fmt: skip
+# header words read as one quantity before the words above are looked for: a rate "images/s" (not seconds nor steps),
+# and a relative difference (a fraction, shown as a percentage, not an FID)
+HEADER_TOKENS = [(r'[\w-]+/s\b', ' RATE '), (r'relative \w+ difference', ' RELATIVE ')]
+BEFORE = [(r'σ = $', 'sigma'), (r'ε = $', 'epsilon'), (r'\bq = $', 'q'), (r'\bK = $', 'K'), (r'\bB = $', 'B'),
+          (r'\bN = $', 'count'), (r'\bguidance $', 'guidance'), (r'\}\}×$', 'size')]  # fmt: skip
+AFTER = [(r'^ steps\b', 'steps'), (r'^×\{\{', 'size'), (r'^ min\b', 'seconds')]  # "11.4 min": seconds/60
+SPEC = re.compile(
+    r'%?,?\.\d+[fe](±\.\d+f)?'
+)  # fixed point (thousands commas), exponent, a percentage, a spread; or none
+
+
+def field_kind(file: str, path: str) -> str | None:
+    "The kind of quantity a placeholder's field holds (per_class_fmnist's `synthetic.3` is class 3's accuracy)."
+    parts = [p for p in path.removesuffix('/60').split('.') if not p.isdigit()]
+    if 'seconds' in parts[:-1]:  # a stage's seconds: `seconds.fid` is the FID stage's time, not an FID
+        return 'seconds'
+    last = parts[-1]
+    if file == 'per_class_fmnist' and last in ('synthetic', 'real'):
+        return 'accuracy'
+    return FIELD_KINDS.get(last)
+
+
+def header_kinds(header: str) -> list:
+    """The kinds a column header names, in its order; [] for a column of free text (its placeholders' words decide).
+    A bare N beside FID ("FID (N; floor at N)") is FID's sample count, `fid_n`, not the number of synthetic images."""
+    h = re.sub(r'\b(N|B|C|K|q|δ|σ|ε)\s*=\s*[\d.,e-]+', '', header)
+    for pat, token in HEADER_TOKENS:
+        h = re.sub(pat, token, h)
+    hits = sorted((m.start(), kind) for pat, kind in HEADER_WORDS for m in re.finditer(pat, h))
+    return ['fid_n' if kind == 'count' and 'FID' in h and h[i] == 'N' else kind for i, kind in hits]
+
+
+def placeholder_problems(text: str) -> list:
+    """Every placeholder of a template whose field is not the quantity its column header or neighbouring words state,
+    or whose format does not suit it: (line number, placeholder, why)."""
+    out, header = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        is_row = line.startswith('|') and line.count('|') > 2
+        if not is_row:
+            header = None
+        elif header is None:
+            header = [c.strip() for c in line.strip().strip('|').split('|')]
+        cells = line.split('|')[1:-1] if is_row else [line]
+        seen = {}
+        for col, cell in enumerate(cells):
+            wanted = header_kinds(header[col]) if is_row and col < len(header) else []
+            at = 0  # the header's quantities are met in order: "DP steps (σ)" is `484 (0.513)`
+            for m in render.PLACEHOLDER.finditer(cell):
+                file, _, _, path, spec = m.groups()
+                ph, kind, spec = m.group(0), field_kind(file, path), (spec or '').strip()
+
+                def bad(why):
+                    out.append((n, ph, why))
+
+                if kind is None:
+                    bad(f'field {path!r} of no known kind: add it to FIELD_KINDS')
+                    continue
+                if is_row and ph in seen and not re.search(r'×$', cell[: m.start()]):
+                    bad(f'the same placeholder twice in one row (also in column {header[seen[ph]]!r})')
+                seen.setdefault(ph, col)
+                # the words next to it name its quantity ("none (σ = 0)" in a column of claimed eps): they decide
+                named = [(pat, k) for pat, k in BEFORE if re.search(pat, cell[: m.start()])]
+                named += [(pat, k) for pat, k in AFTER if re.search(pat, cell[m.end() :])]
+                named = [(re.sub(r'\\b|[$^\\]', '', pat), k) for pat, k in named]
+                for words, k in named:
+                    if kind != k:
+                        bad(f'written next to {words!r}, so a {k}, but {path!r} is a {kind}')
+                if spec and not SPEC.fullmatch(spec):
+                    bad(f'format {spec!r}: a placeholder is formatted `.Nf`, `%.Nf`, with `±.Nf`, or not at all')
+                if (kind in ('accuracy', 'fraction')) != spec.startswith('%'):
+                    bad('an accuracy (or a fraction) is shown as a percentage (`%.1f`), and only those are')
+                if re.match(r' min\b', cell[m.end() :]) and not path.endswith('/60'):
+                    bad('written before "min": minutes, so `/60`')
+                if path.endswith('/60') and kind != 'seconds':
+                    bad('`/60` (minutes) on a field that holds no seconds')
+                if wanted and not named:
+                    as_time = {'minutes': 'seconds'}
+                    hit = next((i for i in range(at, len(wanted)) if as_time.get(wanted[i], wanted[i]) == kind), None)
+                    if hit is None:
+                        bad(f'column {header[col]!r} states {wanted[at:]}, but {path!r} is a {kind}')
+                        continue
+                    at = hit
+                    if kind == 'seconds' and (wanted[hit] == 'minutes') != path.endswith('/60'):
+                        fix = 'add' if wanted[hit] == 'minutes' else 'drop'
+                        bad(f'column {header[col]!r} is in {wanted[hit]}: {fix} `/60`')
+    return out
+
+
+def test_placeholders_read_the_quantity_their_text_states():
+    """Each placeholder's field is the quantity that its column header or the words around it state (eps, sigma,
+    accuracy, FID, seconds or minutes, steps, counts, sizes, guidance, seeds), formatted as such: not a field that only
+    happens to hold the same number today."""
+    text = render.TEMPLATE.read_text()
+    assert len(render.PLACEHOLDER.findall(text)) > 500
+    problems = placeholder_problems(text)
+    assert not problems, '\n'.join(f'line {n}: {ph}: {why}' for n, ph, why in problems)
+
+
+BAD_PLACEHOLDERS = [
+    # (what a wrong placeholder looked like, as a one-row table or a line of text)
+    '| step | claimed ε | σ, q, steps |\n|---|---|---|\n| real | {{audit:r steps .0f}} | 4.046, 1, {{audit:r steps .0f}} |',
+    '| step | claimed ε |\n|---|---|\n| sigma0 | none (σ = {{audit:r seconds/60 .0f}}) |',
+    '| row | what changed |\n|---|---|\n| g4 | the same, guidance {{study:g4 finetune_seconds/60 .0f}} |',
+    '| row | what changed |\n|---|---|\n| c | central images at {{study:c finetune_seconds/60 .0f}}×{{study:c finetune_seconds/60 .0f}} |',
+    '| row | what changed |\n|---|---|\n| v | a vote (q = 0.02, σ = {{study:v epsilon .0f}}) |',
+    '| row | seeds | CNN accuracy |\n|---|---|---|\n| a | {{study:a accuracy .0f}} | {{study:a accuracy %.1f}} |',
+    '| row | seed | ε (σ) |\n|---|---|---|\n| a | {{gpu_fmnist:a@0 sigma .0f}} | {{gpu_fmnist:a@0 epsilon .5f}} ({{gpu_fmnist:a@0 sigma .3f}}) |',
+    '| step | consistent |\n|---|---|\n| real | {{audit:r ceiling .0f}}/{{audit:r ceiling .0f}} |',
+    '| row | steps × B (q), K |\n|---|---|\n| demo | {{audit:d steps .0f}} × 256 ({{audit:d sample_rate .5f}}), {{audit:d auc .0f}} |',
+    '| row | FID (N; floor at N) |\n|---|---|\n| a | {{results:a fid .1f}} ({{results:a fid_n .0f}}; {{results:a fid_floor ,}}) |',
+    '| row | FID (N; floor at N) |\n|---|---|\n| a | {{results:a fid .1f}} ({{results:a n_synthetic .0f}}; {{results:a fid_floor}}) |',
+    '| row | proven ε ≥ (each audit) |\n|---|---|\n| r | {{audit:r epsilon_lower .2f}}, {{audit:r epsilon_lower .2f}} |',
+    '| row | run min | run s |\n|---|---|---|\n| a | {{study:a seconds .1f}} | {{study:a seconds/60 .0f}} |',
+    '| row | CNN accuracy |\n|---|---|\n| a | {{study:a fid .1f}} |',
+    'scored {{study:a accuracy .3f}} at {{study:a steps/60 .1f}} minutes',
+]
+
+
+@pytest.mark.parametrize('snippet', BAD_PLACEHOLDERS, ids=range(len(BAD_PLACEHOLDERS)))
+def test_the_quantity_check_has_teeth(snippet):
+    "Each kind of wrong placeholder once found in the template (or that the check is meant to catch) is caught."
+    assert placeholder_problems(snippet)

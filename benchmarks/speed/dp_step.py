@@ -10,8 +10,9 @@ their own timestep and noise). Three ways of taking one optimiser step on them a
   opacus hooks  Opacus GradSampleModule per-row gradients on the same chunks, summed per example (K rows each),
                 clipped, noised, Adam: the same mathematics through Opacus's hook-based per-sample gradients.
 
-Reports examples/s and the ratio of each DP step's time to the non-private step's, and appends a row per K to
-benchmarks/results/RESULTS.template.md (machine, date, command, figures).
+Reports examples/s and the ratio of each DP step's time to the non-private step's, saves a row per K in
+benchmarks/results/speed.json (machine, date, command, figures) and appends a section to RESULTS.md's template whose
+table renders those rows (benchmarks/render.py).
 
     python benchmarks/speed/dp_step.py                       # CPU, small UNet, K = 1 4 16
     python benchmarks/speed/dp_step.py --device cuda --batch 256 --rows 1024 --preset base
@@ -29,7 +30,7 @@ from dp_synth.schedule import NoiseSchedule
 from dp_synth.unet import UNet, count_params, unet_config
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from _results import append_section, command, timed  # noqa: E402
+from _results import SPEED_JSON, append_section, command, row_key, save_rows, stamp, timed  # noqa: E402
 
 
 def main():
@@ -42,7 +43,11 @@ def main():
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--no-opacus', action='store_true')
-    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md (its template)')
+    ap.add_argument(
+        '--no-write',
+        action='store_true',
+        help="do not save rows (results/speed.json) nor append to RESULTS.md's template",
+    )
     a = ap.parse_args()
     dev = torch.device(a.device)
     torch.manual_seed(0)
@@ -117,6 +122,12 @@ def main():
             t_op = timed(opacus_step, dev, a.repeats)
             gsm.remove_hooks()
         row = dict(
+            kind='dp_step',
+            **stamp(dev),
+            preset=a.preset,
+            parameters=count_params(model),
+            image_size=a.image_size,
+            repeats=a.repeats,
             K=K,
             B=a.batch,
             rows=a.batch * K,
@@ -126,7 +137,7 @@ def main():
             dp_ratio=t_dp / t_np,
             op_ratio=t_op / t_np,
         )
-        rows.append(row)
+        rows.append((row_key('dp_step', dev, f'{a.preset}-B{a.batch}-K{K}'), row))
         print(
             f"K={K:2d}  B={a.batch}  rows={a.batch * K:4d}  non-private {row['np_ex_s']:7.1f} ex/s | dp_synth {row['dp_ex_s']:7.1f} ex/s "
             f"({row['dp_ratio']:.2f}x) | opacus hooks {row['op_ex_s']:7.1f} ex/s ({row['op_ratio']:.2f}x)",
@@ -134,15 +145,16 @@ def main():
         )
     if a.no_write:
         return
+    save_rows(dict(rows), SPEED_JSON)
     body = (
         f"`{command()}`, UNet preset `{a.preset}` ({count_params(model) / 1e6:.2f}M parameters), {a.image_size}×{a.image_size}, "
         f"median of {a.repeats} steps after a warm-up. Ratios are time per step relative to the non-private step "
         f"on the same B·K rows.\n\n| K | B | rows B·K | non-private ex/s | dp_synth ex/s | dp_synth / non-private | "
         f"Opacus hooks ex/s | Opacus / non-private |\n|---|---|---|---|---|---|---|---|\n"
         + ''.join(
-            f"| {r['K']} | {r['B']} | {r['rows']} | {r['np_ex_s']:.1f} | {r['dp_ex_s']:.1f} | {r['dp_ratio']:.2f}× | "
-            f"{r['op_ex_s']:.1f} | {r['op_ratio']:.2f}× |\n"
-            for r in rows
+            f"| {r['K']} | {r['B']} | {r['rows']} | {{{{speed:{k} np_ex_s .1f}}}} | {{{{speed:{k} dp_ex_s .1f}}}} | "
+            f"{{{{speed:{k} dp_ratio .2f}}}}× | {{{{speed:{k} op_ex_s .1f}}}} | {{{{speed:{k} op_ratio .2f}}}}× |\n"
+            for k, r in rows
         )
     )
     append_section('DP step throughput', dev, body)

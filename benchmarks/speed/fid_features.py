@@ -40,7 +40,7 @@ from dp_synth.fid import (
 )
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from _results import append_section, command  # noqa: E402
+from _results import SPEED_JSON, append_section, command, row_key, save_rows, stamp  # noqa: E402
 
 
 def main():
@@ -55,7 +55,11 @@ def main():
         help='also time and score the int8 compact network in this file '
         '(written by dp_synth.fid.compact_inception, as benchmarks/gpu/make_bundle.py does)',
     )
-    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md (its template)')
+    ap.add_argument(
+        '--no-write',
+        action='store_true',
+        help="do not save rows (results/speed.json) nor append to RESULTS.md's template",
+    )
     a = ap.parse_args()
     from cleanfid.fid import get_files_features
     from PIL import Image
@@ -97,22 +101,35 @@ def main():
             )
         rows.append(('dp_synth batched, int8 compact network', time.perf_counter() - t, f_8))
     base = fid_from_stats(FIDStats.from_features(f_clean), ref)
-    out = []
+    out = {}
     for name, secs, f in rows:
         fd = fid_from_stats(FIDStats.from_features(f), ref)
-        out.append((name, a.n / secs, float(np.abs(f - f_clean).max()), fd, abs(fd - base) / base))
+        r = dict(
+            kind='fid_features', **stamp(dev), n=a.n, batch=a.batch, reference='mnist-train-n10000-seed0', path=name
+        )
+        r.update(
+            img_s=a.n / secs,
+            max_feature_diff=float(np.abs(f - f_clean).max()),
+            fid=fd,
+            rel_fid_diff=abs(fd - base) / base,
+        )
+        out[row_key('fid_features', dev, ''.join(c if c.isalnum() else '-' for c in name.split(' (')[0]))] = r
         print(
-            f'{name:34s} {a.n / secs:7.1f} img/s  max |Δfeature| {out[-1][2]:.1e}  FID {fd:.4f}  ({100 * out[-1][4]:.3f}% from clean-fid)'
+            f"{name:34s} {r['img_s']:7.1f} img/s  max |Δfeature| {r['max_feature_diff']:.1e}  FID {fd:.4f}  "
+            f"({100 * r['rel_fid_diff']:.3f}% from clean-fid)"
         )
     if a.no_write:
         return
+    save_rows(out, SPEED_JSON)
     body = (
         f'`{command()}`: N = {a.n} real MNIST test images, batch {a.batch}; FID against the shipped reference '
         f"mnist-train-n10000-seed0. Network: {'the int8 compact form (no fp32 file here)' if net.compact else 'fp32, hash-checked'}"
         '; each row is compared with the clean-fid row.\n\n| path | images/s | max feature difference to clean-fid | FID | relative FID difference |\n'
         '|---|---|---|---|---|\n'
         + ''.join(
-            f'| {name} | {ips:.1f} | {dmax:.1e} | {fd:.4f} | {100 * rel:.3f}% |\n' for name, ips, dmax, fd, rel in out
+            f"| {r['path']} | {{{{speed:{k} img_s .1f}}}} | {{{{speed:{k} max_feature_diff .1e}}}} | "
+            f"{{{{speed:{k} fid .4f}}}} | {{{{speed:{k} rel_fid_diff %.3f}}}} |\n"
+            for k, r in out.items()
         )
     )
     append_section('FID feature extraction', dev, body)

@@ -22,7 +22,7 @@ from dp_synth.sampling import sample_images
 from dp_synth.unet import count_params
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from _results import append_section, command  # noqa: E402
+from _results import SPEED_JSON, append_section, command, row_key, save_rows, stamp  # noqa: E402
 
 
 def main():
@@ -38,7 +38,11 @@ def main():
     ap.add_argument(
         '--compile', action='store_true', help='torch.compile the network (compile time is excluded by the warm-up)'
     )
-    ap.add_argument('--no-write', action='store_true', help='do not append to RESULTS.md (its template)')
+    ap.add_argument(
+        '--no-write',
+        action='store_true',
+        help="do not save rows (results/speed.json) nor append to RESULTS.md's template",
+    )
     a = ap.parse_args()
     dev = torch.device(a.device)
     p = load_pretrained(a.model, device=str(dev))
@@ -81,19 +85,28 @@ def main():
                 if dev.type == 'cuda':
                     torch.cuda.synchronize()
                 dt = time.perf_counter() - t
-                rows.append(dict(sampler=sampler, steps=s, img_s=a.n / dt, net_s=a.n * s / dt))
+                r = dict(
+                    kind='sampling', **stamp(dev), model=a.model, parameters=count_params(model), n=a.n, batch=a.batch
+                )
+                r.update(bf16=a.bf16, channels_last=a.channels_last, compile=a.compile, sampler=sampler, steps=s)
+                r.update(img_s=a.n / dt, net_s=a.n * s / dt)
+                rows.append((row_key('sampling', dev, f'{a.model}-{sampler}{s}'), r))
                 print(
                     f"{sampler} {s:4d} steps: {a.n / dt:8.2f} images/s ({a.n * s / dt:8.1f} network evaluations/s per image)",
                     flush=True,
                 )
     if a.no_write:
         return
+    save_rows(dict(rows), SPEED_JSON)
     body = (
         f"`{command()}`: model `{a.model}` ({count_params(model) / 1e6:.2f}M parameters, {'×'.join(map(str, p.image_shape))}), "
         f"{a.n} class-balanced images per measurement in batches of {a.batch}"
         f"{', bf16 autocast' if a.bf16 and dev.type == 'cuda' else ''}{', channels-last' if a.channels_last else ''}{', torch.compile' if a.compile else ''}.\n\n"
         "| sampler | steps | images/s | image-steps/s |\n|---|---|---|---|\n"
-        + ''.join(f"| {r['sampler'].upper()} | {r['steps']} | {r['img_s']:.2f} | {r['net_s']:.0f} |\n" for r in rows)
+        + ''.join(
+            f"| {r['sampler'].upper()} | {r['steps']} | {{{{speed:{k} img_s .2f}}}} | {{{{speed:{k} net_s .0f}}}} |\n"
+            for k, r in rows
+        )
     )
     append_section('Sampling throughput', dev, body)
 
