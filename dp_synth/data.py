@@ -31,6 +31,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .files import ChecksumError, DataError, atomic_path, check_hash  # (chapter 00a)
+from .natural import NATURAL_CLASSES  # the natural priors' classes (chapter 00c)
 from .schedule import from_unit, to_unit  # the diffusion's pixel space (chapter 01)
 
 # %% auto #0
@@ -529,6 +530,29 @@ def _glyphs_route(chars: str) -> Route:
 
     return Route('rendered from the installed fonts (dp_synth.glyphs)', fetch)
 
+# %% ../nbs/00_data.ipynb #acae54e37e7d407bbb7b55eff062a284
+def _natural_variant():
+    from dp_synth.natural import find_photographs
+
+    digests = ''.join(sorted(p.sha256 for p in find_photographs(data_dir())))
+    return 'photos' + hashlib.sha256(digests.encode()).hexdigest()[:12]
+
+
+def _natural_route(size: int, mode: str) -> Route:
+    def fetch(root):
+        from dp_synth.natural import find_photographs, natural_images
+
+        try:
+            photos = find_photographs(data_dir(root))
+        except RuntimeError as e:
+            raise RouteUnavailable(str(e)) from e
+        tr, te = (natural_images(n, photos, size, seed, mode, progress=True) for n, seed in ((60_000, 0), (10_000, 1)))
+        return {'train': tr, 'test': te}
+
+    return Route(
+        f'generated (dp_synth.natural, {size}×{size} {mode}) from public seeds and wallpaper photographs', fetch
+    )
+
 # %% ../nbs/00_data.ipynb #7b153f24
 @dataclass
 class DatasetSpec:
@@ -601,6 +625,22 @@ DATASETS = {
         "install matplotlib, whose bundled fonts are always usable (more fonts: see dp_synth.glyphs).",
         licence="each font's own (recorded per font by dp_synth.glyphs.find_fonts)",
         variant=_glyph_variant(GLYPH_LETTERS),
+    ),
+    'natural': DatasetSpec(
+        NATURAL_CLASSES,
+        [_natural_route(32, 'RGB')],
+        "the photographs need Debian's mate-backgrounds and plasma-workspace-wallpapers: `sudo apt-get install "
+        "mate-backgrounds plasma-workspace-wallpapers`, or let dp_synth fetch them with `apt-get download`.",
+        licence="generated images: dp_synth's own; photographs: each file's own (GPL-2+ and others, from the "
+        "packages' copyright files, recorded by dp_synth.natural.find_photographs)",
+        variant=_natural_variant,
+    ),
+    'natural_gray': DatasetSpec(
+        NATURAL_CLASSES,
+        [_natural_route(28, 'L')],
+        "as for 'natural'.",
+        licence="as for 'natural'",
+        variant=_natural_variant,
     ),
 }
 

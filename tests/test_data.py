@@ -140,8 +140,8 @@ def test_unknown_dataset():
     with pytest.raises(
         DataError,
         match=r"Unknown dataset 'mnits': it is neither a known name \('mnist', "
-        r"'fashion_mnist', 'cifar10', 'digits', 'glyphs', 'glyphs_letters', 'cifar10_vehicles', 'cifar10_animals', "
-        r"'camelyon17'\) nor an existing folder\. Check the spelling",
+        r"'fashion_mnist', 'cifar10', 'digits', 'glyphs', 'glyphs_letters', 'natural', 'natural_gray', "
+        r"'cifar10_vehicles', 'cifar10_animals', 'camelyon17'\) nor an existing folder\. Check the spelling",
     ):
         load_dataset('mnits')
 

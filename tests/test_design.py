@@ -83,7 +83,8 @@ def test_import_graph(graph):
     assert deps['sampling'] <= {'dist', 'schedule'}, f"sampling imports {sorted(deps['sampling'])}" + shown
     assert deps['fid'] <= {'dist', 'data', 'files'}, f"fid imports {sorted(deps['fid'])}" + shown
     # (4) the leaves
-    for leaf in ('schedule', 'files', 'glyphs'):  # (glyphs: public images from fonts, numpy and PIL only)
+    # (glyphs, natural: public images from fonts, random processes and wallpapers; numpy, PIL and torch only)
+    for leaf in ('schedule', 'files', 'glyphs', 'natural'):
         assert not deps[leaf], f"{leaf} imports {sorted(deps[leaf])}" + shown
     # where a job runs (processes, devices) stands on the file helpers alone (a device not there is a DataError)
     assert deps['dist'] <= {'files'}, f"dist imports {sorted(deps['dist'])}" + shown

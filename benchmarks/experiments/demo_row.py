@@ -24,15 +24,14 @@ KEEP = ('epsilon_spent', 'delta', 'sigma', 'sample_rate', 'steps', 'fid', 'fid_n
 KEEP += ('accuracy', 'classifier', 'n_synthetic')
 
 
-def demo_row(run_dir: Path, commit: str, total_seconds: float, install_seconds: float | None = None) -> dict:
+def demo_row(run_dir: Path, commit: str, total_seconds: float, install_seconds=None, command=None, note=None) -> dict:
     "The row of one demo run: its headline figures, its stages' seconds, the commit and the machine."
     run = json.loads((Path(run_dir) / 'run.json').read_text())
     row = {k: run['summary'][k] for k in KEEP}
     row.update(seconds=run['seconds'], demo_seconds=run['seconds']['total'], total_seconds=total_seconds)
     row.update(install_seconds=install_seconds, commit=commit, date=str(datetime.date.today()))
-    row.update(
-        machine=f'{platform.machine()}, {os.cpu_count()} CPU cores', command='bash benchmarks/experiments/fresh_demo.sh'
-    )
+    row.update(machine=f'{platform.machine()}, {os.cpu_count()} CPU cores')
+    row.update(command=command or 'bash benchmarks/experiments/fresh_demo.sh', **({'note': note} if note else {}))
     return row
 
 
@@ -42,8 +41,10 @@ def main():
     ap.add_argument('--commit', required=True)
     ap.add_argument('--total-seconds', type=float, required=True, help='the whole command, install included')
     ap.add_argument('--install-seconds', type=float, help='the install part of it, when timed apart')
+    ap.add_argument('--command', help='the command that made the run, when not fresh_demo.sh')
+    ap.add_argument('--note', help='what sets this run apart (a warm cache, another --minutes, ...)')
     a = ap.parse_args()
-    row = demo_row(a.run_dir, a.commit, a.total_seconds, a.install_seconds)
+    row = demo_row(a.run_dir, a.commit, a.total_seconds, a.install_seconds, a.command, a.note)
     key = f"fresh-demo/{row['date']}/{a.commit}"
     rows = json.loads((ROWS / 'demo.json').read_text()) if (ROWS / 'demo.json').is_file() else {}
     key += f'/run{1 + sum(k.startswith(key) for k in rows)}'
