@@ -78,8 +78,8 @@ from .warmstart import CentralImages, central_images, noisy_count, select_public
 def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneConfig:
     """`model='auto'` made concrete from public facts only (the private images' shape C×H×W and the dataset's name):
     the shipped public models of that shape, less any pre-trained on the private dataset itself, all go to the
-    private vote (chapter 08b; one alone is taken as it is); with none, a model from scratch (the shape is then
-    declared public). Any other `model` is kept."""
+    private vote (chapter 08b; one alone is taken as it is), less those marked `"auto": false` (shipped for a study:
+    used only when named); with none, a model from scratch (the shape is then declared public). Other `model`s stay."""
     if cfg.model != 'auto':
         return cfg
 
@@ -90,7 +90,8 @@ def resolve_model(cfg: FinetuneConfig, shape, dataset: str = None) -> FinetuneCo
         except DataError:
             return False
 
-    names = [k for k, e in shipped_checkpoints().items() if tuple(e['image_shape']) == tuple(shape) and other_data(e)]
+    ships = shipped_checkpoints().items()
+    names = [k for k, e in ships if tuple(e['image_shape']) == tuple(shape) and e.get('auto', True) and other_data(e)]
     cfg = replace(cfg, chosen_by='image shape')  # (the statement declares the shape public: it chose the models)
     if len(names) >= 2:
         return replace(cfg, model=names[0], select_from=cfg.select_from or tuple(names))

@@ -59,6 +59,15 @@ if __name__ == '__main__':
         chars = ''.join(DATASETS[entry['dataset'].replace('-', '_')].classes)
         entry['fonts'] = [dict(name=f.name, package=f.package, licence=f.licence, sha256=f.sha256)
                           for f in _glyph_fonts(chars)]  # fmt: skip
+    if entry['dataset'] in ('natural', 'natural_gray'):  # generated from public seeds, plus wallpaper photographs
+        from dp_synth.data import data_dir
+        from dp_synth.natural import NATURAL_CLASSES, find_photographs
+
+        entry['families'] = NATURAL_CLASSES
+        entry['photographs'] = [
+            dict(file=p.path.name, package=p.package, licence=p.licence, sha256=p.sha256)
+            for p in find_photographs(data_dir())
+        ]
     mf = dest_dir / 'manifest.json'
     manifest = json.loads(mf.read_text()) if mf.exists() else {}
     manifest[a.name] = entry
