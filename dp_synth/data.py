@@ -531,19 +531,25 @@ def _glyphs_route(chars: str) -> Route:
     return Route('rendered from the installed fonts (dp_synth.glyphs)', fetch)
 
 # %% ../nbs/00_data.ipynb #acae54e37e7d407bbb7b55eff062a284
-def _natural_variant():
+@functools.lru_cache(maxsize=None)
+def _photographs(root: Path) -> tuple:
+    "The natural priors' photographs (fetched into `root` if missing), hashed once per process."
     from dp_synth.natural import find_photographs
 
-    digests = ''.join(sorted(p.sha256 for p in find_photographs(data_dir())))
+    return tuple(find_photographs(root))
+
+
+def _natural_variant():
+    digests = ''.join(sorted(p.sha256 for p in _photographs(data_dir())))
     return 'photos' + hashlib.sha256(digests.encode()).hexdigest()[:12]
 
 
 def _natural_route(size: int, mode: str) -> Route:
     def fetch(root):
-        from dp_synth.natural import find_photographs, natural_images
+        from dp_synth.natural import natural_images
 
         try:
-            photos = find_photographs(data_dir(root))
+            photos = list(_photographs(data_dir(root)))
         except RuntimeError as e:
             raise RouteUnavailable(str(e)) from e
         tr, te = (natural_images(n, photos, size, seed, mode, progress=True) for n, seed in ((60_000, 0), (10_000, 1)))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import re
 import shutil
@@ -20,7 +21,8 @@ from PIL import Image
 # %% auto #0
 __all__ = ['PHOTOGRAPHS', 'NATURAL_CLASSES', 'family_rng', 'natural_colours', 'to_uint8', 'spectral_field', 'spectrum_slope',
            'leaf_radii', 'dead_leaves', 'spectral_images', 'ifs_maps', 'ifs_fractals', 'gabor_bank',
-           'random_network_images', 'Photograph', 'dep5_licence', 'find_photographs', 'photo_crops', 'natural_images']
+           'random_network_images', 'Photograph', 'dep5_licence', 'find_photographs', 'shrunk_photo', 'photo_crops',
+           'natural_images']
 
 # %% ../nbs/00c_natural.ipynb #10185d26023b46108eb7d9f57d49d2b3
 def family_rng(seed: int, family: str) -> np.random.Generator:
@@ -282,17 +284,21 @@ def find_photographs(root) -> list:
     return out
 
 # %% ../nbs/00c_natural.ipynb #1671c31a24314836a5b85d7ef7fbf015
+@functools.lru_cache(maxsize=64)
+def shrunk_photo(path: str) -> Image.Image:
+    "A photograph decoded once (later calls reuse it) and shrunk with a box filter so that its short side is 512 pixels."
+    im = Image.open(path)
+    im.draft('RGB', (1024, 1024))  # (JPEG: decode at a reduced scale)
+    im = im.convert('RGB')
+    k = 512 / min(im.size)
+    return im.resize((round(im.size[0] * k), round(im.size[1] * k)), Image.BOX)
+
+
 def photo_crops(n: int, photos: list, size: int = 32, seed: int = 0, scale=(0.15, 0.6)) -> np.ndarray:
     """`n` random square crops (n, 3, size, size) uint8 of the photographs, each of side `scale` (a range) times the
     photograph's short side (512 pixels after shrinking), mirrored at random, resized with a box filter."""
     rng = family_rng(seed, f'photographs/{scale[0]}-{scale[1]}')
-    ims = []
-    for ph in photos:
-        im = Image.open(ph.path)
-        im.draft('RGB', (1024, 1024))  # (JPEG: decode at a reduced scale)
-        im = im.convert('RGB')
-        k = 512 / min(im.size)
-        ims.append(im.resize((round(im.size[0] * k), round(im.size[1] * k)), Image.BOX))
+    ims = [shrunk_photo(str(ph.path)) for ph in photos]
     out = np.empty((n, 3, size, size), np.uint8)
     which = rng.integers(len(ims), size=n)
     for i, j in enumerate(which):
